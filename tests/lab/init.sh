@@ -1,0 +1,89 @@
+#!/bin/busybox sh
+# PID 1 of the nested KVM lab's outer guest; lab.sh packs it into the initramfs as /init.
+#
+# Contract with lab.sh (keep both sides in step; a change here changes the recipe hash, so the
+# cache is rebuilt):
+#   kernel command line  lab_out=<host outdir>  lab_job=<job script inside that outdir>
+#                        (unknown name=value parameters without a dot reach init as environment)
+#   console lines        LAB_READY           just before the job starts
+#                        JOB_DONE rc=<N>     after it, with its exit status
+#                        LAB_ERROR: <why>    setup failed; no JOB_DONE follows
+# shellcheck shell=sh
+
+# The cpio has no /dev/console node (making one needs root at prepare time), so the kernel
+# started us without stdio: get devtmpfs first and take the console from there.
+/bin/busybox mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+/bin/busybox --install -s /bin
+export PATH=/bin
+
+# Everything after JOB_DONE is ignored by lab.sh, so power off right after reporting.
+finish() {
+	sync
+	poweroff -f
+}
+
+fail() {
+	echo "LAB_ERROR: $*"
+	echo "--- last kernel messages ---"
+	dmesg | tail -n 30
+	finish
+}
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+
+if [ -z "${lab_out:-}" ] || [ -z "${lab_job:-}" ]; then
+	fail "lab_out= or lab_job= missing from the kernel command line"
+fi
+
+# Order computed from each module's .modinfo depends= when the initramfs was built.
+while read -r mod; do
+	insmod "/lib/modules/$mod.ko" || fail "insmod $mod failed"
+done </lib/modules/order
+
+# The host root, read-only; a tmpfs overlay gives the job a writable view that the host never sees.
+# (A tmpfs mounted on the new root's /tmp instead would hide the host's /tmp.)
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=262144,cache=loose hostroot /mnt/lower ||
+	fail "cannot mount the host root (9p hostroot)"
+mount -t tmpfs -o mode=0755 lab-upper /mnt/upper
+mkdir -p /mnt/upper/data /mnt/upper/work
+mount -t overlay -o lowerdir=/mnt/lower,upperdir=/mnt/upper/data,workdir=/mnt/upper/work \
+	lab-root /mnt/root || fail "cannot mount the overlay root"
+
+root=/mnt/root
+mount -t proc proc "$root/proc"
+mount -t sysfs sysfs "$root/sys"
+mount -t devtmpfs devtmpfs "$root/dev"
+mkdir -p "$root/dev/pts" "$root/dev/shm"
+mount -t devpts -o gid=5,mode=0620,ptmxmode=0666 devpts "$root/dev/pts"
+mount -t tmpfs -o mode=1777 shm "$root/dev/shm"
+mount -t tmpfs -o mode=0755 run "$root/run"
+# The only writable share: same absolute path as on the host, so paths the job prints or writes
+# mean the same thing on both sides. cache=none (the default) makes writes reach the host at once.
+mkdir -p "$root$lab_out"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out "$root$lab_out" ||
+	fail "cannot mount the output share at $lab_out"
+
+# Tests talk to servers they start on 127.0.0.1; the guest has no other network.
+ip link set lo up
+
+# kvm-amd registers the misc device synchronously, but devtmpfs creates the node asynchronously.
+tries=0
+while [ ! -c "$root/dev/kvm" ] && [ "$tries" -lt 50 ]; do
+	usleep 100000
+	tries=$((tries + 1))
+done
+[ -c "$root/dev/kvm" ] || fail "/dev/kvm did not appear"
+
+echo LAB_READY
+# A fixed, minimal environment: the job must not depend on whatever the host shell had.
+env -i \
+	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	HOME=/root TERM=dumb LANG=C.UTF-8 \
+	PCIVMM_LAB=1 PCIVMM_LAB_OUT="$lab_out" \
+	/bin/chroot "$root" /bin/sh "$lab_job"
+rc=$?
+sync
+echo "JOB_DONE rc=$rc"
+finish

@@ -1,0 +1,423 @@
+#!/usr/bin/env bash
+# Runs one command inside the nested KVM lab, where /dev/kvm is real (see README.md and LAB.md).
+#
+# QEMU in TCG emulates an AMD CPU with SVM, boots Debian's kernel, loads kvm-amd, shares the host
+# root read-only over virtio-9p (a tmpfs overlay makes it writable inside) and runs the command in a
+# chroot there, in the caller's working directory. Only --outdir is written back to the host.
+# The command's output streams to stdout; lab.sh exits with the command's exit status, or 125 if
+# the lab itself failed.
+set -euo pipefail
+shopt -s extglob
+
+usage() {
+	cat <<'EOF'
+usage: tests/lab/lab.sh [options] -- CMD [ARGS...]
+  --outdir DIR     host directory the command can write (as $PCIVMM_LAB_OUT, same path inside);
+                   default: a temporary directory, removed afterwards
+  --smp N          guest CPUs (default 2)
+  --mem MiB        guest memory (default 2048)
+  --timeout SEC    whole-run limit, boot included; 0 = none (default 1800)
+  --env NAME=VAL   extra environment variable for the command (repeatable)
+  --qemu-arg ARG   extra argument for the outer QEMU, e.g. devices for VFIO-LAB.md (repeatable)
+  -v, --verbose    report preparation details and boot timings on stderr
+environment: PCIVMM_LAB_CACHE (default /var/cache/pcivmm-lab) holds the kernel and initramfs.
+exit status: the command's, or 125 if the lab failed (boot failure, timeout, no /dev/kvm).
+EOF
+}
+
+readonly LAB_FAILED=125
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly LAB_DIR
+readonly CACHE=${PCIVMM_LAB_CACHE:-/var/cache/pcivmm-lab}
+# Roots only: their dependencies come from each module's .modinfo (an extracted kernel package
+# has no modules.dep, and the host may have no modinfo).
+readonly ROOT_MODULES=(virtio_pci 9pnet_virtio 9p kvm_amd overlay)
+readonly TCG_NOISE="TCG doesn't support requested feature"
+
+log() { echo "lab: $*" >&2; }
+die() {
+	log "$*"
+	exit "$LAB_FAILED"
+}
+verbose=0
+vlog() { if ((verbose)); then log "$@"; fi; }
+
+# Microseconds since the epoch; stripping non-digits keeps it locale-proof.
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+seconds_since() { # START_US -> "S.T"
+	local d=$((($(now_us) - $1) / 100000))
+	echo "$((d / 10)).$((d % 10))"
+}
+
+check_tools() {
+	local -A package_of=(
+		[qemu-system-x86_64]=qemu-system-x86 [cpio]=cpio [xz]=xz-utils [flock]=util-linux
+		[timeout]=coreutils [od]=coreutils [dd]=coreutils [sha256sum]=coreutils [find]=findutils
+		[apt-get]=apt [apt-cache]=apt [dpkg-deb]=dpkg [dpkg-query]=dpkg
+	)
+	local tool missing=()
+	for tool in "${!package_of[@]}"; do
+		command -v "$tool" >/dev/null || missing+=("${package_of[$tool]} (for $tool)")
+	done
+	# The guest runs busybox with no libraries around it: it must be the static build.
+	if [[ $(dpkg-query -W -f='${db:Status-Status}' busybox-static 2>/dev/null) != installed ]]; then
+		missing+=("busybox-static (for a static /bin/busybox)")
+	fi
+	if ((${#missing[@]})); then
+		die "missing Debian packages: ${missing[*]}"
+	fi
+}
+
+# --- preparation: kernel + initramfs, built once per recipe ---------------------------------------
+#
+# Cache layout:
+#   build.lock          serializes builds (one download, one extraction at a time)
+#   debs/               the kernel package, reused across recipe changes
+#   r-<hash>/           vmlinux, initramfs.cpio, stamp; published by one rename, so never partial
+#   r-<hash>.lock       held shared by every run using r-<hash>; a build prunes old recipes only
+#                       when it can take their lock exclusively (nobody is booting from them)
+
+recipe_hash() {
+	cat "$LAB_DIR/lab.sh" "$LAB_DIR/init.sh" | sha256sum | cut -c1-16
+}
+
+le_uint() { # FILE OFFSET BYTES -> unsigned little-endian integer
+	od -An -t "u$3" -j "$2" -N "$3" "$1" | tr -d ' '
+}
+
+# QEMU boots the uncompressed ELF through its PVH note; skipping the in-guest XZ inflate saves
+# ~2.7 s per boot under TCG. Layout (x86 boot protocol): setup_sects at 497, the protected-mode
+# code after (setup_sects + 1) sectors, payload_offset/payload_length at 584/588 relative to it,
+# and the payload ends in a 4-byte little-endian uncompressed size.
+extract_vmlinux() { # BZIMAGE OUT
+	local bz=$1 out=$2 sects start len want got magic
+	[[ $(dd if="$bz" bs=1 skip=514 count=4 status=none) == HdrS ]] || die "$bz: not a bzImage"
+	sects=$(le_uint "$bz" 497 1)
+	((sects)) || sects=4 # protocol: 0 means 4
+	start=$(((sects + 1) * 512 + $(le_uint "$bz" 584 4)))
+	len=$(le_uint "$bz" 588 4)
+	magic=$(od -An -t x1 -j "$start" -N 6 "$bz" | tr -d ' ')
+	[[ $magic == fd377a585a00 ]] || die "$bz: payload is not XZ (magic $magic)"
+	want=$(le_uint "$bz" $((start + len - 4)) 4)
+	# xz's exit status is not trusted either way (with the size word it fails on "trailing
+	# garbage"); the size word and the ELF magic are the check.
+	dd if="$bz" iflag=skip_bytes,count_bytes skip="$start" count=$((len - 4)) bs=1M status=none |
+		xz -dc >"$out" || true
+	got=$(stat -c %s "$out")
+	[[ $got == "$want" ]] || die "$bz: decompressed $got bytes, the payload says $want"
+	[[ $(od -An -t x1 -N 4 "$out" | tr -d ' ') == 7f454c46 ]] || die "$bz: payload is not an ELF"
+}
+
+# Resolves the versioned package behind linux-image-amd64 and leaves its .deb in debs/.
+# Prints the .deb's path. Stale package lists (a 404, or no lists at all) get one apt-get update.
+fetch_kernel_deb() { # WORKDIR
+	local work=$1 attempt
+	for attempt in 1 2; do
+		if try_fetch_kernel_deb "$work"; then return 0; fi
+		((attempt == 1)) || break
+		log "kernel package not found/downloadable; running apt-get update once"
+		apt-get -q update >"$work/apt-update.log" 2>&1 ||
+			die "apt-get update failed: $(tail -n 5 "$work/apt-update.log")"
+	done
+	die "cannot download the kernel package: $(tail -n 5 "$work/apt.log")"
+}
+
+try_fetch_kernel_deb() { # WORKDIR
+	local work=$1 depends pkg ver deb
+	depends=$(apt-cache show --no-all-versions linux-image-amd64 2>"$work/apt.log" |
+		sed -n 's/^Depends: //p') || true
+	# e.g. "linux-image-6.1.0-56-amd64 (= 6.1.192-2)"
+	[[ $depends =~ (linux-image-[^ ,|]+)\ \(=\ ([^\)]+)\) ]] || {
+		echo "linux-image-amd64 has no versioned kernel dependency: '$depends'" >>"$work/apt.log"
+		return 1
+	}
+	pkg=${BASH_REMATCH[1]} ver=${BASH_REMATCH[2]}
+	deb=$CACHE/debs/${pkg}_${ver//:/%3a}_amd64.deb
+	if [[ ! -f $deb ]]; then
+		vlog "downloading $pkg=$ver"
+		mkdir -p "$work/dl" "$CACHE/debs"
+		# As root, apt would drop to _apt, which cannot write into our private temp dir.
+		local -a sandbox=()
+		((EUID)) || sandbox=(-o APT::Sandbox::User=root)
+		(cd "$work/dl" && apt-get -q "${sandbox[@]}" download "$pkg=$ver") >>"$work/apt.log" 2>&1 ||
+			return 1
+		mv "$work/dl/"*.deb "$deb" || return 1
+	fi
+	echo "$deb"
+}
+
+# Loads MODULE's dependencies first (depth-first), decompressing each into the initramfs.
+# Uses the caller's mod_file, builtin, added, moddir and order_file.
+add_module() { # MODULE
+	local name=${1//-/_} file dest deps dep
+	[[ -z ${added[$name]:-} && -z ${builtin[$name]:-} ]] || return 0
+	file=${mod_file[$name]:-}
+	[[ -n $file ]] || die "kernel module $name not found in the kernel package"
+	added[$name]=1
+	dest=$moddir/$name.ko
+	case $file in
+	*.ko) cp "$file" "$dest" ;;
+	*.ko.xz) xz -dc "$file" >"$dest" ;;
+	*.ko.gz) gzip -dc "$file" >"$dest" ;;
+	*.ko.zst)
+		command -v zstd >/dev/null || die "missing Debian package: zstd (for $file)"
+		zstd -qdc "$file" >"$dest"
+		;;
+	*) die "unknown module format: $file" ;;
+	esac
+	deps=$(tr '\0' '\n' <"$dest" | sed -n 's/^depends=//p')
+	for dep in ${deps//,/ }; do add_module "$dep"; done
+	echo "$name" >>"$order_file"
+}
+
+build_initramfs() { # KERNEL_MODULES_DIR TREE OUT
+	local kmods=$1 root=$2 out=$3 f base
+	mkdir -p "$root"/{bin,dev,proc,sys,lib/modules,mnt/lower,mnt/upper,mnt/root}
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$LAB_DIR/init.sh" "$root/init"
+	chmod 0755 "$root/init" "$root/bin/busybox"
+
+	local -A mod_file=() builtin=() added=()
+	while IFS= read -r -d '' f; do
+		base=${f##*/}
+		base=${base%%.ko*}
+		mod_file[${base//-/_}]=$f
+	done < <(find "$kmods/kernel" -name '*.ko*' -print0)
+	while IFS= read -r f; do
+		base=${f##*/}
+		base=${base%.ko}
+		builtin[${base//-/_}]=1
+	done <"$kmods/modules.builtin"
+	local moddir=$root/lib/modules order_file=$root/lib/modules/order m
+	for m in "${ROOT_MODULES[@]}"; do add_module "$m"; done
+	vlog "modules: $(paste -sd ' ' "$order_file")"
+
+	# Uncompressed: inflating even gzip under TCG costs ~0.5 s per boot.
+	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --quiet) >"$out"
+}
+
+build_recipe() { # HASH RECIPE_DIR
+	local hash=$1 rdir=$2 work deb pkgdir start
+	start=$(now_us)
+	log "preparing the lab kernel and initramfs in $CACHE (once per recipe; ~1 min)"
+	# We hold build.lock, so any temp dir left is from an interrupted build.
+	rm -rf "$CACHE"/tmp.*
+	work=$(mktemp -d "$CACHE/tmp.XXXXXX")
+	deb=$(fetch_kernel_deb "$work")
+	pkgdir=$work/pkg
+	dpkg-deb -x "$deb" "$pkgdir"
+	local -a bz=("$pkgdir"/boot/vmlinuz-*) kmods=("$pkgdir"/lib/modules/*)
+	[[ -f ${bz[0]} && -d ${kmods[0]} ]] || die "$deb: no /boot/vmlinuz-* or /lib/modules/*"
+
+	mkdir "$work/out"
+	extract_vmlinux "${bz[0]}" "$work/out/vmlinux"
+	build_initramfs "${kmods[0]}" "$work/initramfs" "$work/out/initramfs.cpio"
+	{
+		echo "recipe=$hash"
+		echo "kernel_deb=${deb##*/}"
+		echo "modules=$(paste -sd ' ' "$work/initramfs/lib/modules/order")"
+		echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	} >"$work/out/stamp"
+	rm -rf "$rdir"
+	mv "$work/out" "$rdir"
+	rm -rf "$work"
+	prune_cache "$rdir" "$deb"
+	log "lab prepared in $(seconds_since "$start") s: $(paste -sd ' ' "$rdir/stamp")"
+}
+
+prune_cache() { # KEEP_RECIPE_DIR KEEP_DEB
+	local d f
+	for d in "$CACHE"/r-*/; do
+		d=${d%/}
+		[[ $d != "$1" ]] || continue
+		# Lock files stay: deleting one would let two runs lock different inodes of "the same" lock.
+		(flock -xn 9 && rm -rf "$d") 9>"$d.lock" || true
+	done
+	for f in "$CACHE"/debs/*.deb; do
+		[[ ! -e $f || $f == "$2" ]] || rm -f "$f"
+	done
+}
+
+# Sets VMLINUX and INITRD. Holds r-<hash>.lock shared until lab.sh (and QEMU, which inherits the
+# descriptor) exits, so a concurrent build of another recipe cannot prune the files under us.
+prepare() {
+	if ! mkdir -p "$CACHE" 2>/dev/null || [[ ! -w $CACHE ]]; then
+		die "cache $CACHE is not writable (run as root or set PCIVMM_LAB_CACHE)"
+	fi
+	local hash rdir use_fd build_fd
+	hash=$(recipe_hash)
+	rdir=$CACHE/r-$hash
+	exec {use_fd}>"$rdir.lock"
+	flock -s "$use_fd"
+	if [[ ! -f $rdir/stamp ]]; then
+		exec {build_fd}>"$CACHE/build.lock"
+		flock -x "$build_fd"
+		[[ -f $rdir/stamp ]] || build_recipe "$hash" "$rdir"
+		exec {build_fd}>&-
+	fi
+	VMLINUX=$rdir/vmlinux
+	INITRD=$rdir/initramfs.cpio
+}
+
+# --- one run -------------------------------------------------------------------------------------
+
+sh_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+# The command travels as a script in the output share: no quoting through the kernel command line.
+write_job() { # JOB_FILE CMD...
+	local job=$1 arg env
+	shift
+	{
+		echo "# Written by tests/lab/lab.sh; run by /bin/sh in the lab's chroot."
+		echo "cd $(sh_quote "$PWD") || exit $LAB_FAILED"
+		echo "exec </dev/null"
+		for env in "${extra_env[@]}"; do echo "export $(sh_quote "$env")"; done
+		printf 'exec'
+		for arg in "$@"; do printf ' %s' "$(sh_quote "$arg")"; done
+		echo
+	} >"$job"
+}
+
+# Streams the serial console to stdout and to LOG. Only the command's part (between the LAB_READY
+# and JOB_DONE markers) reaches stdout: firmware banners and the power-off message stay in the log,
+# which is shown when the lab fails. CRs and terminal escapes (SeaBIOS clears the screen) are dropped.
+console_filter() { # LOG BOOT_START_US
+	local line log=$1 start=$2 phase=booting
+	exec {log_fd}>"$log"
+	while IFS= read -r line || [[ -n $line ]]; do
+		line=${line//$'\r'/}
+		line=${line//$'\e'[[c]/}
+		line=${line//$'\e'\[*([0-9;?])[A-Za-z]/}
+		printf '%s\n' "$line" >&"$log_fd"
+		case $phase in
+		booting)
+			if [[ $line == *LAB_READY ]]; then
+				phase=running
+				vlog "guest ready (/dev/kvm present) after $(seconds_since "$start") s"
+			fi
+			;;
+		running)
+			if [[ $line == *"JOB_DONE rc="+([0-9]) ]]; then
+				phase=finished
+				# Output without a final newline ends up on the marker's line.
+				line=${line%JOB_DONE rc=*}
+				[[ -z $line ]] || printf '%s\n' "$line"
+			else
+				printf '%s\n' "$line"
+			fi
+			;;
+		esac
+	done
+}
+
+# shellcheck disable=SC2317 # runs from the EXIT trap
+cleanup() {
+	if [[ -n ${run_tmp:-} ]]; then
+		local pid
+		# timeout(1) passes the TERM on to QEMU.
+		# qemu.rc appears once timeout(1) has been reaped; before that its pid is still ours.
+		if [[ ! -e $run_tmp/qemu.rc ]] && pid=$(cat "$run_tmp/timeout.pid" 2>/dev/null); then
+			kill "$pid" 2>/dev/null || true
+		fi
+		rm -rf "$run_tmp"
+	fi
+	[[ -z ${job:-} ]] || rm -f "$job"
+	if ((remove_outdir)); then rm -rf "$outdir"; fi
+}
+
+main() {
+	local outdir_arg="" smp=2 mem=2048 timeout_s=1800
+	extra_env=()
+	local -a extra_qemu=()
+	while (($#)); do
+		case $1 in
+		--outdir) outdir_arg=${2:?--outdir needs a value} && shift 2 ;;
+		--smp) smp=${2:?--smp needs a value} && shift 2 ;;
+		--mem) mem=${2:?--mem needs a value} && shift 2 ;;
+		--timeout) timeout_s=${2:?--timeout needs a value} && shift 2 ;;
+		--env) extra_env+=("${2:?--env needs NAME=VALUE}") && shift 2 ;;
+		--qemu-arg) extra_qemu+=("${2:?--qemu-arg needs a value}") && shift 2 ;;
+		-v | --verbose) verbose=1 && shift ;;
+		-h | --help) usage && exit 0 ;;
+		--) shift && break ;;
+		*) usage >&2 && exit 2 ;;
+		esac
+	done
+	(($#)) || { usage >&2 && exit 2; }
+	local n
+	for n in "$smp" "$mem" "$timeout_s"; do [[ $n =~ ^[0-9]+$ ]] || die "not a number: $n"; done
+	for n in "${extra_env[@]}"; do [[ $n =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env $n: not NAME=VALUE"; done
+
+	check_tools
+	local start boot_start
+	start=$(now_us)
+	prepare
+	boot_start=$(now_us)
+
+	remove_outdir=0
+	trap cleanup EXIT
+	trap 'log "interrupted"; exit 130' INT
+	trap 'log "terminated"; exit 143' TERM
+	if [[ -n $outdir_arg ]]; then
+		mkdir -p "$outdir_arg"
+		outdir=$(cd "$outdir_arg" && pwd -P) # the guest mounts it at this exact path
+	else
+		outdir=$(mktemp -d "${TMPDIR:-/tmp}/pcivmm-lab.XXXXXX")
+		outdir=$(cd "$outdir" && pwd -P)
+		remove_outdir=1
+	fi
+	# It travels on the kernel command line, which has no quoting we want to rely on.
+	[[ $outdir =~ ^[][A-Za-z0-9._/+@%:,=~-]+$ ]] ||
+		die "--outdir path has characters the kernel command line cannot carry: $outdir"
+	job=$(mktemp "$outdir/.lab-job.XXXXXX")
+	write_job "$job" "$@"
+	run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/pcivmm-lab-run.XXXXXX")
+
+	# shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
+	local -a qemu=(
+		qemu-system-x86_64 -machine q35
+		# Never thread=single with -smp 2: nested guests hang.
+		-accel tcg,thread=multi
+		# 48 physical bits: TCG's default 40 cannot place several 128 GiB BARs.
+		-cpu EPYC,+svm,+npt,phys-bits=48
+		-smp "$smp" -m "$mem" -nographic -no-reboot -nic none
+		-kernel "$VMLINUX" -initrd "$INITRD"
+		# Serial output costs an exit per byte: keep the kernel silent (panics still print).
+		-append "console=ttyS0 quiet loglevel=1 panic=-1 lab_out=$outdir lab_job=$job"
+		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+		-virtfs "local,path=${outdir//,/,,},mount_tag=out,security_model=none"
+		"${extra_qemu[@]}"
+	)
+	{
+		# stdin is /dev/null: the lab is non-interactive, and QEMU must not put a terminal in raw mode.
+		timeout -k 10 "$timeout_s" "${qemu[@]}" </dev/null \
+			2> >(grep --line-buffered -vF "$TCG_NOISE" >&2) &
+		echo "$!" >"$run_tmp/timeout.pid"
+		local rc=0
+		wait "$!" || rc=$?
+		echo "$rc" >"$run_tmp/qemu.rc"
+	} | console_filter "$run_tmp/console.log" "$boot_start" &
+	# wait (unlike a foreground pipeline) lets the INT/TERM traps run while the guest is up.
+	wait "$!"
+
+	local status qemu_rc
+	status=$(grep -aoE 'JOB_DONE rc=[0-9]+$' "$run_tmp/console.log" | tail -n 1) || true
+	if [[ -n $status ]]; then
+		vlog "finished ${status} after $(seconds_since "$boot_start") s (boot + command)"
+		exit "${status#JOB_DONE rc=}"
+	fi
+	qemu_rc=$(cat "$run_tmp/qemu.rc" 2>/dev/null || echo "?")
+	if [[ $qemu_rc == 124 ]]; then
+		log "timed out after $timeout_s s (no JOB_DONE from the guest)"
+	elif grep -q '^LAB_ERROR' "$run_tmp/console.log"; then
+		log "guest setup failed: $(grep -m1 '^LAB_ERROR' "$run_tmp/console.log")"
+	else
+		log "the guest stopped without reporting the command's status (QEMU exit status $qemu_rc)"
+	fi
+	log "last 40 console lines:"
+	tail -n 40 "$run_tmp/console.log" >&2
+	exit "$LAB_FAILED"
+}
+
+main "$@"

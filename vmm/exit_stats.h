@@ -1,0 +1,83 @@
+#ifndef PCIVMM_VMM_EXIT_STATS_H_
+#define PCIVMM_VMM_EXIT_STATS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "mmio/bus.h"
+
+namespace pcivmm {
+
+enum class Direction : uint8_t { kRead = 0, kWrite = 1 };
+
+// Exit counters of one vCPU. Single writer (the vCPU thread), so an increment is a relaxed
+// load and store with no locked instruction; any thread may read with relaxed loads and sum.
+// Counts are exact: every KVM_RUN return that carries an exit is counted once.
+class VcpuExitStats {
+ public:
+  static constexpr uint32_t kMaxExitReason = 64;  // KVM_EXIT_* values are below this
+  static constexpr uint32_t kPorts = 0x10000;
+
+  VcpuExitStats();
+
+  void CountExit(uint32_t reason) { Bump(reasons_[reason < kMaxExitReason ? reason : 0]); }
+  void CountPio(uint16_t port, Direction dir) { Bump(ports_.get()[PortIndex(port, dir)]); }
+  void CountMmio(int region, Direction dir) { Bump(mmio_[MmioIndex(region, dir)]); }
+
+  uint64_t exits(uint32_t reason) const;
+  uint64_t total_exits() const;
+  uint64_t pio(uint16_t port, Direction dir) const;
+  uint64_t mmio(int region, Direction dir) const;
+
+ private:
+  struct FreeDeleter {
+    void operator()(uint64_t* p) const { std::free(p); }
+  };
+  static void Bump(uint64_t& c) {
+    std::atomic_ref<uint64_t> r(c);
+    r.store(r.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  static uint64_t Load(const uint64_t& c) {
+    return std::atomic_ref<uint64_t>(const_cast<uint64_t&>(c)).load(std::memory_order_relaxed);
+  }
+  static size_t PortIndex(uint16_t port, Direction dir) {
+    return size_t{port} * 2 + static_cast<size_t>(dir);
+  }
+  // Region kUnclaimed (-1) has slot 0.
+  static size_t MmioIndex(int region, Direction dir) {
+    return static_cast<size_t>(region + 1) * 2 + static_cast<size_t>(dir);
+  }
+
+  uint64_t reasons_[kMaxExitReason] = {};
+  uint64_t mmio_[(Bus::kMaxRegions + 1) * 2] = {};
+  // 1 MiB, from calloc: large calloc blocks are fresh zero pages, so only the ports a guest
+  // touches cost memory.
+  std::unique_ptr<uint64_t, FreeDeleter> ports_;
+};
+
+// The exit counters of every vCPU of a VM, summed on read.
+class ExitStats {
+ public:
+  explicit ExitStats(int vcpus);
+  VcpuExitStats& vcpu(int index) { return *per_vcpu_[static_cast<size_t>(index)]; }
+  const VcpuExitStats& vcpu(int index) const { return *per_vcpu_[static_cast<size_t>(index)]; }
+  int vcpu_count() const { return static_cast<int>(per_vcpu_.size()); }
+
+  uint64_t exits(uint32_t reason) const;
+  uint64_t total_exits() const;
+  uint64_t pio(uint16_t port, Direction dir) const;
+  uint64_t mmio(int region, Direction dir) const;
+
+ private:
+  std::vector<std::unique_ptr<VcpuExitStats>> per_vcpu_;
+};
+
+// "IO", "MMIO", "HLT", ...: the KVM_EXIT_* name without its prefix.
+const char* ExitReasonName(uint32_t reason);
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_VMM_EXIT_STATS_H_

@@ -1,0 +1,53 @@
+#include "vmm/host_mapping.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace pcivmm {
+
+absl::StatusOr<HostMapping> HostMapping::CreateMemfd(const std::string& name, uint64_t size) {
+  if (size == 0 || (size & 0xFFF) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: size %#x must be a non-zero multiple of 4 KiB", name, size));
+  }
+  UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrFormat("memfd_create %s", name));
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0) {
+    return absl::ErrnoToStatus(errno, absl::StrFormat("ftruncate %s to %#x", name, size));
+  }
+  // Shared so writes land in the memfd (visible through every view); NORESERVE so untouched
+  // pages cost nothing.
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
+  if (p == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrFormat("mmap %s", name));
+  return HostMapping(std::move(fd), static_cast<uint8_t*>(p), size);
+}
+
+HostMapping::HostMapping(HostMapping&& o) noexcept
+    : fd_(std::move(o.fd_)),
+      data_(std::exchange(o.data_, nullptr)),
+      size_(std::exchange(o.size_, 0)) {}
+
+HostMapping& HostMapping::operator=(HostMapping&& o) noexcept {
+  if (this != &o) {
+    Release();
+    fd_ = std::move(o.fd_);
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+  }
+  return *this;
+}
+
+HostMapping::~HostMapping() { Release(); }
+
+void HostMapping::Release() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+}  // namespace pcivmm

@@ -1,0 +1,115 @@
+#include "vmm/long_mode.h"
+
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "vmm/base/status_macros.h"
+
+namespace pcivmm {
+namespace {
+
+// x86 control-register and page-table bits (Intel SDM vol. 3, 2.5 and 4.5).
+constexpr uint64_t kCr0Pe = 1ull << 0;
+constexpr uint64_t kCr0Mp = 1ull << 1;
+constexpr uint64_t kCr0Et = 1ull << 4;
+constexpr uint64_t kCr0Ne = 1ull << 5;
+constexpr uint64_t kCr0Wp = 1ull << 16;
+constexpr uint64_t kCr0Pg = 1ull << 31;
+constexpr uint64_t kCr4Pae = 1ull << 5;
+constexpr uint64_t kEferLme = 1ull << 8;
+constexpr uint64_t kEferLma = 1ull << 10;
+constexpr uint64_t kPtePresent = 1ull << 0;
+constexpr uint64_t kPteWritable = 1ull << 1;
+constexpr uint64_t kPtePageSize = 1ull << 7;
+
+constexpr uint16_t kCodeSelector = 0x8;
+constexpr uint16_t kDataSelector = 0x10;
+// Null, 64-bit code (L=1), data: flat descriptors.
+constexpr uint64_t kGdt[] = {0, 0x00AF9B000000FFFF, 0x00CF93000000FFFF};
+
+void PutU64(absl::Span<uint8_t> page, size_t index, uint64_t value) {
+  std::memcpy(page.data() + index * 8, &value, 8);
+}
+
+kvm_segment FlatSegment(uint16_t selector, uint8_t type, bool code) {
+  kvm_segment s{};
+  s.base = 0;
+  s.limit = 0xFFFFFFFF;
+  s.selector = selector;
+  s.type = type;
+  s.present = 1;
+  s.s = 1;
+  s.g = 1;
+  s.l = code ? 1 : 0;
+  s.db = code ? 0 : 1;
+  return s;
+}
+
+}  // namespace
+
+absl::Status WriteBootTables(const GuestMemory& memory) {
+  PCIVMM_RETURN_IF_ERROR(memory.Write(
+      kBootGdtAddr, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kGdt), sizeof(kGdt))));
+  PCIVMM_ASSIGN_OR_RETURN(auto pml4, memory.Translate(kBootPml4Addr, 4096));
+  PCIVMM_ASSIGN_OR_RETURN(auto pdpt, memory.Translate(kBootPdptAddr, 4096));
+  PCIVMM_ASSIGN_OR_RETURN(auto pd, memory.Translate(kBootPdAddr, 4 * 4096));
+  std::memset(pml4.data(), 0, 4096);
+  std::memset(pdpt.data(), 0, 4096);
+  PutU64(pml4, 0, kBootPdptAddr | kPtePresent | kPteWritable);
+  constexpr uint64_t k2M = 2ull << 20;
+  for (size_t i = 0; i < 4; ++i) {
+    PutU64(pdpt, i, (kBootPdAddr + i * 4096) | kPtePresent | kPteWritable);
+  }
+  for (size_t i = 0; i < 4 * 512; ++i) {
+    PutU64(pd, i, (i * k2M) | kPtePresent | kPteWritable | kPtePageSize);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EnterLongMode(int vcpu_fd, const LongModeEntry& entry) {
+  kvm_sregs sregs{};
+  if (::ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0) return absl::ErrnoToStatus(errno, "KVM_GET_SREGS");
+  sregs.cs = FlatSegment(kCodeSelector, /*type=execute/read, accessed*/ 11, true);
+  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss =
+      FlatSegment(kDataSelector, /*type=read/write, accessed*/ 3, false);
+  sregs.gdt.base = kBootGdtAddr;
+  sregs.gdt.limit = sizeof(kGdt) - 1;
+  sregs.cr3 = kBootPml4Addr;
+  sregs.cr4 = kCr4Pae;
+  sregs.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
+  sregs.efer = kEferLme | kEferLma;
+  if (::ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0) return absl::ErrnoToStatus(errno, "KVM_SET_SREGS");
+  kvm_regs regs{};
+  regs.rip = entry.rip;
+  regs.rsp = entry.rsp;
+  regs.rdi = entry.arg0;
+  regs.rsi = entry.arg1;
+  regs.rflags = 0x2;  // bit 1 is reserved and must be set
+  if (::ioctl(vcpu_fd, KVM_SET_REGS, &regs) < 0) return absl::ErrnoToStatus(errno, "KVM_SET_REGS");
+  return absl::OkStatus();
+}
+
+absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd) {
+  constexpr uint32_t kMaxEntries = 256;
+  const size_t bytes = sizeof(kvm_cpuid2) + kMaxEntries * sizeof(kvm_cpuid_entry2);
+  std::vector<uint64_t> storage((bytes + 7) / 8);
+  // kvm_cpuid2 ends in a flexible array; the uint64_t vector gives suitably aligned storage.
+  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(storage.data());
+  cpuid->nent = kMaxEntries;
+  if (::ioctl(kvm.fd(), KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+    return absl::ErrnoToStatus(errno, "KVM_GET_SUPPORTED_CPUID");
+  }
+  constexpr uint32_t kHypervisorBit = 1u << 31;  // CPUID.1:ECX[31]
+  for (uint32_t i = 0; i < cpuid->nent; ++i) {
+    if (cpuid->entries[i].function == 1) cpuid->entries[i].ecx |= kHypervisorBit;
+  }
+  if (::ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0) return absl::ErrnoToStatus(errno, "KVM_SET_CPUID2");
+  return absl::OkStatus();
+}
+
+}  // namespace pcivmm

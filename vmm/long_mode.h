@@ -1,0 +1,40 @@
+// Entry state for freestanding test guests: 64-bit long mode, identity-mapped low 4 GiB.
+#ifndef PCIVMM_VMM_LONG_MODE_H_
+#define PCIVMM_VMM_LONG_MODE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "vmm/guest_memory.h"
+#include "vmm/kvm.h"
+
+namespace pcivmm {
+
+// Low-RAM layout of the boot structures (below the 0x7_0000 stack, above the real-mode IVT).
+inline constexpr uint64_t kBootGdtAddr = 0x500;
+inline constexpr uint64_t kBootPml4Addr = 0x1000;
+inline constexpr uint64_t kBootPdptAddr = 0x2000;
+inline constexpr uint64_t kBootPdAddr = 0x3000;  // four page directories, 0x3000..0x6FFF
+inline constexpr uint64_t kIdentityMappedBytes = 4ull << 30;
+
+// Writes the GDT and 2 MiB-page tables that identity-map [0, 4 GiB) (RAM, the PCI hole, the
+// ECAM window and the APICs alike).
+absl::Status WriteBootTables(const GuestMemory& memory);
+
+struct LongModeEntry {
+  uint64_t rip;
+  uint64_t rsp;
+  uint64_t arg0;  // in rdi: the first argument of the guest's main()
+  uint64_t arg1;  // in rsi
+};
+
+// Puts a vCPU in 64-bit mode with paging on (CR3 = the tables above) at `entry`.
+absl::Status EnterLongMode(int vcpu_fd, const LongModeEntry& entry);
+
+// Gives the vCPU the CPUID the host KVM supports (needed, e.g., for the guest to use 1 GiB
+// pages or for Linux to find its features).
+absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd);
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_VMM_LONG_MODE_H_

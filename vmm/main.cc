@@ -1,0 +1,78 @@
+// pcivmm: run a guest on KVM and report its exits.
+#include <cstdio>
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "vmm/exit_report.h"
+#include "vmm/machine.h"
+
+ABSL_FLAG(std::string, guest_image, "", "freestanding test guest (flat binary) to run");
+ABSL_FLAG(uint64_t, guest_arg, 0, "argument passed to the test guest in rdi");
+ABSL_FLAG(uint64_t, ram_mib, 64, "guest RAM in MiB");
+ABSL_FLAG(int, vcpus, 1, "number of vCPUs");
+ABSL_FLAG(bool, stats, true, "print exit counts when the guest stops");
+
+namespace pcivmm {
+namespace {
+
+}  // namespace
+
+// Accepts --flag-name as well as absl's --flag_name.
+std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& a = args[i];
+    if (a == "--") break;
+    if (a.rfind("--", 0) != 0) continue;
+    const size_t end = std::min(a.find('='), a.size());
+    std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
+  }
+  return args;
+}
+
+namespace {
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "pcivmm: %s\n", status.ToString().c_str());
+  return kExitStatusVmmError;
+}
+
+int RunMain() {
+  const std::string image = absl::GetFlag(FLAGS_guest_image);
+  if (image.empty()) {
+    std::fprintf(stderr, "pcivmm: --guest-image is required (a flat binary from guest-images/)\n");
+    return 2;
+  }
+  MachineConfig config;
+  config.ram_bytes = absl::GetFlag(FLAGS_ram_mib) << 20;
+  config.vcpus = absl::GetFlag(FLAGS_vcpus);
+  auto machine = Machine::Create(config);
+  if (!machine.ok()) return Fail(machine.status());
+  Machine& m = **machine;
+  if (absl::Status st = m.LoadTestGuest(image, absl::GetFlag(FLAGS_guest_arg)); !st.ok()) {
+    return Fail(st);
+  }
+  StopReason reason = m.Run();
+  std::fflush(stdout);
+  std::fprintf(stderr, "pcivmm: %s (exit status %d)\n", reason.detail.c_str(), reason.exit_code);
+  if (absl::GetFlag(FLAGS_stats)) {
+    std::fputs(FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
+  }
+  return reason.exit_code;
+}
+
+}  // namespace
+}  // namespace pcivmm
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("pcivmm --guest-image=FILE [--guest-arg=N] [--vcpus=N]");
+  std::vector<std::string> args = pcivmm::NormalizeFlagNames(argc, argv);
+  std::vector<char*> argp;
+  for (std::string& a : args) argp.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
+  return pcivmm::RunMain();
+}
