@@ -37,7 +37,7 @@ int guest_main(uint64_t arg, uint64_t cpu) {
   (void)cpu;
   const int bad_widths = widths();
   const int bad_stream = stream();
-  report("port_out_each", ROUNDS);  /* outs to each of 0x510, 0x512, 0x514 */
+  report("port_out_each", ROUNDS); /* outs to each of 0x510, 0x512, 0x514 */
   report("port_in_each", ROUNDS);
   report("stream_bytes", STREAM_BYTES);
   report("bad_widths", (uint64_t)bad_widths);

@@ -10,13 +10,12 @@ namespace pcivmm {
 
 Bus::Bus(std::string name, uint64_t limit) : name_(std::move(name)), limit_(limit) {}
 
-absl::StatusOr<int> Bus::Register(uint64_t base, uint64_t size,
-                                  std::shared_ptr<IoDevice> device) {
+absl::StatusOr<int> Bus::Register(uint64_t base, uint64_t size, std::shared_ptr<IoDevice> device) {
   auto range = AddressRange::Make(base, size);
   if (!range || range->end() > limit_) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s bus: range [%#x, +%#x) is empty or beyond the bus limit %#x", name_, base, size,
-        limit_));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s bus: range [%#x, +%#x) is empty or beyond the bus limit %#x", name_,
+                        base, size, limit_));
   }
   absl::MutexLock lock(&mu_);
   for (const auto& [unused, e] : by_base_) {

@@ -31,9 +31,8 @@ void ExitPort::Read(uint64_t, absl::Span<uint8_t> data, int) {
 void ExitPort::Write(uint64_t, absl::Span<const uint8_t> data, int vcpu) {
   uint32_t value = 0;
   for (size_t i = 0; i < data.size() && i < 4; ++i) value |= uint32_t{data[i]} << (8 * i);
-  control_->RequestStop(
-      {static_cast<int>(value & 0xFF),
-       absl::StrFormat("vcpu %d: guest wrote exit status %d", vcpu, value)});
+  control_->RequestStop({static_cast<int>(value & 0xFF),
+                         absl::StrFormat("vcpu %d: guest wrote exit status %d", vcpu, value)});
 }
 
 }  // namespace pcivmm

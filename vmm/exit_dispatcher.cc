@@ -65,8 +65,8 @@ void ExitDispatcher::HandleMmio(kvm_run* run) {
   auto& m = run->mmio;
   const uint32_t len = m.len <= sizeof(m.data) ? m.len : sizeof(m.data);
   auto data = absl::MakeSpan(m.data, len);
-  const int region = m.is_write ? mmio_->Write(m.phys_addr, data, vcpu_)
-                                : mmio_->Read(m.phys_addr, data, vcpu_);
+  const int region =
+      m.is_write ? mmio_->Write(m.phys_addr, data, vcpu_) : mmio_->Read(m.phys_addr, data, vcpu_);
   stats_->CountMmio(region, m.is_write ? Direction::kWrite : Direction::kRead);
 }
 

@@ -32,8 +32,7 @@ void AppendRegions(const ExitStats& stats, const Bus& mmio, std::string* out) {
     const uint64_t rd = stats.mmio(region, Direction::kRead);
     const uint64_t wr = stats.mmio(region, Direction::kWrite);
     if (rd + wr > 0) {
-      absl::StrAppendFormat(out, "  %-20s read %12d write %12d\n", mmio.RegionName(region), rd,
-                            wr);
+      absl::StrAppendFormat(out, "  %-20s read %12d write %12d\n", mmio.RegionName(region), rd, wr);
     }
   }
 }

@@ -14,9 +14,10 @@ absl::StatusOr<std::unique_ptr<Kvm>> Kvm::Open(const std::string& path) {
   if (!fd.valid()) {
     const int err = errno;
     if (err == ENOENT) {
-      return absl::UnavailableError(absl::StrFormat(
-          "%s does not exist: this machine has no KVM; run through the nested lab "
-          "(./dev lab -- <command>)", path));
+      return absl::UnavailableError(
+          absl::StrFormat("%s does not exist: this machine has no KVM; run through the nested lab "
+                          "(./dev lab -- <command>)",
+                          path));
     }
     return absl::ErrnoToStatus(err, absl::StrFormat("open %s", path));
   }
@@ -52,8 +53,8 @@ absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const Kvm& kvm) {
 absl::Status Vm::SetUserMemoryRegion(const kvm_userspace_memory_region& region) {
   if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
     return absl::ErrnoToStatus(
-        errno, absl::StrFormat("KVM_SET_USER_MEMORY_REGION slot %d gpa %#x size %#x",
-                               region.slot, region.guest_phys_addr, region.memory_size));
+        errno, absl::StrFormat("KVM_SET_USER_MEMORY_REGION slot %d gpa %#x size %#x", region.slot,
+                               region.guest_phys_addr, region.memory_size));
   }
   return absl::OkStatus();
 }

@@ -6,9 +6,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <vector>
 
 #include "vmm/base/status_macros.h"
+#include "vmm/kvm_uapi.h"
 
 namespace pcivmm {
 namespace {
@@ -73,7 +73,8 @@ absl::Status WriteBootTables(const GuestMemory& memory) {
 
 absl::Status EnterLongMode(int vcpu_fd, const LongModeEntry& entry) {
   kvm_sregs sregs{};
-  if (::ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0) return absl::ErrnoToStatus(errno, "KVM_GET_SREGS");
+  if (::ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+    return absl::ErrnoToStatus(errno, "KVM_GET_SREGS");
   sregs.cs = FlatSegment(kCodeSelector, /*type=execute/read, accessed*/ 11, true);
   sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss =
       FlatSegment(kDataSelector, /*type=read/write, accessed*/ 3, false);
@@ -83,7 +84,8 @@ absl::Status EnterLongMode(int vcpu_fd, const LongModeEntry& entry) {
   sregs.cr4 = kCr4Pae;
   sregs.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
   sregs.efer = kEferLme | kEferLma;
-  if (::ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0) return absl::ErrnoToStatus(errno, "KVM_SET_SREGS");
+  if (::ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+    return absl::ErrnoToStatus(errno, "KVM_SET_SREGS");
   kvm_regs regs{};
   regs.rip = entry.rip;
   regs.rsp = entry.rsp;
@@ -96,19 +98,18 @@ absl::Status EnterLongMode(int vcpu_fd, const LongModeEntry& entry) {
 
 absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd) {
   constexpr uint32_t kMaxEntries = 256;
-  const size_t bytes = sizeof(kvm_cpuid2) + kMaxEntries * sizeof(kvm_cpuid_entry2);
-  std::vector<uint64_t> storage((bytes + 7) / 8);
-  // kvm_cpuid2 ends in a flexible array; the uint64_t vector gives suitably aligned storage.
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(storage.data());
-  cpuid->nent = kMaxEntries;
-  if (::ioctl(kvm.fd(), KVM_GET_SUPPORTED_CPUID, cpuid) < 0) {
+  auto cpuid = std::make_unique<KvmCpuid<kMaxEntries>>();
+  cpuid->header.nent = kMaxEntries;
+  if (::ioctl(kvm.fd(), kKvmGetSupportedCpuid, cpuid.get()) < 0) {
     return absl::ErrnoToStatus(errno, "KVM_GET_SUPPORTED_CPUID");
   }
   constexpr uint32_t kHypervisorBit = 1u << 31;  // CPUID.1:ECX[31]
-  for (uint32_t i = 0; i < cpuid->nent; ++i) {
+  for (uint32_t i = 0; i < cpuid->header.nent && i < kMaxEntries; ++i) {
     if (cpuid->entries[i].function == 1) cpuid->entries[i].ecx |= kHypervisorBit;
   }
-  if (::ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) < 0) return absl::ErrnoToStatus(errno, "KVM_SET_CPUID2");
+  if (::ioctl(vcpu_fd, kKvmSetCpuid2, cpuid.get()) < 0) {
+    return absl::ErrnoToStatus(errno, "KVM_SET_CPUID2");
+  }
   return absl::OkStatus();
 }
 

@@ -1,6 +1,6 @@
 // pcivmm: run a guest on KVM and report its exits.
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -17,9 +17,7 @@ ABSL_FLAG(int, vcpus, 1, "number of vCPUs");
 ABSL_FLAG(bool, stats, true, "print exit counts when the guest stops");
 
 namespace pcivmm {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 // Accepts --flag-name as well as absl's --flag_name.
 std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {

@@ -36,9 +36,9 @@ absl::StatusOr<uint32_t> MemslotTable::Install(uint64_t gpa, uint64_t size, void
   absl::MutexLock lock(&mu_);
   for (const auto& [id, slot] : live_) {
     if (slot.range.Overlaps(*range)) {
-      return absl::AlreadyExistsError(absl::StrFormat(
-          "memslot [%#x, %#x) overlaps slot %d [%#x, %#x)", gpa, range->end(), id,
-          slot.range.base(), slot.range.end()));
+      return absl::AlreadyExistsError(
+          absl::StrFormat("memslot [%#x, %#x) overlaps slot %d [%#x, %#x)", gpa, range->end(), id,
+                          slot.range.base(), slot.range.end()));
     }
   }
   if (freed_.empty() && next_never_used_ >= max_slots_) {

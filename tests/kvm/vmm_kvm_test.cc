@@ -7,8 +7,8 @@
 #include <fstream>
 #include <thread>
 
-#include "guest-images/include/pcivmm_guest_abi.h"
 #include "gtest/gtest.h"
+#include "guest-images/include/pcivmm_guest_abi.h"
 #include "tests/kvm/test_devices.h"
 #include "vmm/exit_dispatcher.h"
 #include "vmm/machine.h"
@@ -67,8 +67,8 @@ TEST_F(VmmKvmTest, HelloGuestPrintsAndExitsWithItsArgument) {
 }
 
 TEST_F(VmmKvmTest, PortIoOfEveryWidthHasExactlyOneExitPerAccess) {
-  ASSERT_TRUE(machine_->pio().Register(PCIVMM_TEST_PIO_PORT, 8,
-                                       std::make_shared<RegisterFile>(8)).ok());
+  ASSERT_TRUE(
+      machine_->pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).ok());
   auto stream = std::make_shared<StreamPort>();
   ASSERT_TRUE(machine_->pio().Register(PCIVMM_TEST_STREAM_PORT, 1, stream).ok());
   StopReason r = RunGuest(GuestPath("pio_test"));
@@ -85,8 +85,10 @@ TEST_F(VmmKvmTest, PortIoOfEveryWidthHasExactlyOneExitPerAccess) {
   ASSERT_EQ(got.size(), Report("stream_bytes"));
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<uint8_t>(i * 7 + 1)) << i;
   EXPECT_EQ(Report("bad_stream"), 0u);
+  // KVM may batch a string instruction into one exit or (nested SVM does) exit per item.
   EXPECT_GE(s.pio(PCIVMM_TEST_STREAM_PORT, Direction::kWrite), 1u);
-  EXPECT_LT(s.pio(PCIVMM_TEST_STREAM_PORT, Direction::kWrite), Report("stream_bytes"));
+  EXPECT_LE(s.pio(PCIVMM_TEST_STREAM_PORT, Direction::kWrite), Report("stream_bytes"));
+  EXPECT_GE(s.pio(PCIVMM_TEST_STREAM_PORT, Direction::kRead), 1u);
 }
 
 TEST_F(VmmKvmTest, MmioOfEveryWidthHasExactlyOneExitPerAccess) {
@@ -127,8 +129,8 @@ TEST_F(VmmKvmTest, ReadOnlySlotReadsNeverExitAndAWriteExitsAsMmio) {
 }
 
 TEST_F(VmmKvmTest, PioStormExitCountEqualsTheGuestsOwnCount) {
-  ASSERT_TRUE(machine_->pio().Register(PCIVMM_TEST_PIO_PORT, 8,
-                                       std::make_shared<RegisterFile>(8)).ok());
+  ASSERT_TRUE(
+      machine_->pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).ok());
   StopReason r = RunGuest(GuestPath("pio_storm"), 12345);
   ASSERT_EQ(r.exit_code, 0) << r.detail;
   EXPECT_EQ(Report("port_writes"), 12345u);

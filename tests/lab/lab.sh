@@ -287,8 +287,8 @@ console_filter() { # LOG BOOT_START_US
 	exec {log_fd}>"$log"
 	while IFS= read -r line || [[ -n $line ]]; do
 		line=${line//$'\r'/}
-		line=${line//$'\e'[[c]/}
 		line=${line//$'\e'\[*([0-9;?])[A-Za-z]/}
+		line=${line//$'\e'c/}
 		printf '%s\n' "$line" >&"$log_fd"
 		case $phase in
 		booting)

@@ -40,9 +40,9 @@ void LogRateLimited(RateLimit& limit, const absl::FormatSpec<Args...>& format,
 
 }  // namespace pcivmm
 
-#define PCIVMM_LOG_GUEST(...)                   \
-  do {                                          \
-    static ::pcivmm::RateLimit _pcivmm_limit;   \
+#define PCIVMM_LOG_GUEST(...)                             \
+  do {                                                    \
+    static ::pcivmm::RateLimit _pcivmm_limit;             \
     ::pcivmm::LogRateLimited(_pcivmm_limit, __VA_ARGS__); \
   } while (0)
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs one ctest label and ends with "LABEL: N passed, N failed". Fails if no test ran.
+set -uo pipefail
+label=$1
+build=$2
+log=$(mktemp)
+ctest --test-dir "$build" -L "$label" --output-on-failure --timeout 600 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+total=$(sed -nE 's/.* tests? failed out of ([0-9]+).*/\1/p' "$log" | tail -1)
+failed=$(sed -nE 's/.* ([0-9]+) tests? failed out of.*/\1/p' "$log" | tail -1)
+rm -f "$log"
+total=${total:-0}
+failed=${failed:-0}
+echo "$label: $((total - failed)) passed, $failed failed"
+if [ "$total" -eq 0 ]; then
+  echo "$label: no test ran: that is a failure" >&2
+  exit 1
+fi
+exit "$rc"
