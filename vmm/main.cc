@@ -9,12 +9,15 @@
 #include "absl/flags/usage.h"
 #include "vmm/exit_report.h"
 #include "vmm/machine.h"
+#include "vmm/test_devices.h"
 
 ABSL_FLAG(std::string, guest_image, "", "freestanding test guest (flat binary) to run");
 ABSL_FLAG(uint64_t, guest_arg, 0, "argument passed to the test guest in rdi");
 ABSL_FLAG(uint64_t, ram_mib, 64, "guest RAM in MiB");
 ABSL_FLAG(int, vcpus, 1, "number of vCPUs");
 ABSL_FLAG(bool, stats, true, "print exit counts when the guest stops");
+ABSL_FLAG(bool, test_devices, true,
+          "attach the test devices of pcivmm_guest_abi.h (echo ports, stream port, scratch MMIO)");
 
 namespace pcivmm {
 namespace {}  // namespace
@@ -51,6 +54,9 @@ int RunMain() {
   auto machine = Machine::Create(config);
   if (!machine.ok()) return Fail(machine.status());
   Machine& m = **machine;
+  if (absl::GetFlag(FLAGS_test_devices)) {
+    if (absl::Status st = testing::AttachTestDevices(m.pio(), m.mmio()); !st.ok()) return Fail(st);
+  }
   if (absl::Status st = m.LoadTestGuest(image, absl::GetFlag(FLAGS_guest_arg)); !st.ok()) {
     return Fail(st);
   }

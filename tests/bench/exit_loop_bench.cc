@@ -15,9 +15,9 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
-#include "tests/kvm/test_devices.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/machine.h"
+#include "vmm/test_devices.h"
 
 ABSL_FLAG(std::string, guest_dir, "", "directory holding pio_storm.bin");
 ABSL_FLAG(std::string, json, "", "where to write the JSON result");

@@ -9,9 +9,9 @@
 
 #include "gtest/gtest.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
-#include "tests/kvm/test_devices.h"
 #include "vmm/exit_dispatcher.h"
 #include "vmm/machine.h"
+#include "vmm/test_devices.h"
 
 namespace pcivmm {
 namespace {

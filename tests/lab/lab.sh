@@ -200,10 +200,12 @@ build_initramfs() { # KERNEL_MODULES_DIR TREE OUT
 build_recipe() { # HASH RECIPE_DIR
 	local hash=$1 rdir=$2 work deb pkgdir start
 	start=$(now_us)
-	log "preparing the lab kernel and initramfs in $CACHE (once per recipe; ~1 min)"
-	# We hold build.lock, so any temp dir left is from an interrupted build.
+	log "preparing the lab kernel and initramfs in $CACHE (once per recipe, ~15 s)"
+	# We hold build.lock, so any temp dir left is from a killed build.
 	rm -rf "$CACHE"/tmp.*
 	work=$(mktemp -d "$CACHE/tmp.XXXXXX")
+	# shellcheck disable=SC2064 # expand $work now: it is local
+	trap "rm -rf -- '$work'" EXIT
 	deb=$(fetch_kernel_deb "$work")
 	pkgdir=$work/pkg
 	dpkg-deb -x "$deb" "$pkgdir"
@@ -222,6 +224,7 @@ build_recipe() { # HASH RECIPE_DIR
 	rm -rf "$rdir"
 	mv "$work/out" "$rdir"
 	rm -rf "$work"
+	trap - EXIT
 	prune_cache "$rdir" "$deb"
 	log "lab prepared in $(seconds_since "$start") s: $(paste -sd ' ' "$rdir/stamp")"
 }
@@ -320,6 +323,8 @@ cleanup() {
 		if [[ ! -e $run_tmp/qemu.rc ]] && pid=$(cat "$run_tmp/timeout.pid" 2>/dev/null); then
 			kill "$pid" 2>/dev/null || true
 		fi
+		# Let the pipeline finish (timeout -k bounds it) before its files disappear.
+		if [[ -n ${pipeline_pid:-} ]]; then wait "$pipeline_pid" 2>/dev/null || true; fi
 		rm -rf "$run_tmp"
 	fi
 	[[ -z ${job:-} ]] || rm -f "$job"
@@ -398,8 +403,9 @@ main() {
 		wait "$!" || rc=$?
 		echo "$rc" >"$run_tmp/qemu.rc"
 	} | console_filter "$run_tmp/console.log" "$boot_start" &
+	pipeline_pid=$!
 	# wait (unlike a foreground pipeline) lets the INT/TERM traps run while the guest is up.
-	wait "$!"
+	wait "$pipeline_pid" || true # the verdict comes from the console log below
 
 	local status qemu_rc
 	status=$(grep -aoE 'JOB_DONE rc=[0-9]+$' "$run_tmp/console.log" | tail -n 1) || true

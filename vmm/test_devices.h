@@ -1,6 +1,6 @@
-// Devices the KVM tests and benchmarks attach at the test addresses of pcivmm_guest_abi.h.
-#ifndef PCIVMM_TESTS_KVM_TEST_DEVICES_H_
-#define PCIVMM_TESTS_KVM_TEST_DEVICES_H_
+// Devices at the test addresses of pcivmm_guest_abi.h, for the freestanding test guests.
+#ifndef PCIVMM_VMM_TEST_DEVICES_H_
+#define PCIVMM_VMM_TEST_DEVICES_H_
 
 #include <cstdint>
 #include <cstring>
@@ -9,7 +9,10 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "guest-images/include/pcivmm_guest_abi.h"
+#include "mmio/bus.h"
 #include "mmio/io_device.h"
+#include "vmm/base/status_macros.h"
 
 namespace pcivmm::testing {
 
@@ -69,6 +72,16 @@ inline std::map<std::string, uint64_t> ParseReports(const std::string& console) 
   return out;
 }
 
+// Registers the echo registers, the stream port and the scratch MMIO page.
+inline absl::Status AttachTestDevices(Bus& pio, Bus& mmio) {
+  PCIVMM_RETURN_IF_ERROR(
+      pio.Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).status());
+  PCIVMM_RETURN_IF_ERROR(
+      pio.Register(PCIVMM_TEST_STREAM_PORT, 1, std::make_shared<StreamPort>()).status());
+  return mmio.Register(PCIVMM_TEST_MMIO_BASE, 0x1000, std::make_shared<RegisterFile>(0x1000))
+      .status();
+}
+
 }  // namespace pcivmm::testing
 
-#endif  // PCIVMM_TESTS_KVM_TEST_DEVICES_H_
+#endif  // PCIVMM_VMM_TEST_DEVICES_H_
