@@ -8,6 +8,8 @@
 
 namespace pcivmm {
 
+enum class Direction : uint8_t { kRead = 0, kWrite = 1 };
+
 // Who performs an access: a vCPU index, or the host (API, tests).
 inline constexpr int kHostAccess = -1;
 

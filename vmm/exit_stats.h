@@ -11,8 +11,6 @@
 
 namespace pcivmm {
 
-enum class Direction : uint8_t { kRead = 0, kWrite = 1 };
-
 // Exit counters of one vCPU. Single writer (the vCPU thread), so an increment is a relaxed
 // load and store with no locked instruction; any thread may read with relaxed loads and sum.
 // Counts are exact: every KVM_RUN return that carries an exit is counted once.

@@ -7,7 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "mmio/address_range.h"
-#include "vmm/host_mapping.h"
+#include "vmm/base/host_mapping.h"
 #include "vmm/memslot_table.h"
 
 namespace pcivmm {

@@ -1,5 +1,5 @@
-#ifndef PCIVMM_VMM_HOST_MAPPING_H_
-#define PCIVMM_VMM_HOST_MAPPING_H_
+#ifndef PCIVMM_VMM_BASE_HOST_MAPPING_H_
+#define PCIVMM_VMM_BASE_HOST_MAPPING_H_
 
 #include <cstdint>
 #include <string>
@@ -41,4 +41,4 @@ class HostMapping {
 
 }  // namespace pcivmm
 
-#endif  // PCIVMM_VMM_HOST_MAPPING_H_
+#endif  // PCIVMM_VMM_BASE_HOST_MAPPING_H_

@@ -1,4 +1,4 @@
-#include "vmm/host_mapping.h"
+#include "vmm/base/host_mapping.h"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -1,0 +1,111 @@
+#include "pci/device_spec.h"
+
+#include <bitset>
+
+#include "absl/strings/str_format.h"
+
+namespace pcivmm {
+namespace {
+
+bool PowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+absl::Status BarError(const DeviceSpec& d, size_t i, const char* field, const std::string& why) {
+  return absl::InvalidArgumentError(
+      absl::StrFormat("devices[%s].bars[%d].%s: %s", d.name, i, field, why));
+}
+
+absl::Status ValidateBar(const DeviceSpec& d, size_t i, std::bitset<6>& used) {
+  const BarSpec& b = d.bars[i];
+  const int slots = b.kind == BarKind::kMem64 ? 2 : 1;
+  if (b.index < 0 || b.index + slots > 6) {
+    return BarError(d, i, "index", absl::StrFormat("%d does not fit in BAR0..BAR5", b.index));
+  }
+  for (int s = b.index; s < b.index + slots; ++s) {
+    if (used[static_cast<size_t>(s)]) {
+      return BarError(d, i, "index", absl::StrFormat("BAR%d is already used", s));
+    }
+    used.set(static_cast<size_t>(s));
+  }
+  if (!PowerOfTwo(b.size)) return BarError(d, i, "size", "must be a power of two");
+  if (b.kind == BarKind::kIo && (b.size < 4 || b.size > 256)) {
+    return BarError(d, i, "size", "an I/O BAR is 4..256 bytes");
+  }
+  if (b.kind != BarKind::kIo && b.size < 4096) {
+    return BarError(d, i, "size", "a memory BAR is at least 4 KiB");
+  }
+  if (b.kind == BarKind::kMem32 && b.size > (1ull << 31)) {
+    return BarError(d, i, "size", "a 32-bit BAR is at most 2 GiB");
+  }
+  if (b.kind == BarKind::kMem64 && b.size > (1ull << 47)) {
+    return BarError(d, i, "size", "a 64-bit BAR is at most 128 TiB here");
+  }
+  if (b.kind == BarKind::kIo && b.prefetchable) {
+    return BarError(d, i, "prefetchable", "an I/O BAR cannot be prefetchable");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateDeviceSpec(const DeviceSpec& d) {
+  if (d.slot < 0 || d.slot > 31) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("devices[%s].slot: %d is outside 0..31", d.name, d.slot));
+  }
+  if (d.function < 0 || d.function > 7) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("devices[%s].function: %d is outside 0..7", d.name, d.function));
+  }
+  if (d.vendor_id == 0xFFFF || d.vendor_id == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("devices[%s].vendor_id: %#x is reserved (absent functions read 0xffff)",
+                        d.name, d.vendor_id));
+  }
+  if (d.class_code > 0xFFFFFF) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("devices[%s].class_code: %#x is wider than 24 bits", d.name, d.class_code));
+  }
+  std::bitset<6> used;
+  for (size_t i = 0; i < d.bars.size(); ++i) {
+    if (absl::Status st = ValidateBar(d, i, used); !st.ok()) return st;
+  }
+  if (d.rom_size != 0 &&
+      (!PowerOfTwo(d.rom_size) || d.rom_size < 2048 || d.rom_size > (16u << 20))) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "devices[%s].rom_size: %#x must be a power of two in 2 KiB..16 MiB", d.name, d.rom_size));
+  }
+  return absl::OkStatus();
+}
+
+DeviceSpec GpuLikeDevice(std::string name, int slot, uint64_t bar1_size) {
+  DeviceSpec d;
+  d.name = std::move(name);
+  d.slot = slot;
+  d.vendor_id = 0x10DE;
+  d.device_id = 0x20B5;
+  d.subsystem_vendor_id = 0x10DE;
+  d.subsystem_id = 0x1533;
+  d.class_code = 0x030200;  // display controller, 3D
+  d.revision = 0xA1;
+  d.bars = {{0, BarKind::kMem32, 16ull << 20, false},
+            {1, BarKind::kMem64, bar1_size, true},
+            {3, BarKind::kMem64, 32ull << 20, true}};
+  d.rom_size = 512 << 10;
+  d.msix = true;
+  return d;
+}
+
+DeviceSpec HostBridgeDevice() {
+  DeviceSpec d;
+  d.name = "host-bridge";
+  d.slot = 0;
+  d.vendor_id = 0x8086;  // the 440FX-style bridge IDs guests know
+  d.device_id = 0x29C0;
+  d.class_code = 0x060000;  // bridge, host bridge
+  d.pcie = false;
+  d.power_management = false;
+  d.msi = false;
+  return d;
+}
+
+}  // namespace pcivmm
