@@ -96,15 +96,36 @@ absl::Status EnterLongMode(int vcpu_fd, const LongModeEntry& entry) {
   return absl::OkStatus();
 }
 
-absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd) {
-  constexpr uint32_t kMaxEntries = 256;
-  auto cpuid = std::make_unique<KvmCpuid<kMaxEntries>>();
-  cpuid->header.nent = kMaxEntries;
+namespace {
+
+constexpr uint32_t kMaxCpuidEntries = 256;
+using CpuidTable = KvmCpuid<kMaxCpuidEntries>;
+
+absl::StatusOr<std::unique_ptr<CpuidTable>> SupportedCpuid(const Kvm& kvm) {
+  auto cpuid = std::make_unique<CpuidTable>();
+  cpuid->header.nent = kMaxCpuidEntries;
   if (::ioctl(kvm.fd(), kKvmGetSupportedCpuid, cpuid.get()) < 0) {
     return absl::ErrnoToStatus(errno, "KVM_GET_SUPPORTED_CPUID");
   }
+  return cpuid;
+}
+
+}  // namespace
+
+absl::StatusOr<int> GuestPhysBits(const Kvm& kvm) {
+  PCIVMM_ASSIGN_OR_RETURN(auto cpuid, SupportedCpuid(kvm));
+  for (uint32_t i = 0; i < cpuid->header.nent && i < kMaxCpuidEntries; ++i) {
+    if (cpuid->entries[i].function == 0x80000008) {
+      return static_cast<int>(cpuid->entries[i].eax & 0xFF);
+    }
+  }
+  return 36;  // the architectural minimum when the leaf is missing
+}
+
+absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd) {
+  PCIVMM_ASSIGN_OR_RETURN(auto cpuid, SupportedCpuid(kvm));
   constexpr uint32_t kHypervisorBit = 1u << 31;  // CPUID.1:ECX[31]
-  for (uint32_t i = 0; i < cpuid->header.nent && i < kMaxEntries; ++i) {
+  for (uint32_t i = 0; i < cpuid->header.nent && i < kMaxCpuidEntries; ++i) {
     if (cpuid->entries[i].function == 1) cpuid->entries[i].ecx |= kHypervisorBit;
   }
   if (::ioctl(vcpu_fd, kKvmSetCpuid2, cpuid.get()) < 0) {

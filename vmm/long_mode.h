@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 
@@ -34,6 +35,9 @@ absl::Status EnterLongMode(int vcpu_fd, const LongModeEntry& entry);
 // Gives the vCPU the CPUID the host KVM supports (needed, e.g., for the guest to use 1 GiB
 // pages or for Linux to find its features).
 absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd);
+
+// The guest-physical address width KVM reports (CPUID 0x8000_0008 EAX[7:0]).
+absl::StatusOr<int> GuestPhysBits(const Kvm& kvm);
 
 }  // namespace pcivmm
 

@@ -7,8 +7,10 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
 #include "vmm/exit_report.h"
 #include "vmm/machine.h"
+#include "vmm/pci_platform.h"
 #include "vmm/test_devices.h"
 
 ABSL_FLAG(std::string, guest_image, "", "freestanding test guest (flat binary) to run");
@@ -16,6 +18,11 @@ ABSL_FLAG(uint64_t, guest_arg, 0, "argument passed to the test guest in rdi");
 ABSL_FLAG(uint64_t, ram_mib, 64, "guest RAM in MiB");
 ABSL_FLAG(int, vcpus, 1, "number of vCPUs");
 ABSL_FLAG(bool, stats, true, "print exit counts when the guest stops");
+ABSL_FLAG(int, gpus, 0, "GPU-like emulated passthrough devices at slots 1..N");
+ABSL_FLAG(uint64_t, gpu_bar1_gib, 128, "size of each GPU's 64-bit prefetchable BAR1 in GiB");
+ABSL_FLAG(bool, pci_pio, true, "serve PCI config mechanism #1 (0xCF8/0xCFC); off: all-ones");
+ABSL_FLAG(int, ecam_buses, 1, "buses decoded by the ECAM window at 0xE0000000 (1 MiB each)");
+ABSL_FLAG(bool, memory_decode, true, "hand devices off with PCI_COMMAND_MEMORY set");
 ABSL_FLAG(bool, test_devices, true,
           "attach the test devices of pcivmm_guest_abi.h (echo ports, stream port, scratch MMIO)");
 
@@ -37,6 +44,19 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 
 namespace {
 
+PciConfig PciConfigFromFlags() {
+  PciConfig c;
+  c.bus_count = absl::GetFlag(FLAGS_ecam_buses);
+  c.pio_enabled = absl::GetFlag(FLAGS_pci_pio);
+  c.hand_off.memory_decode = absl::GetFlag(FLAGS_memory_decode);
+  const int gpus = absl::GetFlag(FLAGS_gpus);
+  for (int i = 0; i < gpus; ++i) {
+    c.devices.push_back(
+        GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1, absl::GetFlag(FLAGS_gpu_bar1_gib) << 30));
+  }
+  return c;
+}
+
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "pcivmm: %s\n", status.ToString().c_str());
   return kExitStatusVmmError;
@@ -57,6 +77,9 @@ int RunMain() {
   if (absl::GetFlag(FLAGS_test_devices)) {
     if (absl::Status st = testing::AttachTestDevices(m.pio(), m.mmio()); !st.ok()) return Fail(st);
   }
+  auto pci = PciPlatform::Attach(m, PciConfigFromFlags());
+  if (!pci.ok()) return Fail(pci.status());
+  std::fputs(FormatPciDevices((*pci)->bus()).c_str(), stdout);
   if (absl::Status st = m.LoadTestGuest(image, absl::GetFlag(FLAGS_guest_arg)); !st.ok()) {
     return Fail(st);
   }
@@ -65,6 +88,7 @@ int RunMain() {
   std::fprintf(stderr, "pcivmm: %s (exit status %d)\n", reason.detail.c_str(), reason.exit_code);
   if (absl::GetFlag(FLAGS_stats)) {
     std::fputs(FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
+    std::fputs(FormatConfigStats((*pci)->bus().stats()).c_str(), stdout);
   }
   return reason.exit_code;
 }

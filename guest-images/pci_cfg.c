@@ -1,0 +1,48 @@
+#include "pci_cfg.h"
+
+enum cfg_path cfg_path;
+struct cfg_counts cfg_counts;
+
+static uint64_t ecam_addr(uint32_t dev, uint32_t fn, uint32_t reg) {
+  return ECAM_BASE + ((uint64_t)dev << 15 | (uint64_t)fn << 12 | reg);
+}
+
+/* Mechanism #1: latch the address in 0xCF8 (one exit), then the data port (one exit). */
+static void latch(uint32_t dev, uint32_t fn, uint32_t reg) {
+  outl(0xCF8, 0x80000000u | dev << 11 | fn << 8 | (reg & 0xFC));
+}
+
+uint32_t cfg_read(uint32_t dev, uint32_t fn, uint32_t reg, int width) {
+  cfg_counts.reads++;
+  if (cfg_path == CFG_ECAM) {
+    const uint64_t a = ecam_addr(dev, fn, reg);
+    return width == 1 ? mmio_read8(a) : width == 2 ? mmio_read16(a) : mmio_read32(a);
+  }
+  latch(dev, fn, reg);
+  const uint16_t port = (uint16_t)(0xCFC + (reg & 3));
+  return width == 1 ? inb(port) : width == 2 ? inw(port) : inl(port);
+}
+
+void cfg_write(uint32_t dev, uint32_t fn, uint32_t reg, int width, uint32_t value) {
+  cfg_counts.writes++;
+  if (cfg_path == CFG_ECAM) {
+    const uint64_t a = ecam_addr(dev, fn, reg);
+    if (width == 1) {
+      mmio_write8(a, (uint8_t)value);
+    } else if (width == 2) {
+      mmio_write16(a, (uint16_t)value);
+    } else {
+      mmio_write32(a, value);
+    }
+    return;
+  }
+  latch(dev, fn, reg);
+  const uint16_t port = (uint16_t)(0xCFC + (reg & 3));
+  if (width == 1) {
+    outb(port, (uint8_t)value);
+  } else if (width == 2) {
+    outw(port, (uint16_t)value);
+  } else {
+    outl(port, value);
+  }
+}

@@ -1,0 +1,21 @@
+/* Configuration access for test guests through one chosen path, counting every access. */
+#ifndef PCIVMM_GUEST_PCI_CFG_H_
+#define PCIVMM_GUEST_PCI_CFG_H_
+
+#include "guest.h"
+
+#define ECAM_BASE 0xE0000000ull
+enum cfg_path { CFG_PIO = 0, CFG_ECAM = 1 };
+
+struct cfg_counts {
+  uint64_t reads;
+  uint64_t writes;
+};
+
+extern enum cfg_path cfg_path;
+extern struct cfg_counts cfg_counts;
+
+uint32_t cfg_read(uint32_t dev, uint32_t fn, uint32_t reg, int width);
+void cfg_write(uint32_t dev, uint32_t fn, uint32_t reg, int width, uint32_t value);
+
+#endif /* PCIVMM_GUEST_PCI_CFG_H_ */

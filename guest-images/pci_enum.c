@@ -1,0 +1,135 @@
+/* Enumerates bus 0 the way Linux's probe did before 6.14, through the path in arg bit 0
+ * (0 = PIO 0xCF8/0xCFC, 1 = ECAM): vendor ID of all 32 x 8 functions, each present header,
+ * the capability lists, and every BAR and the ROM sized with memory decode turned off and
+ * back on around each one. Reports what it found and how many accesses it made. */
+#include "pci_cfg.h"
+
+#define CMD_DECODE 0x3 /* PCI_COMMAND_IO | PCI_COMMAND_MEMORY */
+
+static void report_fn(uint32_t dev, uint32_t fn, const char* what, uint64_t v) {
+  char key[32] = "fn.";
+  int i = 3;
+  key[i++] = (char)('0' + dev / 10);
+  key[i++] = (char)('0' + dev % 10);
+  key[i++] = '.';
+  key[i++] = (char)('0' + fn);
+  key[i++] = '.';
+  for (const char* p = what; *p && i < 31; ++p) key[i++] = *p;
+  key[i] = 0;
+  report(key, v);
+}
+
+/* Writes all-ones, reads back, restores: returns the read-back value. */
+static uint32_t probe(uint32_t dev, uint32_t fn, uint32_t reg, uint32_t ones) {
+  const uint32_t orig = cfg_read(dev, fn, reg, 4);
+  cfg_write(dev, fn, reg, 4, ones);
+  const uint32_t v = cfg_read(dev, fn, reg, 4);
+  cfg_write(dev, fn, reg, 4, orig);
+  return v;
+}
+
+static uint64_t command_writes; /* of the function being probed */
+
+static void decode_off(uint32_t dev, uint32_t fn, uint16_t* saved) {
+  *saved = (uint16_t)cfg_read(dev, fn, 0x04, 2);
+  if (*saved & CMD_DECODE) {
+    cfg_write(dev, fn, 0x04, 2, *saved & ~CMD_DECODE);
+    command_writes++;
+  }
+}
+
+static void decode_restore(uint32_t dev, uint32_t fn, uint16_t saved) {
+  if (saved & CMD_DECODE) {
+    cfg_write(dev, fn, 0x04, 2, saved);
+    command_writes++;
+  }
+}
+
+static const char* const kBarAddr[] = {"bar0.addr", "bar1.addr", "bar2.addr",
+                                       "bar3.addr", "bar4.addr", "bar5.addr"};
+static const char* const kBarSize[] = {"bar0.size", "bar1.size", "bar2.size",
+                                       "bar3.size", "bar4.size", "bar5.size"};
+
+/* Returns the number of BAR slots the BAR at `i` takes (2 for a 64-bit BAR). */
+static int size_bar(uint32_t dev, uint32_t fn, int i) {
+  const uint32_t reg = 0x10 + 4 * (uint32_t)i;
+  uint16_t cmd;
+  decode_off(dev, fn, &cmd);
+  const uint32_t lo = cfg_read(dev, fn, reg, 4);
+  const uint32_t mask_lo = probe(dev, fn, reg, 0xFFFFFFFF);
+  const int is64 = !(lo & 1) && (lo & 6) == 4;
+  uint64_t addr = lo & ((lo & 1) ? ~3u : ~0xFu), mask = mask_lo | 0xFFFFFFFF00000000ull;
+  if (is64) {
+    addr |= (uint64_t)cfg_read(dev, fn, reg + 4, 4) << 32;
+    mask = (mask & 0xFFFFFFFFull) | (uint64_t)probe(dev, fn, reg + 4, 0xFFFFFFFF) << 32;
+  }
+  decode_restore(dev, fn, cmd);
+  if (mask_lo == 0) return 1; /* unimplemented */
+  mask &= (lo & 1) ? ~3ull : ~0xFull;
+  report_fn(dev, fn, kBarAddr[i], addr);
+  report_fn(dev, fn, kBarSize[i], ~mask + 1);
+  return is64 ? 2 : 1;
+}
+
+static void size_rom(uint32_t dev, uint32_t fn) {
+  uint16_t cmd;
+  decode_off(dev, fn, &cmd);
+  const uint32_t rom = cfg_read(dev, fn, 0x30, 4);
+  const uint32_t mask = probe(dev, fn, 0x30, 0xFFFFFFFE) & 0xFFFFF800u;
+  decode_restore(dev, fn, cmd);
+  if (!mask) return;
+  report_fn(dev, fn, "rom.addr", rom & 0xFFFFF800u);
+  report_fn(dev, fn, "rom.size", (uint32_t)(~mask + 1));
+}
+
+static void walk_caps(uint32_t dev, uint32_t fn) {
+  uint64_t caps = 0, ext = 0;
+  if (cfg_read(dev, fn, 0x06, 2) & 0x10) {
+    for (uint32_t at = cfg_read(dev, fn, 0x34, 1) & 0xFC; at && caps < 48;
+         at = cfg_read(dev, fn, at + 1, 1) & 0xFC) {
+      cfg_read(dev, fn, at, 1);
+      caps++;
+    }
+  }
+  if (cfg_path == CFG_ECAM) {
+    for (uint32_t at = 0x100; at && ext < 64;) {
+      const uint32_t h = cfg_read(dev, fn, at, 4);
+      if (h == 0 || h == 0xFFFFFFFF) break;
+      ext++;
+      at = h >> 20;
+    }
+  }
+  report_fn(dev, fn, "caps", caps);
+  report_fn(dev, fn, "ext_caps", ext);
+}
+
+static void probe_function(uint32_t dev, uint32_t fn, uint32_t id) {
+  for (uint32_t reg = 0; reg < 0x40; reg += 4) cfg_read(dev, fn, reg, 4);
+  report_fn(dev, fn, "id", id);
+  report_fn(dev, fn, "class", cfg_read(dev, fn, 0x08, 4) >> 8);
+  walk_caps(dev, fn);
+  if ((cfg_read(dev, fn, 0x0E, 1) & 0x7F) != 0) return; /* type 0 only */
+  command_writes = 0;
+  for (int i = 0; i < 6;) i += size_bar(dev, fn, i);
+  size_rom(dev, fn);
+  report_fn(dev, fn, "cmd_writes", command_writes);
+}
+
+int guest_main(uint64_t arg, uint64_t cpu) {
+  (void)cpu;
+  cfg_path = (arg & 1) ? CFG_ECAM : CFG_PIO;
+  uint64_t found = 0;
+  for (uint32_t dev = 0; dev < 32; ++dev) {
+    for (uint32_t fn = 0; fn < 8; ++fn) {
+      const uint32_t id = cfg_read(dev, fn, 0x00, 4);
+      if ((id & 0xFFFF) == 0xFFFF || (id & 0xFFFF) == 0) continue;
+      probe_function(dev, fn, id);
+      found++;
+    }
+  }
+  report("path", cfg_path);
+  report("functions", found);
+  report("config_reads", cfg_counts.reads);
+  report("config_writes", cfg_counts.writes);
+  return 0;
+}

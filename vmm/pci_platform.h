@@ -1,0 +1,54 @@
+// Puts a PCI segment into a Machine: the bus with its devices, the firmware's BAR
+// assignment, and the PIO and ECAM access paths on the machine's buses.
+#ifndef PCIVMM_VMM_PCI_PLATFORM_H_
+#define PCIVMM_VMM_PCI_PLATFORM_H_
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pci/config_access.h"
+#include "pci/device_spec.h"
+#include "pci/firmware.h"
+#include "pci/pci_bus.h"
+#include "vmm/machine.h"
+
+namespace pcivmm {
+
+struct PciConfig {
+  int bus_count = 1;                // ECAM window = bus_count MiB at 0xE000_0000
+  bool pio_enabled = true;          // 0xCF8/0xCFC; off: they read all-ones
+  HandOff hand_off;                 // command register at hand-off
+  std::vector<DeviceSpec> devices;  // the host bridge at 00:00.0 is added implicitly
+};
+
+class PciPlatform {
+ public:
+  static absl::StatusOr<std::unique_ptr<PciPlatform>> Attach(Machine& machine,
+                                                             const PciConfig& config);
+
+  PciBus& bus() { return *bus_; }
+  PioConfigAccess& pio() { return *pio_; }
+  const PciWindows& windows() const { return *windows_; }
+  int ecam_region() const { return ecam_region_; }
+
+ private:
+  PciPlatform() = default;
+  std::unique_ptr<PciBus> bus_;
+  std::shared_ptr<PioConfigAccess> pio_;
+  std::shared_ptr<EcamConfigAccess> ecam_;
+  std::optional<PciWindows> windows_;
+  int ecam_region_ = -1;
+};
+
+// A one-line-per-BAR listing of the bus: "00:01.0 10de:20b5 class 030200 BAR1 mem64 pref
+// 0x1000000000 size 0x2000000000".
+std::string FormatPciDevices(const PciBus& bus);
+
+// The config-access counters: per path and direction, and malformed.
+std::string FormatConfigStats(const ConfigStats& stats);
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_VMM_PCI_PLATFORM_H_
