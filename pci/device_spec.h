@@ -35,6 +35,9 @@ struct DeviceSpec {
   bool power_management = true;
   bool msi = true;
   bool msix = false;
+  // Serve this function's config reads from the ECAM shadow without exits. A function whose
+  // registers change without a guest write (a real device) opts out: its page traps.
+  bool ecam_fast_path = true;
 };
 
 // InvalidArgument naming the bad field ("devices[gpu0].bars[1].size: ...").

@@ -7,8 +7,8 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "mmio/address_range.h"
+#include "mmio/memslot_table.h"
 #include "vmm/base/host_mapping.h"
-#include "vmm/memslot_table.h"
 
 namespace pcivmm {
 

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "mmio/memslot_table.h"
 #include "vmm/base/unique_fd.h"
-#include "vmm/memslot_table.h"
 
 namespace pcivmm {
 

@@ -8,12 +8,12 @@
 
 #include "absl/status/statusor.h"
 #include "mmio/bus.h"
+#include "mmio/memslot_table.h"
 #include "vmm/debug_ports.h"
 #include "vmm/exit_stats.h"
 #include "vmm/guest_memory.h"
 #include "vmm/kvm.h"
 #include "vmm/long_mode.h"
-#include "vmm/memslot_table.h"
 #include "vmm/run_control.h"
 #include "vmm/vcpu.h"
 

@@ -21,6 +21,8 @@ ABSL_FLAG(bool, stats, true, "print exit counts when the guest stops");
 ABSL_FLAG(int, gpus, 0, "GPU-like emulated passthrough devices at slots 1..N");
 ABSL_FLAG(uint64_t, gpu_bar1_gib, 128, "size of each GPU's 64-bit prefetchable BAR1 in GiB");
 ABSL_FLAG(bool, pci_pio, true, "serve PCI config mechanism #1 (0xCF8/0xCFC); off: all-ones");
+ABSL_FLAG(bool, ecam_fast_path, false,
+          "serve ECAM reads from read-only shadow memory slots (zero exits; writes trap)");
 ABSL_FLAG(int, ecam_buses, 1, "buses decoded by the ECAM window at 0xE0000000 (1 MiB each)");
 ABSL_FLAG(bool, memory_decode, true, "hand devices off with PCI_COMMAND_MEMORY set");
 ABSL_FLAG(bool, test_devices, true,
@@ -48,6 +50,7 @@ PciConfig PciConfigFromFlags() {
   PciConfig c;
   c.bus_count = absl::GetFlag(FLAGS_ecam_buses);
   c.pio_enabled = absl::GetFlag(FLAGS_pci_pio);
+  c.ecam_fast_path = absl::GetFlag(FLAGS_ecam_fast_path);
   c.hand_off.memory_decode = absl::GetFlag(FLAGS_memory_decode);
   const int gpus = absl::GetFlag(FLAGS_gpus);
   for (int i = 0; i < gpus; ++i) {
@@ -80,6 +83,11 @@ int RunMain() {
   auto pci = PciPlatform::Attach(m, PciConfigFromFlags());
   if (!pci.ok()) return Fail(pci.status());
   std::fputs(FormatPciDevices((*pci)->bus()).c_str(), stdout);
+  if ((*pci)->fast_path().enabled()) {
+    absl::PrintF("ecam fast path: %d read-only slot(s), shadow %d KiB of host memory\n",
+                 (*pci)->fast_path().slot_ranges().size(),
+                 (*pci)->fast_path().shadow_bytes() >> 10);
+  }
   if (absl::Status st = m.LoadTestGuest(image, absl::GetFlag(FLAGS_guest_arg)); !st.ok()) {
     return Fail(st);
   }

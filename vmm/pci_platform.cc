@@ -21,6 +21,9 @@ absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machin
   p->ecam_ = std::make_shared<EcamConfigAccess>(p->bus_.get());
   PCIVMM_ASSIGN_OR_RETURN(p->ecam_region_,
                           machine.mmio().Register(kEcamBase, p->ecam_->window_size(), p->ecam_));
+  PCIVMM_ASSIGN_OR_RETURN(p->fast_path_,
+                          EcamFastPath::Create(*p->bus_, machine.memslots(), kEcamBase));
+  if (config.ecam_fast_path) PCIVMM_RETURN_IF_ERROR(p->fast_path_->Enable());
   return p;
 }
 

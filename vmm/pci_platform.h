@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "pci/config_access.h"
 #include "pci/device_spec.h"
+#include "pci/ecam_fast_path.h"
 #include "pci/firmware.h"
 #include "pci/pci_bus.h"
 #include "vmm/machine.h"
@@ -19,6 +20,7 @@ namespace pcivmm {
 struct PciConfig {
   int bus_count = 1;                // ECAM window = bus_count MiB at 0xE000_0000
   bool pio_enabled = true;          // 0xCF8/0xCFC; off: they read all-ones
+  bool ecam_fast_path = false;      // ECAM reads from read-only shadow slots (zero exits)
   HandOff hand_off;                 // command register at hand-off
   std::vector<DeviceSpec> devices;  // the host bridge at 00:00.0 is added implicitly
 };
@@ -31,6 +33,7 @@ class PciPlatform {
   PciBus& bus() { return *bus_; }
   PioConfigAccess& pio() { return *pio_; }
   const PciWindows& windows() const { return *windows_; }
+  EcamFastPath& fast_path() { return *fast_path_; }
   int ecam_region() const { return ecam_region_; }
 
  private:
@@ -38,6 +41,7 @@ class PciPlatform {
   std::unique_ptr<PciBus> bus_;
   std::shared_ptr<PioConfigAccess> pio_;
   std::shared_ptr<EcamConfigAccess> ecam_;
+  std::unique_ptr<EcamFastPath> fast_path_;
   std::optional<PciWindows> windows_;
   int ecam_region_ = -1;
 };

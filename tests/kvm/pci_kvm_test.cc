@@ -19,7 +19,7 @@ using ::pcivmm::testing::ParseReports;
 
 class PciKvmTest : public ::testing::Test {
  protected:
-  void Boot(bool pio_enabled, uint64_t path_arg, int gpus = 2) {
+  void Boot(bool pio_enabled, uint64_t path_arg, int gpus = 2, bool fast = false) {
     MachineConfig mc;
     mc.console_echo = nullptr;
     auto m = Machine::Create(mc);
@@ -27,6 +27,7 @@ class PciKvmTest : public ::testing::Test {
     machine_ = std::move(*m);
     PciConfig pc;
     pc.pio_enabled = pio_enabled;
+    pc.ecam_fast_path = fast;
     for (int i = 0; i < gpus; ++i) pc.devices.push_back(GpuLikeDevice("gpu", i + 1));
     auto p = PciPlatform::Attach(*machine_, pc);
     ASSERT_TRUE(p.ok()) << p.status();
@@ -99,6 +100,17 @@ TEST_F(PciKvmTest, EcamEnumerationFindsTheDevicesWithOneExitPerAccess) {
   EXPECT_EQ(s.exits(KVM_EXIT_MMIO), Accesses());
   EXPECT_EQ(s.pio(kPioConfigAddressPort, Direction::kWrite), 0u);
   EXPECT_EQ(Report("fn.01.0.ext_caps"), 1u);  // only ECAM reaches extended space
+}
+
+TEST_F(PciKvmTest, FastPathEnumerationFindsTheSameDevicesAndOnlyWritesExit) {
+  Boot(/*pio_enabled=*/true, /*path_arg=*/1, /*gpus=*/2, /*fast=*/true);
+  ExpectFoundConfiguredDevices();
+  const ExitStats& s = machine_->stats();
+  EXPECT_EQ(s.mmio(pci_->ecam_region(), Direction::kRead), 0u);
+  EXPECT_EQ(s.mmio(pci_->ecam_region(), Direction::kWrite), Report("config_writes"));
+  EXPECT_EQ(pci_->bus().stats().accesses(ConfigPath::kEcam, Direction::kWrite),
+            Report("config_writes"));
+  EXPECT_EQ(s.exits(KVM_EXIT_MMIO), Report("config_writes"));
 }
 
 TEST_F(PciKvmTest, LinuxStyleSizingTogglesDecodeAroundEveryBarProbe) {

@@ -1,5 +1,5 @@
-#ifndef PCIVMM_VMM_MEMSLOT_TABLE_H_
-#define PCIVMM_VMM_MEMSLOT_TABLE_H_
+#ifndef PCIVMM_MMIO_MEMSLOT_TABLE_H_
+#define PCIVMM_MMIO_MEMSLOT_TABLE_H_
 
 #include <linux/kvm.h>
 
@@ -60,4 +60,4 @@ class MemslotTable {
 
 }  // namespace pcivmm
 
-#endif  // PCIVMM_VMM_MEMSLOT_TABLE_H_
+#endif  // PCIVMM_MMIO_MEMSLOT_TABLE_H_

@@ -1,4 +1,4 @@
-#include "vmm/memslot_table.h"
+#include "mmio/memslot_table.h"
 
 #include <vector>
 
