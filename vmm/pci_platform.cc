@@ -62,6 +62,15 @@ std::string FormatPciDevices(const PciBus& bus) {
   return out;
 }
 
+uint64_t ConfigExitCount(const ExitStats& stats, const PciPlatform& pci) {
+  uint64_t n = stats.mmio(pci.ecam_region(), Direction::kRead) +
+               stats.mmio(pci.ecam_region(), Direction::kWrite);
+  for (uint16_t p = kPioConfigAddressPort; p < kPioConfigAddressPort + 8; ++p) {
+    n += stats.pio(p, Direction::kRead) + stats.pio(p, Direction::kWrite);
+  }
+  return n;
+}
+
 std::string FormatConfigStats(const ConfigStats& stats) {
   std::string out = "config accesses by path:\n";
   for (ConfigPath p : {ConfigPath::kPio, ConfigPath::kEcam, ConfigPath::kHost}) {

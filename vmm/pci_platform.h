@@ -35,6 +35,7 @@ class PciPlatform {
   const PciWindows& windows() const { return *windows_; }
   EcamFastPath& fast_path() { return *fast_path_; }
   int ecam_region() const { return ecam_region_; }
+  const PciBus& bus() const { return *bus_; }
 
  private:
   PciPlatform() = default;
@@ -49,6 +50,9 @@ class PciPlatform {
 // A one-line-per-BAR listing of the bus: "00:01.0 10de:20b5 class 030200 BAR1 mem64 pref
 // 0x1000000000 size 0x2000000000".
 std::string FormatPciDevices(const PciBus& bus);
+
+// VM exits caused by config accesses: ports 0xCF8..0xCFF plus the ECAM window's MMIO exits.
+uint64_t ConfigExitCount(const ExitStats& stats, const PciPlatform& pci);
 
 // The config-access counters: per path and direction, and malformed.
 std::string FormatConfigStats(const ConfigStats& stats);

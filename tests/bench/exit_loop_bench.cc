@@ -15,6 +15,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
+#include "tests/bench/bench_util.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/machine.h"
 #include "vmm/test_devices.h"
@@ -32,10 +33,6 @@ struct Sample {
   double ns;
 };
 
-double NsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
-}
-
 absl::StatusOr<Sample> RunPcivmm(const std::string& image, uint64_t n) {
   MachineConfig config;
   config.console_echo = nullptr;
@@ -47,7 +44,7 @@ absl::StatusOr<Sample> RunPcivmm(const std::string& image, uint64_t n) {
   PCIVMM_RETURN_IF_ERROR(m->LoadTestGuest(image, n));
   const auto t0 = std::chrono::steady_clock::now();
   StopReason r = m->Run();
-  const double ns = NsSince(t0);
+  const double ns = bench::NsSince(t0);
   if (r.exit_code != 0) return absl::InternalError(r.detail);
   return Sample{m->stats().total_exits(), ns};
 }
@@ -68,12 +65,7 @@ absl::StatusOr<Sample> RunBare(const std::string& image, uint64_t n) {
     if (run->exit_reason != KVM_EXIT_IO) return absl::InternalError("unexpected exit");
     if (run->io.port == PCIVMM_EXIT_PORT) break;
   }
-  return Sample{exits, NsSince(t0)};
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
+  return Sample{exits, bench::NsSince(t0)};
 }
 
 int Main() {
@@ -93,7 +85,7 @@ int Main() {
     ours.push_back(a->ns / static_cast<double>(a->exits));
     bare.push_back(b->ns / static_cast<double>(b->exits));
   }
-  const double x = Median(ours), y = Median(bare);
+  const double x = bench::Median(ours), y = bench::Median(bare);
   absl::PrintF("exit-loop: %d exits per run, %d rounds (medians)\n", exits, ours.size());
   std::printf("  %-22s %10.0f ns/exit\n", "pcivmm", x);
   std::printf("  %-22s %10.0f ns/exit\n", "bare KVM_RUN loop", y);
@@ -102,11 +94,7 @@ int Main() {
       "{\"exits\": %d, \"pcivmm_ns_per_exit\": %.1f, \"bare_ns_per_exit\": %.1f, "
       "\"ratio\": %.4f}\n",
       exits, x, y, x / y);
-  if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
-    std::ofstream(path) << json;
-    std::printf("wrote %s\n", path.c_str());
-  }
-  std::fputs(json.c_str(), stdout);
+  bench::EmitJson(absl::GetFlag(FLAGS_json), json);
   return 0;
 }
 

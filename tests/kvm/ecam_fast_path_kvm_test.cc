@@ -46,16 +46,7 @@ class EcamFastPathKvmTest : public ::testing::Test {
     EXPECT_TRUE(reports_.count(key)) << "no report " << key;
     return reports_[key];
   }
-  // Exits caused by config accesses: 0xCF8..0xCFF port exits plus ECAM MMIO exits.
-  uint64_t ConfigExits() {
-    const ExitStats& s = machine_->stats();
-    uint64_t n = s.mmio(pci_->ecam_region(), Direction::kRead) +
-                 s.mmio(pci_->ecam_region(), Direction::kWrite);
-    for (uint16_t p = kPioConfigAddressPort; p < kPioConfigAddressPort + 8; ++p) {
-      n += s.pio(p, Direction::kRead) + s.pio(p, Direction::kWrite);
-    }
-    return n;
-  }
+  uint64_t ConfigExits() { return ConfigExitCount(machine_->stats(), *pci_); }
   std::unique_ptr<Machine> machine_;
   std::unique_ptr<PciPlatform> pci_;
   std::map<std::string, uint64_t> reports_;

@@ -1,0 +1,34 @@
+// Small helpers shared by the benchmarks.
+#ifndef PCIVMM_TESTS_BENCH_BENCH_UTIL_H_
+#define PCIVMM_TESTS_BENCH_BENCH_UTIL_H_
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace pcivmm::bench {
+
+inline double NsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+}
+
+inline double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Writes `json` to `path` (if set) and echoes it, so the run log has it too.
+inline void EmitJson(const std::string& path, const std::string& json) {
+  if (!path.empty()) {
+    std::ofstream(path) << json;
+    std::printf("wrote %s\n", path.c_str());
+  }
+  std::fputs(json.c_str(), stdout);
+}
+
+}  // namespace pcivmm::bench
+
+#endif  // PCIVMM_TESTS_BENCH_BENCH_UTIL_H_
