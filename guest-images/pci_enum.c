@@ -1,7 +1,7 @@
 /* Enumerates bus 0 the way Linux's probe did before 6.14, through the path in arg bit 0
- * (0 = PIO 0xCF8/0xCFC, 1 = ECAM; bit 1: report totals only): vendor ID of all 32 x 8 functions, each present header,
- * the capability lists, and every BAR and the ROM sized with memory decode turned off and
- * back on around each one. Reports what it found and how many accesses it made. */
+ * (0 = PIO 0xCF8/0xCFC, 1 = ECAM; bit 1: report totals only): vendor ID of all 32 x 8 functions,
+ * each present header, the capability lists, and every BAR and the ROM sized with memory decode
+ * turned off and back on around each one. Reports what it found and how many accesses it made. */
 #include "pci_cfg.h"
 
 #define CMD_DECODE 0x3 /* PCI_COMMAND_IO | PCI_COMMAND_MEMORY */

@@ -8,7 +8,8 @@
 
 namespace pcivmm {
 
-Bus::Bus(std::string name, uint64_t limit) : name_(std::move(name)), limit_(limit) {}
+Bus::Bus(std::string name, uint64_t limit)
+    : name_(std::move(name)), limit_(limit), snapshot_(std::make_shared<const Snapshot>()) {}
 
 absl::StatusOr<int> Bus::Register(uint64_t base, uint64_t size, std::shared_ptr<IoDevice> device) {
   auto range = AddressRange::Make(base, size);
@@ -18,7 +19,7 @@ absl::StatusOr<int> Bus::Register(uint64_t base, uint64_t size, std::shared_ptr<
                         base, size, limit_));
   }
   absl::MutexLock lock(&mu_);
-  for (const auto& [unused, e] : by_base_) {
+  for (const Entry& e : *snapshot_) {
     if (e.range.Overlaps(*range)) {
       return absl::AlreadyExistsError(absl::StrFormat(
           "%s bus: %s at [%#x, %#x) overlaps %s at [%#x, %#x)", name_, device->Name(), base,
@@ -31,33 +32,48 @@ absl::StatusOr<int> Bus::Register(uint64_t base, uint64_t size, std::shared_ptr<
   }
   const int region = static_cast<int>(region_names_.size());
   region_names_.emplace_back(device->Name());
-  by_base_.emplace(base, Entry{*range, region, std::move(device)});
+  Snapshot next = *snapshot_;
+  next.push_back(Entry{*range, region, std::move(device)});
+  std::sort(next.begin(), next.end(),
+            [](const Entry& a, const Entry& b) { return a.range.base() < b.range.base(); });
+  Publish(std::move(next));
   return region;
 }
 
 absl::Status Bus::Unregister(int region) {
   absl::MutexLock lock(&mu_);
-  auto it = std::find_if(by_base_.begin(), by_base_.end(),
-                         [region](const auto& kv) { return kv.second.region == region; });
-  if (it == by_base_.end()) {
+  Snapshot next = *snapshot_;
+  auto it = std::find_if(next.begin(), next.end(),
+                         [region](const Entry& e) { return e.region == region; });
+  if (it == next.end()) {
     return absl::NotFoundError(absl::StrFormat("%s bus: no region %d", name_, region));
   }
-  by_base_.erase(it);
+  next.erase(it);
+  Publish(std::move(next));
   return absl::OkStatus();
 }
 
-std::optional<Bus::Entry> Bus::Find(uint64_t addr, uint64_t len) const {
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = by_base_.upper_bound(addr);
-  if (it == by_base_.begin()) return std::nullopt;
-  --it;
-  if (!it->second.range.Contains(addr, len)) return std::nullopt;
-  return it->second;
+void Bus::Publish(Snapshot next) {
+  snapshot_ = std::make_shared<const Snapshot>(std::move(next));
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
-int Bus::Read(uint64_t addr, absl::Span<uint8_t> data, int vcpu) {
-  std::optional<Entry> e = Find(addr, data.size());
-  if (!e) {
+std::shared_ptr<const Bus::Snapshot> Bus::snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return snapshot_;
+}
+
+const Bus::Entry* Bus::Find(const Snapshot& s, uint64_t addr, uint64_t len) {
+  auto it = std::upper_bound(s.begin(), s.end(), addr,
+                             [](uint64_t a, const Entry& e) { return a < e.range.base(); });
+  if (it == s.begin()) return nullptr;
+  --it;
+  return it->range.Contains(addr, len) ? &*it : nullptr;
+}
+
+int Bus::DoRead(const Snapshot& s, uint64_t addr, absl::Span<uint8_t> data, int vcpu) {
+  const Entry* e = Find(s, addr, data.size());
+  if (e == nullptr) {
     std::fill(data.begin(), data.end(), 0xFF);
     unclaimed_reads_.fetch_add(1, std::memory_order_relaxed);
     LogUnclaimed("read", addr, data.size());
@@ -67,9 +83,9 @@ int Bus::Read(uint64_t addr, absl::Span<uint8_t> data, int vcpu) {
   return e->region;
 }
 
-int Bus::Write(uint64_t addr, absl::Span<const uint8_t> data, int vcpu) {
-  std::optional<Entry> e = Find(addr, data.size());
-  if (!e) {
+int Bus::DoWrite(const Snapshot& s, uint64_t addr, absl::Span<const uint8_t> data, int vcpu) {
+  const Entry* e = Find(s, addr, data.size());
+  if (e == nullptr) {
     unclaimed_writes_.fetch_add(1, std::memory_order_relaxed);
     LogUnclaimed("write", addr, data.size());
     return kUnclaimed;
@@ -78,18 +94,43 @@ int Bus::Write(uint64_t addr, absl::Span<const uint8_t> data, int vcpu) {
   return e->region;
 }
 
+int Bus::Read(uint64_t addr, absl::Span<uint8_t> data, int vcpu) {
+  return DoRead(*snapshot(), addr, data, vcpu);
+}
+
+int Bus::Write(uint64_t addr, absl::Span<const uint8_t> data, int vcpu) {
+  return DoWrite(*snapshot(), addr, data, vcpu);
+}
+
+const Bus::Snapshot& Bus::View::Current() {
+  const uint64_t g = bus_->generation_.load(std::memory_order_acquire);
+  if (g != generation_) {
+    snapshot_ = bus_->snapshot();
+    generation_ = g;
+  }
+  return *snapshot_;
+}
+
+int Bus::View::Read(uint64_t addr, absl::Span<uint8_t> data, int vcpu) {
+  return bus_->DoRead(Current(), addr, data, vcpu);
+}
+
+int Bus::View::Write(uint64_t addr, absl::Span<const uint8_t> data, int vcpu) {
+  return bus_->DoWrite(Current(), addr, data, vcpu);
+}
+
 void Bus::LogUnclaimed(const char* what, uint64_t addr, size_t len) {
   PCIVMM_LOG_GUEST("%s bus: unclaimed %d-byte %s at %#x", name_, len, what, addr);
 }
 
 std::string Bus::RegionName(int region) const {
-  absl::ReaderMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   if (region < 0 || static_cast<size_t>(region) >= region_names_.size()) return "unclaimed";
   return region_names_[static_cast<size_t>(region)];
 }
 
 int Bus::region_count() const {
-  absl::ReaderMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   return static_cast<int>(region_names_.size());
 }
 

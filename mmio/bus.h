@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,10 +17,12 @@ namespace pcivmm {
 
 // An address space (the port space or guest-physical MMIO) mapping ranges to devices.
 //
-// Concurrency: vCPU threads dispatch concurrently under a reader lock that is held only for
-// the lookup; the device is kept alive by a shared_ptr copied out of the map, so a range
-// unregistered while another vCPU is still inside its device is safe: the device is
-// destroyed when the last access returns.
+// Concurrency: the ranges live in an immutable snapshot, replaced (copy on write) by
+// Register/Unregister under mu_. A vCPU dispatches through its own View, which keeps a
+// shared_ptr to the snapshot it last saw and refreshes it only when the generation counter
+// moves: the exit path takes no lock and touches no shared refcount. A range unregistered
+// while another vCPU is still inside its device is safe: that vCPU's snapshot keeps the
+// device alive until its next exit refreshes the view.
 class Bus {
  public:
   // Region ids are dense and never reused, so per-region counters stay meaningful.
@@ -54,14 +55,36 @@ class Bus {
     int region;
     std::shared_ptr<IoDevice> device;
   };
-  // Finds the entry holding all of [addr, addr + len), copying it out under the lock.
-  std::optional<Entry> Find(uint64_t addr, uint64_t len) const;
+  using Snapshot = std::vector<Entry>;  // sorted by base, non-overlapping
+
+ public:
+  // One vCPU's lock-free window on the bus. Not thread-safe: one per vCPU thread.
+  class View {
+   public:
+    explicit View(Bus* bus) : bus_(bus) {}
+    int Read(uint64_t addr, absl::Span<uint8_t> data, int vcpu);
+    int Write(uint64_t addr, absl::Span<const uint8_t> data, int vcpu);
+
+   private:
+    const Snapshot& Current();
+    Bus* const bus_;
+    uint64_t generation_ = ~0ull;
+    std::shared_ptr<const Snapshot> snapshot_;
+  };
+
+ private:
+  std::shared_ptr<const Snapshot> snapshot() const;
+  void Publish(Snapshot next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static const Entry* Find(const Snapshot& s, uint64_t addr, uint64_t len);
+  int DoRead(const Snapshot& s, uint64_t addr, absl::Span<uint8_t> data, int vcpu);
+  int DoWrite(const Snapshot& s, uint64_t addr, absl::Span<const uint8_t> data, int vcpu);
   void LogUnclaimed(const char* what, uint64_t addr, size_t len);
 
   const std::string name_;
   const uint64_t limit_;
   mutable absl::Mutex mu_;
-  std::map<uint64_t, Entry> by_base_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> generation_{0};
   std::vector<std::string> region_names_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> unclaimed_reads_{0};
   std::atomic<uint64_t> unclaimed_writes_{0};

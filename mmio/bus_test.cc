@@ -105,3 +105,38 @@ TEST(AddressRangeTest, RejectsWrapAndEmpty) {
 
 }  // namespace
 }  // namespace pcivmm
+
+namespace pcivmm {
+namespace {
+
+TEST(BusViewTest, ViewSeesRegistrationsMadeAfterItWasCreated) {
+  Bus bus("pio", 0x10000);
+  Bus::View view(&bus);
+  uint8_t b[1];
+  EXPECT_EQ(view.Read(0x500, absl::MakeSpan(b), 0), Bus::kUnclaimed);
+  auto dev = std::make_shared<RecordingDevice>();
+  auto region = bus.Register(0x500, 1, dev);
+  ASSERT_TRUE(region.ok());
+  EXPECT_EQ(view.Read(0x500, absl::MakeSpan(b), 0), *region);
+  ASSERT_TRUE(bus.Unregister(*region).ok());
+  EXPECT_EQ(view.Read(0x500, absl::MakeSpan(b), 0), Bus::kUnclaimed);
+}
+
+// A device unregistered while a view still holds the old snapshot stays alive until the
+// view moves on.
+TEST(BusViewTest, UnregisteredDeviceLivesUntilTheViewRefreshes) {
+  Bus bus("pio", 0x10000);
+  Bus::View view(&bus);
+  auto dev = std::make_shared<RecordingDevice>();
+  std::weak_ptr<RecordingDevice> weak = dev;
+  auto region = bus.Register(0x500, 1, std::move(dev));
+  uint8_t b[1];
+  ASSERT_EQ(view.Read(0x500, absl::MakeSpan(b), 0), *region);
+  ASSERT_TRUE(bus.Unregister(*region).ok());
+  EXPECT_FALSE(weak.expired());
+  view.Read(0x500, absl::MakeSpan(b), 0);
+  EXPECT_TRUE(weak.expired());
+}
+
+}  // namespace
+}  // namespace pcivmm

@@ -4,8 +4,9 @@ set -uo pipefail
 label=$1
 build=$2
 log=$(mktemp)
-ctest --test-dir "$build" -L "$label" --output-on-failure --timeout 600 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
+# -O copies the output to the log; no pipe, so the console streams live.
+ctest --test-dir "$build" -L "$label" --output-on-failure --timeout 600 -O "$log"
+rc=$?
 total=$(sed -nE 's/.* tests? failed out of ([0-9]+).*/\1/p' "$log" | tail -1)
 failed=$(sed -nE 's/.* ([0-9]+) tests? failed out of.*/\1/p' "$log" | tail -1)
 rm -f "$log"

@@ -53,9 +53,9 @@ std::optional<StopReason> ExitDispatcher::HandleIo(kvm_run* run) {
   for (uint32_t i = 0; i < io.count; ++i) {
     auto item = absl::MakeSpan(data + size_t{i} * io.size, io.size);
     if (out) {
-      pio_->Write(io.port, item, vcpu_);
+      pio_.Write(io.port, item, vcpu_);
     } else {
-      pio_->Read(io.port, item, vcpu_);
+      pio_.Read(io.port, item, vcpu_);
     }
   }
   return std::nullopt;
@@ -66,7 +66,7 @@ void ExitDispatcher::HandleMmio(kvm_run* run) {
   const uint32_t len = m.len <= sizeof(m.data) ? m.len : sizeof(m.data);
   auto data = absl::MakeSpan(m.data, len);
   const int region =
-      m.is_write ? mmio_->Write(m.phys_addr, data, vcpu_) : mmio_->Read(m.phys_addr, data, vcpu_);
+      m.is_write ? mmio_.Write(m.phys_addr, data, vcpu_) : mmio_.Read(m.phys_addr, data, vcpu_);
   stats_->CountMmio(region, m.is_write ? Direction::kWrite : Direction::kRead);
 }
 

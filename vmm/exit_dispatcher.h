@@ -28,8 +28,8 @@ class ExitDispatcher {
   void HandleMmio(kvm_run* run);
   StopReason HandleSystemEvent(const kvm_run* run) const;
 
-  Bus* const pio_;
-  Bus* const mmio_;
+  Bus::View pio_;
+  Bus::View mmio_;
   VcpuExitStats* const stats_;
   const int vcpu_;
   const size_t run_size_;

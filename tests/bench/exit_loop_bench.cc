@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -23,10 +25,21 @@
 ABSL_FLAG(std::string, guest_dir, "", "directory holding pio_storm.bin");
 ABSL_FLAG(std::string, json, "", "where to write the JSON result");
 ABSL_FLAG(uint64_t, exits, 20000, "port writes per run");
-ABSL_FLAG(int, rounds, 5, "alternating rounds of each variant");
+ABSL_FLAG(int, rounds, 7, "alternating rounds of each variant");
 
 namespace pcivmm {
 namespace {
+
+// The storm's port: takes every write and does nothing, so the figure is pcivmm's exit path
+// (dispatch, bus lookup, counters) and not a device's own work; the bare loop does none.
+class SinkPort : public IoDevice {
+ public:
+  std::string_view Name() const override { return "sink"; }
+  void Read(uint64_t, absl::Span<uint8_t> data, int) override {
+    std::fill(data.begin(), data.end(), 0);
+  }
+  void Write(uint64_t, absl::Span<const uint8_t>, int) override {}
+};
 
 struct Sample {
   uint64_t exits;
@@ -38,9 +51,7 @@ absl::StatusOr<Sample> RunPcivmm(const std::string& image, uint64_t n) {
   config.console_echo = nullptr;
   PCIVMM_ASSIGN_OR_RETURN(auto m, Machine::Create(config));
   PCIVMM_RETURN_IF_ERROR(
-      m->pio()
-          .Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<testing::RegisterFile>(8))
-          .status());
+      m->pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<SinkPort>()).status());
   PCIVMM_RETURN_IF_ERROR(m->LoadTestGuest(image, n));
   const auto t0 = std::chrono::steady_clock::now();
   StopReason r = m->Run();
@@ -57,15 +68,27 @@ absl::StatusOr<Sample> RunBare(const std::string& image, uint64_t n) {
   PCIVMM_RETURN_IF_ERROR(m->LoadTestGuest(image, n));
   const int fd = m->vcpu(0).fd();
   kvm_run* run = m->vcpu(0).run();
-  uint64_t exits = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (;;) {
-    if (::ioctl(fd, KVM_RUN, 0) < 0) return absl::ErrnoToStatus(errno, "KVM_RUN");
-    ++exits;
-    if (run->exit_reason != KVM_EXIT_IO) return absl::InternalError("unexpected exit");
-    if (run->io.port == PCIVMM_EXIT_PORT) break;
-  }
-  return Sample{exits, bench::NsSince(t0)};
+  absl::StatusOr<Sample> result;
+  // On its own thread, as pcivmm's vCPUs are, so only the exit path differs.
+  std::thread vcpu([&] {
+    uint64_t exits = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      if (::ioctl(fd, KVM_RUN, 0) < 0) {
+        result = absl::ErrnoToStatus(errno, "KVM_RUN");
+        return;
+      }
+      ++exits;
+      if (run->exit_reason != KVM_EXIT_IO) {
+        result = absl::InternalError("unexpected exit");
+        return;
+      }
+      if (run->io.port == PCIVMM_EXIT_PORT) break;
+    }
+    result = Sample{exits, bench::NsSince(t0)};
+  });
+  vcpu.join();
+  return result;
 }
 
 int Main() {
