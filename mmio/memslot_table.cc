@@ -84,6 +84,15 @@ std::optional<Memslot> MemslotTable::FindOverlap(const AddressRange& range) cons
   return std::nullopt;
 }
 
+std::vector<Memslot> MemslotTable::Overlapping(const AddressRange& range) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<Memslot> out;
+  for (const auto& [id, slot] : live_) {
+    if (slot.range.Overlaps(range)) out.push_back(slot);
+  }
+  return out;
+}
+
 std::vector<Memslot> MemslotTable::List() const {
   absl::MutexLock lock(&mu_);
   std::vector<Memslot> out;

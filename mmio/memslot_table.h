@@ -42,8 +42,9 @@ class MemslotTable {
   absl::StatusOr<uint32_t> Install(uint64_t gpa, uint64_t size, void* host, bool read_only);
   absl::Status Remove(uint32_t id);
 
-  // The installed slot overlapping `range`, if any.
+  // The installed slot overlapping `range`, if any; all of them.
   std::optional<Memslot> FindOverlap(const AddressRange& range) const;
+  std::vector<Memslot> Overlapping(const AddressRange& range) const;
   std::vector<Memslot> List() const;
   uint32_t max_slots() const { return max_slots_; }
 

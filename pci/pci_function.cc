@@ -119,8 +119,19 @@ uint32_t PciFunction::Read(uint16_t offset, uint8_t width) const {
 }
 
 void PciFunction::Write(uint16_t offset, uint8_t width, uint32_t value) {
-  absl::MutexLock lock(&mu_);
-  config_.Write(offset, width, value);
+  absl::MutexLock write_lock(&write_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    config_.Write(offset, width, value);
+  }
+  const bool command = offset < cfg::kCommand + 2 && offset + width > cfg::kCommand;
+  const bool bar = offset < BarOffset(6) && offset + width > cfg::kBar0;
+  if (observer_ != nullptr && (command || bar)) observer_->OnConfigWrite(*this, offset, width);
+}
+
+void PciFunction::SetWriteObserver(ConfigWriteObserver* observer) {
+  absl::MutexLock write_lock(&write_mu_);
+  observer_ = observer;
 }
 
 void PciFunction::ProgramBar(const BarSpec& bar, uint64_t address) {

@@ -11,8 +11,21 @@
 
 namespace pcivmm {
 
+class PciFunction;
+
+// Told about every write that touches the command register or a BAR, after it took effect.
+// Called with the function's write lock held (writes to one function are serialised, so
+// the observer sees them in order) but not its register lock: it may call Read().
+class ConfigWriteObserver {
+ public:
+  virtual ~ConfigWriteObserver() = default;
+  virtual void OnConfigWrite(PciFunction& function, uint16_t offset, uint8_t width) = 0;
+};
+
 // An emulated PCI function built from a DeviceSpec: a type-0 header, BARs with the sizing
-// behaviour of the spec, and the declared capabilities. Thread-safe: every access holds mu_.
+// behaviour of the spec, and the declared capabilities. Thread-safe: registers are guarded by
+// mu_; guest writes also hold write_mu_ across the write and its observer call. Lock order:
+// write_mu_, then mu_, then whatever the observer takes.
 class PciFunction {
  public:
   // `storage`: kConfigSpaceSize bytes, 4-byte aligned, outliving the function.
@@ -20,6 +33,7 @@ class PciFunction {
 
   uint32_t Read(uint16_t offset, uint8_t width) const;
   void Write(uint16_t offset, uint8_t width, uint32_t value);
+  void SetWriteObserver(ConfigWriteObserver* observer);
 
   // Firmware role (before boot): place a BAR or the ROM, set the command register.
   void ProgramBar(const BarSpec& bar, uint64_t address);
@@ -38,7 +52,9 @@ class PciFunction {
   void InitCapabilities() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const DeviceSpec spec_;
-  mutable absl::Mutex mu_;
+  absl::Mutex write_mu_;
+  ConfigWriteObserver* observer_ ABSL_GUARDED_BY(write_mu_) = nullptr;
+  mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(write_mu_);
   ConfigSpace config_ ABSL_GUARDED_BY(mu_);
 };
 
