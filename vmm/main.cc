@@ -25,6 +25,10 @@ ABSL_FLAG(bool, ecam_fast_path, false,
           "serve ECAM reads from read-only shadow memory slots (zero exits; writes trap)");
 ABSL_FLAG(int, ecam_buses, 1, "buses decoded by the ECAM window at 0xE0000000 (1 MiB each)");
 ABSL_FLAG(bool, memory_decode, true, "hand devices off with PCI_COMMAND_MEMORY set");
+ABSL_FLAG(std::string, bar_policy, "eager",
+          "vBAR mapping policy: eager (map/unmap on every decode toggle) or deferred");
+ABSL_FLAG(uint64_t, bar_cost_ns_per_gib, 0,
+          "cost model: extra delay per GiB mapped or unmapped (14062500 = 1.8 s per 128 GiB)");
 ABSL_FLAG(bool, test_devices, true,
           "attach the test devices of pcivmm_guest_abi.h (echo ports, stream port, scratch MMIO)");
 
@@ -46,8 +50,15 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 
 namespace {
 
-PciConfig PciConfigFromFlags() {
+absl::StatusOr<PciConfig> PciConfigFromFlags() {
   PciConfig c;
+  const std::string policy = absl::GetFlag(FLAGS_bar_policy);
+  if (policy != "eager" && policy != "deferred") {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--bar-policy: '%s' is neither eager nor deferred", policy));
+  }
+  c.bar_policy = policy == "eager" ? MapPolicy::kEager : MapPolicy::kDeferred;
+  c.bar_cost.ns_per_gib = absl::GetFlag(FLAGS_bar_cost_ns_per_gib);
   c.bus_count = absl::GetFlag(FLAGS_ecam_buses);
   c.pio_enabled = absl::GetFlag(FLAGS_pci_pio);
   c.ecam_fast_path = absl::GetFlag(FLAGS_ecam_fast_path);
@@ -80,7 +91,9 @@ int RunMain() {
   if (absl::GetFlag(FLAGS_test_devices)) {
     if (absl::Status st = testing::AttachTestDevices(m.pio(), m.mmio()); !st.ok()) return Fail(st);
   }
-  auto pci = PciPlatform::Attach(m, PciConfigFromFlags());
+  auto pci_config = PciConfigFromFlags();
+  if (!pci_config.ok()) return Fail(pci_config.status());
+  auto pci = PciPlatform::Attach(m, *pci_config);
   if (!pci.ok()) return Fail(pci.status());
   std::fputs(FormatPciDevices((*pci)->bus()).c_str(), stdout);
   if ((*pci)->fast_path().enabled()) {
@@ -97,6 +110,7 @@ int RunMain() {
   if (absl::GetFlag(FLAGS_stats)) {
     std::fputs(FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
     std::fputs(FormatConfigStats((*pci)->bus().stats()).c_str(), stdout);
+    std::fputs(FormatBarMapping((*pci)->bus(), (*pci)->mapper()).c_str(), stdout);
   }
   return reason.exit_code;
 }

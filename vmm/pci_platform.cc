@@ -21,6 +21,10 @@ absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machin
   p->ecam_ = std::make_shared<EcamConfigAccess>(p->bus_.get());
   PCIVMM_ASSIGN_OR_RETURN(p->ecam_region_,
                           machine.mmio().Register(kEcamBase, p->ecam_->window_size(), p->ecam_));
+  BarMapper::Options mo{config.bar_policy, config.bar_cost,
+                        ReservedForBars(machine.memory(), config.bus_count), phys_bits};
+  p->mapper_ = std::make_unique<BarMapper>(machine.memslots(), std::move(mo));
+  for (PciFunction* f : p->bus_->functions()) PCIVMM_RETURN_IF_ERROR(p->mapper_->Attach(*f));
   PCIVMM_ASSIGN_OR_RETURN(p->fast_path_,
                           EcamFastPath::Create(*p->bus_, machine.memslots(), kEcamBase));
   if (config.ecam_fast_path) PCIVMM_RETURN_IF_ERROR(p->fast_path_->Enable());
@@ -62,6 +66,17 @@ std::string FormatPciDevices(const PciBus& bus) {
   return out;
 }
 
+std::vector<AddressRange> ReservedForBars(const GuestMemory& memory, int bus_count) {
+  constexpr uint64_t kFirmwareBase = 0xE0000, kFirmwareSize = 0x20000;
+  constexpr uint64_t kApicBase = 0xFEC0'0000, kApicToFourGiB = 0x140'0000;
+  std::vector<AddressRange> r;
+  for (const GuestMemory::Region& region : memory.regions()) r.push_back(region.gpa);
+  r.push_back(*AddressRange::Make(kFirmwareBase, kFirmwareSize));
+  r.push_back(*AddressRange::Make(kEcamBase, kEcamBytesPerBus * static_cast<uint64_t>(bus_count)));
+  r.push_back(*AddressRange::Make(kApicBase, kApicToFourGiB));
+  return r;
+}
+
 uint64_t ConfigExitCount(const ExitStats& stats, const PciPlatform& pci) {
   uint64_t n = stats.mmio(pci.ecam_region(), Direction::kRead) +
                stats.mmio(pci.ecam_region(), Direction::kWrite);
@@ -69,6 +84,23 @@ uint64_t ConfigExitCount(const ExitStats& stats, const PciPlatform& pci) {
     n += stats.pio(p, Direction::kRead) + stats.pio(p, Direction::kWrite);
   }
   return n;
+}
+
+std::string FormatBarMapping(const PciBus& bus, const BarMapper& mapper) {
+  std::string out = absl::StrFormat("bar mapping (%s):\n", MapPolicyName(mapper.policy()));
+  for (const PciFunction* f : bus.functions()) {
+    for (const BarSpec& b : f->spec().bars) {
+      if (b.kind == BarKind::kIo) continue;
+      const BarMapStats s = mapper.stats(*f, b.index);
+      absl::StrAppendFormat(
+          &out,
+          "  %s BAR%d maps %d unmaps %d moves %d conflicts %d ioctl n=%d min %dns max %dns "
+          "sum %dns modelled %dns\n",
+          f->spec().name, b.index, s.maps, s.unmaps, s.moves, s.conflicts, s.ioctl.count,
+          s.ioctl.min_ns, s.ioctl.max_ns, s.ioctl.sum_ns, s.modelled_ns);
+    }
+  }
+  return out;
 }
 
 std::string FormatConfigStats(const ConfigStats& stats) {

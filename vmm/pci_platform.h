@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "pci/bar_mapper.h"
 #include "pci/config_access.h"
 #include "pci/device_spec.h"
 #include "pci/ecam_fast_path.h"
@@ -18,10 +19,12 @@
 namespace pcivmm {
 
 struct PciConfig {
-  int bus_count = 1;                // ECAM window = bus_count MiB at 0xE000_0000
-  bool pio_enabled = true;          // 0xCF8/0xCFC; off: they read all-ones
-  bool ecam_fast_path = false;      // ECAM reads from read-only shadow slots (zero exits)
-  HandOff hand_off;                 // command register at hand-off
+  int bus_count = 1;            // ECAM window = bus_count MiB at 0xE000_0000
+  bool pio_enabled = true;      // 0xCF8/0xCFC; off: they read all-ones
+  bool ecam_fast_path = false;  // ECAM reads from read-only shadow slots (zero exits)
+  HandOff hand_off;
+  MapPolicy bar_policy = MapPolicy::kEager;
+  CostModel bar_cost;               // command register at hand-off
   std::vector<DeviceSpec> devices;  // the host bridge at 00:00.0 is added implicitly
 };
 
@@ -34,6 +37,7 @@ class PciPlatform {
   PioConfigAccess& pio() { return *pio_; }
   const PciWindows& windows() const { return *windows_; }
   EcamFastPath& fast_path() { return *fast_path_; }
+  BarMapper& mapper() { return *mapper_; }
   int ecam_region() const { return ecam_region_; }
   const PciBus& bus() const { return *bus_; }
 
@@ -43,6 +47,7 @@ class PciPlatform {
   std::shared_ptr<PioConfigAccess> pio_;
   std::shared_ptr<EcamConfigAccess> ecam_;
   std::unique_ptr<EcamFastPath> fast_path_;
+  std::unique_ptr<BarMapper> mapper_;
   std::optional<PciWindows> windows_;
   int ecam_region_ = -1;
 };
@@ -51,8 +56,15 @@ class PciPlatform {
 // 0x1000000000 size 0x2000000000".
 std::string FormatPciDevices(const PciBus& bus);
 
+// What no BAR may cover: RAM, the firmware area, the ECAM window, the IOAPIC/LAPIC and the
+// high BIOS area below 4 GiB.
+std::vector<AddressRange> ReservedForBars(const GuestMemory& memory, int bus_count);
+
 // VM exits caused by config accesses: ports 0xCF8..0xCFF plus the ECAM window's MMIO exits.
 uint64_t ConfigExitCount(const ExitStats& stats, const PciPlatform& pci);
+
+// Per device and memory BAR: map/unmap/move/conflict counts, ioctl time, modelled time.
+std::string FormatBarMapping(const PciBus& bus, const BarMapper& mapper);
 
 // The config-access counters: per path and direction, and malformed.
 std::string FormatConfigStats(const ConfigStats& stats);

@@ -1,0 +1,129 @@
+// KVM tier: BAR memory through the vBAR mapper's slots, decode-off behaviour, the 14-GPU
+// Linux-style sizing pass under both policies, and refused placements.
+#include <cstring>
+#include <map>
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "pci/config_access.h"
+#include "vmm/machine.h"
+#include "vmm/pci_platform.h"
+#include "vmm/test_devices.h"
+
+namespace pcivmm {
+namespace {
+
+using ::pcivmm::testing::ParseReports;
+
+constexpr uint64_t kSeed = 0x1122334455667788ull;
+
+class BarMapperKvmTest : public ::testing::Test {
+ protected:
+  void Setup(MapPolicy policy, int gpus) {
+    pci_.reset();  // before the machine whose memslots it uses
+    MachineConfig mc;
+    mc.console_echo = nullptr;
+    auto m = Machine::Create(mc);
+    ASSERT_TRUE(m.ok()) << m.status();
+    machine_ = std::move(*m);
+    PciConfig pc;
+    pc.bar_policy = policy;
+    for (int i = 0; i < gpus; ++i)
+      pc.devices.push_back(GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1));
+    auto p = PciPlatform::Attach(*machine_, pc);
+    ASSERT_TRUE(p.ok()) << p.status();
+    pci_ = std::move(*p);
+    gpu0_ = pci_->bus().Find({0, 1, 0});
+    auto bar0 = pci_->mapper().Backing(*gpu0_, 0);
+    ASSERT_TRUE(bar0.ok());
+    bar0_ = *bar0;
+    std::memcpy(bar0_.data(), &kSeed, 8);
+  }
+  void Run(const char* guest, uint64_t arg) {
+    ASSERT_TRUE(
+        machine_->LoadTestGuest(std::string(PCIVMM_GUEST_DIR) + "/" + guest + ".bin", arg).ok());
+    StopReason r = machine_->Run();
+    ASSERT_EQ(r.exit_code, 0) << r.detail;
+    reports_ = ParseReports(machine_->console().output());
+  }
+  uint64_t Report(const std::string& key) {
+    EXPECT_TRUE(reports_.count(key)) << "no report " << key;
+    return reports_[key];
+  }
+  BarMapStats DeviceTotal(const PciFunction& f) {
+    BarMapStats t;
+    for (const BarSpec& b : f.spec().bars) {
+      const BarMapStats s = pci_->mapper().stats(f, b.index);
+      t.maps += s.maps;
+      t.unmaps += s.unmaps;
+      t.moves += s.moves;
+      t.conflicts += s.conflicts;
+    }
+    return t;
+  }
+  std::unique_ptr<Machine> machine_;
+  std::unique_ptr<PciPlatform> pci_;
+  PciFunction* gpu0_ = nullptr;
+  absl::Span<uint8_t> bar0_;
+  std::map<std::string, uint64_t> reports_;
+};
+
+TEST_F(BarMapperKvmTest, GuestReadsTheHostsPatternAndTheHostReadsTheGuests) {
+  Setup(MapPolicy::kEager, 1);
+  Run("bar_test", 0);
+  EXPECT_EQ(Report("bar0"), gpu0_->BarAddress(gpu0_->spec().bars[0]));
+  EXPECT_EQ(Report("host_pattern"), kSeed);
+  uint64_t written = 0;
+  std::memcpy(&written, bar0_.data() + 8, 8);
+  EXPECT_EQ(written, 0x5A5A5A5A5A5A5A5Aull);
+}
+
+TEST_F(BarMapperKvmTest, EagerDecodeOffMakesTheBarReadAllOnes) {
+  Setup(MapPolicy::kEager, 1);
+  Run("bar_test", 1);
+  EXPECT_EQ(Report("decode_on"), kSeed & 0xFFFFFFFF);
+  EXPECT_EQ(Report("decode_off"), 0xFFFFFFFFu);
+  EXPECT_EQ(Report("decode_on_again"), kSeed & 0xFFFFFFFF);
+  EXPECT_EQ(pci_->mapper().stats(*gpu0_, 0).unmaps, 1u);
+}
+
+TEST_F(BarMapperKvmTest, DeferredKeepsTheSlotWhileDecodeIsOff) {
+  Setup(MapPolicy::kDeferred, 1);
+  Run("bar_test", 1);
+  EXPECT_EQ(Report("decode_off"), kSeed & 0xFFFFFFFF);  // the documented deferred trade-off
+  EXPECT_EQ(DeviceTotal(*gpu0_).unmaps, 0u);
+}
+
+// The Hyper-V seed's pattern: 14 GPUs with 128 GiB BARs, decode on at hand-off, Linux's
+// probe toggling decode around every BAR it sizes.
+TEST_F(BarMapperKvmTest, SizingFourteenGpusCostsEagerEveryToggleAndDeferredNothing) {
+  for (MapPolicy policy : {MapPolicy::kEager, MapPolicy::kDeferred}) {
+    Setup(policy, 14);
+    Run("pci_enum", /*ECAM*/ 1);
+    for (const PciFunction* f : pci_->bus().functions()) {
+      if (f->spec().slot == 0) continue;
+      const uint64_t toggles = Report(absl::StrFormat("fn.%02d.0.cmd_writes", f->spec().slot)) / 2;
+      const BarMapStats t = DeviceTotal(*f);
+      const uint64_t bars = 3;  // BAR0, BAR1, BAR3 are memory BARs
+      SCOPED_TRACE(absl::StrFormat("%s %s", MapPolicyName(policy), f->spec().name));
+      EXPECT_EQ(toggles, 5u);
+      EXPECT_EQ(t.unmaps, policy == MapPolicy::kEager ? bars * toggles : 0u);
+      EXPECT_EQ(t.maps, bars + (policy == MapPolicy::kEager ? bars * toggles : 0u));
+      EXPECT_EQ(t.moves, 0u);
+      EXPECT_EQ(t.conflicts, 0u);
+    }
+  }
+}
+
+TEST_F(BarMapperKvmTest, BarMovedOntoTheEcamWindowIsRefusedAndCounted) {
+  Setup(MapPolicy::kEager, 1);
+  Run("bar_test", 2);
+  EXPECT_EQ(Report("bar0_moved"), kEcamBase);
+  EXPECT_EQ(Report("vendor_via_ecam"), 0x20B510DEu);  // ECAM still answers there
+  EXPECT_EQ(Report("after_restore"), kSeed & 0xFFFFFFFF);
+  EXPECT_EQ(pci_->mapper().stats(*gpu0_, 0).conflicts, 1u);
+}
+
+}  // namespace
+}  // namespace pcivmm
