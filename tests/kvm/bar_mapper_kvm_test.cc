@@ -1,60 +1,46 @@
 // KVM tier: BAR memory through the vBAR mapper's slots, decode-off behaviour, the 14-GPU
 // Linux-style sizing pass under both policies, and refused placements.
 #include <cstring>
-#include <map>
 #include <string>
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 #include "pci/config_access.h"
-#include "vmm/machine.h"
-#include "vmm/pci_platform.h"
-#include "vmm/test_devices.h"
+#include "tests/kvm/guest_vm.h"
 
 namespace pcivmm {
 namespace {
 
-using ::pcivmm::testing::ParseReports;
+using ::pcivmm::testing::GuestVm;
 
 constexpr uint64_t kSeed = 0x1122334455667788ull;
 
 class BarMapperKvmTest : public ::testing::Test {
  protected:
   void Setup(MapPolicy policy, int gpus) {
-    pci_.reset();  // before the machine whose memslots it uses
-    MachineConfig mc;
-    mc.console_echo = nullptr;
-    auto m = Machine::Create(mc);
-    ASSERT_TRUE(m.ok()) << m.status();
-    machine_ = std::move(*m);
     PciConfig pc;
     pc.bar_policy = policy;
-    for (int i = 0; i < gpus; ++i)
+    for (int i = 0; i < gpus; ++i) {
       pc.devices.push_back(GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1));
-    auto p = PciPlatform::Attach(*machine_, pc);
-    ASSERT_TRUE(p.ok()) << p.status();
-    pci_ = std::move(*p);
-    gpu0_ = pci_->bus().Find({0, 1, 0});
-    auto bar0 = pci_->mapper().Backing(*gpu0_, 0);
+    }
+    vm_ = GuestVm::Create(pc);
+    ASSERT_TRUE(vm_);
+    gpu0_ = vm_->pci().bus().Find({0, 1, 0});
+    auto bar0 = mapper().Backing(*gpu0_, 0);
     ASSERT_TRUE(bar0.ok());
     bar0_ = *bar0;
     std::memcpy(bar0_.data(), &kSeed, 8);
   }
   void Run(const char* guest, uint64_t arg) {
-    ASSERT_TRUE(
-        machine_->LoadTestGuest(std::string(PCIVMM_GUEST_DIR) + "/" + guest + ".bin", arg).ok());
-    StopReason r = machine_->Run();
+    StopReason r = vm_->Run(guest, arg);
     ASSERT_EQ(r.exit_code, 0) << r.detail;
-    reports_ = ParseReports(machine_->console().output());
   }
-  uint64_t Report(const std::string& key) {
-    EXPECT_TRUE(reports_.count(key)) << "no report " << key;
-    return reports_[key];
-  }
+  uint64_t Report(const std::string& key) { return vm_->Report(key); }
+  BarMapper& mapper() { return vm_->pci().mapper(); }
   BarMapStats DeviceTotal(const PciFunction& f) {
     BarMapStats t;
     for (const BarSpec& b : f.spec().bars) {
-      const BarMapStats s = pci_->mapper().stats(f, b.index);
+      const BarMapStats s = mapper().stats(f, b.index);
       t.maps += s.maps;
       t.unmaps += s.unmaps;
       t.moves += s.moves;
@@ -62,11 +48,9 @@ class BarMapperKvmTest : public ::testing::Test {
     }
     return t;
   }
-  std::unique_ptr<Machine> machine_;
-  std::unique_ptr<PciPlatform> pci_;
+  std::unique_ptr<GuestVm> vm_;
   PciFunction* gpu0_ = nullptr;
   absl::Span<uint8_t> bar0_;
-  std::map<std::string, uint64_t> reports_;
 };
 
 TEST_F(BarMapperKvmTest, GuestReadsTheHostsPatternAndTheHostReadsTheGuests) {
@@ -85,7 +69,7 @@ TEST_F(BarMapperKvmTest, EagerDecodeOffMakesTheBarReadAllOnes) {
   EXPECT_EQ(Report("decode_on"), kSeed & 0xFFFFFFFF);
   EXPECT_EQ(Report("decode_off"), 0xFFFFFFFFu);
   EXPECT_EQ(Report("decode_on_again"), kSeed & 0xFFFFFFFF);
-  EXPECT_EQ(pci_->mapper().stats(*gpu0_, 0).unmaps, 1u);
+  EXPECT_EQ(mapper().stats(*gpu0_, 0).unmaps, 1u);
 }
 
 TEST_F(BarMapperKvmTest, DeferredKeepsTheSlotWhileDecodeIsOff) {
@@ -101,7 +85,7 @@ TEST_F(BarMapperKvmTest, SizingFourteenGpusCostsEagerEveryToggleAndDeferredNothi
   for (MapPolicy policy : {MapPolicy::kEager, MapPolicy::kDeferred}) {
     Setup(policy, 14);
     Run("pci_enum", /*ECAM*/ 1);
-    for (const PciFunction* f : pci_->bus().functions()) {
+    for (const PciFunction* f : vm_->pci().bus().functions()) {
       if (f->spec().slot == 0) continue;
       const uint64_t toggles = Report(absl::StrFormat("fn.%02d.0.cmd_writes", f->spec().slot)) / 2;
       const BarMapStats t = DeviceTotal(*f);
@@ -122,7 +106,7 @@ TEST_F(BarMapperKvmTest, BarMovedOntoTheEcamWindowIsRefusedAndCounted) {
   EXPECT_EQ(Report("bar0_moved"), kEcamBase);
   EXPECT_EQ(Report("vendor_via_ecam"), 0x20B510DEu);  // ECAM still answers there
   EXPECT_EQ(Report("after_restore"), kSeed & 0xFFFFFFFF);
-  EXPECT_EQ(pci_->mapper().stats(*gpu0_, 0).conflicts, 1u);
+  EXPECT_EQ(mapper().stats(*gpu0_, 0).conflicts, 1u);
 }
 
 }  // namespace

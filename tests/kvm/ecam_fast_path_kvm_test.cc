@@ -2,19 +2,15 @@
 // and cross-vCPU visibility through the read-only shadow.
 #include <linux/kvm.h>
 
-#include <map>
 #include <string>
 
 #include "gtest/gtest.h"
-#include "pci/config_access.h"
-#include "vmm/machine.h"
-#include "vmm/pci_platform.h"
-#include "vmm/test_devices.h"
+#include "tests/kvm/guest_vm.h"
 
 namespace pcivmm {
 namespace {
 
-using ::pcivmm::testing::ParseReports;
+using ::pcivmm::testing::GuestVm;
 
 constexpr uint64_t kStormReads = 100000;
 constexpr uint64_t kPathEcam = 1ull << 32;
@@ -24,32 +20,16 @@ enum class Mode { kPio, kEcamTrap, kEcamFast };
 class EcamFastPathKvmTest : public ::testing::Test {
  protected:
   StopReason Run(Mode mode, const char* guest, uint64_t arg, int vcpus = 1) {
-    MachineConfig mc;
-    mc.console_echo = nullptr;
-    mc.vcpus = vcpus;
-    auto m = Machine::Create(mc);
-    EXPECT_TRUE(m.ok()) << m.status();
-    machine_ = std::move(*m);
     PciConfig pc;
     pc.ecam_fast_path = mode == Mode::kEcamFast;
-    pc.devices.push_back(GpuLikeDevice("gpu0", 1));
-    auto p = PciPlatform::Attach(*machine_, pc);
-    EXPECT_TRUE(p.ok()) << p.status();
-    pci_ = std::move(*p);
-    EXPECT_TRUE(
-        machine_->LoadTestGuest(std::string(PCIVMM_GUEST_DIR) + "/" + guest + ".bin", arg).ok());
-    StopReason r = machine_->Run();
-    reports_ = ParseReports(machine_->console().output());
-    return r;
+    pc.devices = {GpuLikeDevice("gpu0", 1)};
+    vm_ = GuestVm::Create(pc, vcpus);
+    if (!vm_) return {-1, "setup failed"};
+    return vm_->Run(guest, arg);
   }
-  uint64_t Report(const std::string& key) {
-    EXPECT_TRUE(reports_.count(key)) << "no report " << key;
-    return reports_[key];
-  }
-  uint64_t ConfigExits() { return ConfigExitCount(machine_->stats(), *pci_); }
-  std::unique_ptr<Machine> machine_;
-  std::unique_ptr<PciPlatform> pci_;
-  std::map<std::string, uint64_t> reports_;
+  uint64_t Report(const std::string& key) { return vm_->Report(key); }
+  uint64_t ConfigExits() { return ConfigExitCount(vm_->stats(), vm_->pci()); }
+  std::unique_ptr<GuestVm> vm_;
 };
 
 TEST_F(EcamFastPathKvmTest, PioStormCostsTwoExitsPerRead) {
@@ -57,7 +37,7 @@ TEST_F(EcamFastPathKvmTest, PioStormCostsTwoExitsPerRead) {
   EXPECT_EQ(Report("storm_reads"), kStormReads);
   EXPECT_EQ(Report("id"), 0x20B510DEu);
   EXPECT_EQ(ConfigExits(), 2 * Report("config_reads"));
-  EXPECT_EQ(pci_->bus().stats().accesses(ConfigPath::kPio, Direction::kRead),
+  EXPECT_EQ(vm_->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kRead),
             Report("config_reads"));
 }
 
@@ -66,7 +46,7 @@ TEST_F(EcamFastPathKvmTest, EcamTrapStormCostsOneExitPerRead) {
   EXPECT_EQ(Report("storm_reads"), kStormReads);
   EXPECT_EQ(Report("mismatches"), 0u);
   EXPECT_EQ(ConfigExits(), Report("config_reads"));
-  EXPECT_EQ(machine_->stats().exits(KVM_EXIT_MMIO), Report("config_reads"));
+  EXPECT_EQ(vm_->stats().exits(KVM_EXIT_MMIO), Report("config_reads"));
 }
 
 TEST_F(EcamFastPathKvmTest, EcamFastStormCostsNoExits) {
@@ -75,8 +55,8 @@ TEST_F(EcamFastPathKvmTest, EcamFastStormCostsNoExits) {
   EXPECT_EQ(Report("id"), 0x20B510DEu);
   EXPECT_EQ(Report("mismatches"), 0u);
   EXPECT_EQ(ConfigExits(), 0u);
-  EXPECT_EQ(machine_->stats().exits(KVM_EXIT_MMIO), 0u);
-  EXPECT_EQ(pci_->bus().stats().accesses(ConfigPath::kEcam, Direction::kRead), 0u);
+  EXPECT_EQ(vm_->stats().exits(KVM_EXIT_MMIO), 0u);
+  EXPECT_EQ(vm_->pci().bus().stats().accesses(ConfigPath::kEcam, Direction::kRead), 0u);
 }
 
 TEST_F(EcamFastPathKvmTest, AbsentFunctionsReadAllOnesThroughTheShadow) {
@@ -90,9 +70,9 @@ TEST_F(EcamFastPathKvmTest, SizingWriteOnOneVcpuIsSeenByTheOtherWithoutExits) {
   StopReason r = Run(Mode::kEcamFast, "cfg_smp", 0, /*vcpus=*/2);
   ASSERT_EQ(r.exit_code, 0) << r.detail;
   EXPECT_EQ(Report("bar0_after_sizing"), 0xFF000000u);  // 16 MiB, 32-bit, non-prefetchable
-  const ExitStats& s = machine_->stats();
-  EXPECT_EQ(s.vcpu(0).mmio(pci_->ecam_region(), Direction::kWrite), 1u);
-  EXPECT_EQ(s.vcpu(1).mmio(pci_->ecam_region(), Direction::kRead), 0u);
+  const int ecam = vm_->pci().ecam_region();
+  EXPECT_EQ(vm_->stats().vcpu(0).mmio(ecam, Direction::kWrite), 1u);
+  EXPECT_EQ(vm_->stats().vcpu(1).mmio(ecam, Direction::kRead), 0u);
 }
 
 }  // namespace

@@ -1,0 +1,70 @@
+// A machine (and optionally a PCI platform) running one freestanding test guest: the
+// common set-up of the KVM-tier tests.
+#ifndef PCIVMM_TESTS_KVM_GUEST_VM_H_
+#define PCIVMM_TESTS_KVM_GUEST_VM_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "vmm/machine.h"
+#include "vmm/pci_platform.h"
+#include "vmm/test_devices.h"
+
+namespace pcivmm::testing {
+
+class GuestVm {
+ public:
+  // Console captured, not echoed. Fails the test (and returns nullptr) on a setup error.
+  static std::unique_ptr<GuestVm> Create(std::optional<PciConfig> pci = std::nullopt,
+                                         int vcpus = 1) {
+    MachineConfig mc;
+    mc.console_echo = nullptr;
+    mc.vcpus = vcpus;
+    auto m = Machine::Create(mc);
+    EXPECT_TRUE(m.ok()) << m.status();
+    if (!m.ok()) return nullptr;
+    std::unique_ptr<GuestVm> vm(new GuestVm(std::move(*m)));
+    if (pci) {
+      auto p = PciPlatform::Attach(*vm->machine_, *pci);
+      EXPECT_TRUE(p.ok()) << p.status();
+      if (!p.ok()) return nullptr;
+      vm->pci_ = std::move(*p);
+    }
+    return vm;
+  }
+
+  // Runs guest-images/<name>.bin with `arg`; afterwards Report() reads what it printed.
+  StopReason Run(const std::string& name, uint64_t arg = 0) {
+    absl::Status st =
+        machine_->LoadTestGuest(std::string(PCIVMM_GUEST_DIR) + "/" + name + ".bin", arg);
+    EXPECT_TRUE(st.ok()) << st;
+    StopReason r = machine_->Run();
+    reports_ = ParseReports(machine_->console().output());
+    return r;
+  }
+
+  // A "REPORT key=value" the guest printed; a test failure if it printed none.
+  uint64_t Report(const std::string& key) {
+    auto it = reports_.find(key);
+    EXPECT_NE(it, reports_.end()) << "the guest did not report " << key << "; console:\n"
+                                  << machine_->console().output();
+    return it == reports_.end() ? ~0ull : it->second;
+  }
+
+  Machine& machine() { return *machine_; }
+  PciPlatform& pci() { return *pci_; }
+  const ExitStats& stats() { return machine_->stats(); }
+
+ private:
+  explicit GuestVm(std::unique_ptr<Machine> m) : machine_(std::move(m)) {}
+  std::unique_ptr<Machine> machine_;
+  std::unique_ptr<PciPlatform> pci_;  // after machine_: destroyed first (it uses its memslots)
+  std::map<std::string, uint64_t> reports_;
+};
+
+}  // namespace pcivmm::testing
+
+#endif  // PCIVMM_TESTS_KVM_GUEST_VM_H_
