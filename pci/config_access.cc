@@ -18,7 +18,7 @@ uint32_t LoadLe(absl::Span<const uint8_t> data) {
 
 void StoreLe(uint32_t value, absl::Span<uint8_t> data) {
   for (size_t i = 0; i < data.size(); ++i) {
-    data[i] = i < 4 ? static_cast<uint8_t>(value >> (8 * i)) : 0xFF;
+    data[i] = i < 4 ? static_cast<uint8_t>(value >> (8 * i)) : uint8_t{0xFF};
   }
 }
 
