@@ -116,6 +116,9 @@ class BarMapper : public ConfigWriteObserver {
   void ReconcileBar(BarState& b, bool decode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool InSizingProbe(const BarState& b) const;
   bool Placeable(BarState& b, const AddressRange& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Installs b's slot at gpa: the ns since t0, or nullopt (counted as a conflict).
+  std::optional<uint64_t> Install(BarState& b, uint64_t gpa, uint64_t t0)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Map(BarState& b, uint64_t gpa) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unmap(BarState& b, MapEventKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Move(BarState& b, uint64_t gpa) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
