@@ -9,15 +9,15 @@ ConfigSpace::ConfigSpace(absl::Span<uint8_t> storage) : bytes_(storage) {
   std::memset(bytes_.data(), 0, bytes_.size());
 }
 
-uint32_t ConfigSpace::LoadDword(uint16_t dword_offset) const {
-  // Storage is 4-byte aligned (constructor contract) and dword_offset is a multiple of 4.
-  auto* p = reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(bytes_.data()) + dword_offset);
+uint32_t ConfigSpace::LoadDword(uint16_t at) const {
+  // Storage is 4-byte aligned (constructor contract) and `at` is a multiple of 4.
+  auto* p = reinterpret_cast<uint32_t*>(const_cast<uint8_t*>(bytes_.data()) + at);
   return std::atomic_ref<uint32_t>(*p).load(std::memory_order_relaxed);
 }
 
-void ConfigSpace::StoreDword(uint16_t dword_offset, uint32_t value) {
-  auto* p = reinterpret_cast<uint32_t*>(bytes_.data() + dword_offset);
-  std::atomic_ref<uint32_t>(*p).store(value, std::memory_order_release);
+void ConfigSpace::StoreDword(uint16_t at, uint32_t dword) {
+  auto* p = reinterpret_cast<uint32_t*>(bytes_.data() + at);
+  std::atomic_ref<uint32_t>(*p).store(dword, std::memory_order_release);
 }
 
 uint32_t ConfigSpace::Read(uint16_t offset, uint8_t width) const {
@@ -29,19 +29,19 @@ uint32_t ConfigSpace::Read(uint16_t offset, uint8_t width) const {
 // PCI 3.0, 6.1: "read-only bits ... writes have no effect"; RW1C: "writing a 1 clears the
 // bit, writing a 0 has no effect".
 void ConfigSpace::Write(uint16_t offset, uint8_t width, uint32_t value) {
-  const auto base = static_cast<uint16_t>(offset & ~3u);
+  const auto at = static_cast<uint16_t>(offset & ~3u);
   const unsigned shift = 8 * (offset & 3);
-  uint32_t dword = LoadDword(base);
+  uint32_t dword = LoadDword(at);
   for (unsigned i = 0; i < width; ++i) {
-    const size_t at = offset + i;
+    const size_t byte = offset + i;
     const auto v = static_cast<uint8_t>(value >> (8 * i));
     const unsigned pos = shift + 8 * i;
     auto b = static_cast<uint8_t>(dword >> pos);
-    b = static_cast<uint8_t>((b & ~writable_[at]) | (v & writable_[at]));
-    b = static_cast<uint8_t>(b & ~(v & w1c_[at]));
+    b = static_cast<uint8_t>((b & ~writable_[byte]) | (v & writable_[byte]));
+    b = static_cast<uint8_t>(b & ~(v & w1c_[byte]));
     dword = (dword & ~(0xFFu << pos)) | (uint32_t{b} << pos);
   }
-  StoreDword(base, dword);
+  StoreDword(at, dword);
 }
 
 void ConfigSpace::Set(uint16_t offset, uint8_t width, uint32_t value) {

@@ -80,8 +80,8 @@ class ConfigSpace {
   absl::Span<const uint8_t> bytes() const { return bytes_; }
 
  private:
-  uint32_t LoadDword(uint16_t dword_offset) const;
-  void StoreDword(uint16_t dword_offset, uint32_t value);
+  uint32_t LoadDword(uint16_t at) const;
+  void StoreDword(uint16_t at, uint32_t dword);
 
   absl::Span<uint8_t> bytes_;
   std::array<uint8_t, kConfigSpaceSize> writable_{};

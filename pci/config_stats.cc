@@ -7,7 +7,9 @@ namespace {
 
 size_t RegisterIndex(ConfigPath p, Direction d, Bdf bdf, uint16_t reg) {
   const size_t slot = static_cast<size_t>(p) * 2 + static_cast<size_t>(d);
-  return (size_t{bdf.devfn()} * ConfigStats::kDwords + (reg >> 2)) * (kConfigPathCount * 2) + slot;
+  return (size_t{bdf.devfn()} * ConfigStats::kDwords + (reg >> 2)) *
+             (size_t{kConfigPathCount} * 2) +
+         slot;
 }
 
 }  // namespace

@@ -41,7 +41,7 @@ struct DeviceSpec {
 };
 
 // InvalidArgument naming the bad field ("devices[gpu0].bars[1].size: ...").
-absl::Status ValidateDeviceSpec(const DeviceSpec& spec);
+absl::Status ValidateDeviceSpec(const DeviceSpec& d);
 
 // A GPU-like passthrough device: 16 MiB BAR0, 128 GiB 64-bit prefetchable BAR1,
 // 32 MiB 64-bit BAR3, a 512 KiB ROM, PCIe + PM + MSI + MSI-X.

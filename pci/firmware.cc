@@ -92,8 +92,9 @@ absl::StatusOr<PciWindows> DefaultPciWindows(uint64_t ram_end, int phys_bits) {
 }
 
 absl::Status AssignPciResources(PciBus& bus, const PciWindows& windows, const HandOff& hand_off) {
-  WindowAllocator mem32("mem32", windows.mem32), mem64("mem64", windows.mem64),
-      io("io", windows.io);
+  WindowAllocator mem32("mem32", windows.mem32);
+  WindowAllocator mem64("mem64", windows.mem64);
+  WindowAllocator io("io", windows.io);
   Place(mem64, Collect(bus, /*want64=*/true, /*want_io=*/false));
   Place(mem32, Collect(bus, /*want64=*/false, /*want_io=*/false));
   Place(io, Collect(bus, /*want64=*/false, /*want_io=*/true));

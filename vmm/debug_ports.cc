@@ -6,11 +6,11 @@
 
 namespace pcivmm {
 
-void DebugConsole::Read(uint64_t, absl::Span<uint8_t> data, int) {
+void DebugConsole::Read(uint64_t /*offset*/, absl::Span<uint8_t> data, int /*vcpu*/) {
   std::fill(data.begin(), data.end(), 0xE9);
 }
 
-void DebugConsole::Write(uint64_t, absl::Span<const uint8_t> data, int) {
+void DebugConsole::Write(uint64_t /*offset*/, absl::Span<const uint8_t> data, int /*vcpu*/) {
   absl::MutexLock lock(&mu_);
   output_.append(data.begin(), data.end());
   if (echo_ != nullptr) {
@@ -24,11 +24,11 @@ std::string DebugConsole::output() const {
   return output_;
 }
 
-void ExitPort::Read(uint64_t, absl::Span<uint8_t> data, int) {
+void ExitPort::Read(uint64_t /*offset*/, absl::Span<uint8_t> data, int /*vcpu*/) {
   std::fill(data.begin(), data.end(), 0xFF);
 }
 
-void ExitPort::Write(uint64_t, absl::Span<const uint8_t> data, int vcpu) {
+void ExitPort::Write(uint64_t /*offset*/, absl::Span<const uint8_t> data, int vcpu) {
   uint32_t value = 0;
   for (size_t i = 0; i < data.size() && i < 4; ++i) value |= uint32_t{data[i]} << (8 * i);
   control_->RequestStop({static_cast<int>(value & 0xFF),

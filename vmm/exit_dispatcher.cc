@@ -65,9 +65,10 @@ void ExitDispatcher::HandleMmio(kvm_run* run) {
   auto& m = run->mmio;
   const uint32_t len = m.len <= sizeof(m.data) ? m.len : sizeof(m.data);
   auto data = absl::MakeSpan(m.data, len);
+  const bool is_write = m.is_write != 0;
   const int region =
-      m.is_write ? mmio_.Write(m.phys_addr, data, vcpu_) : mmio_.Read(m.phys_addr, data, vcpu_);
-  stats_->CountMmio(region, m.is_write ? Direction::kWrite : Direction::kRead);
+      is_write ? mmio_.Write(m.phys_addr, data, vcpu_) : mmio_.Read(m.phys_addr, data, vcpu_);
+  stats_->CountMmio(region, is_write ? Direction::kWrite : Direction::kRead);
 }
 
 StopReason ExitDispatcher::HandleSystemEvent(const kvm_run* run) const {

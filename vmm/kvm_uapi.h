@@ -37,10 +37,13 @@ struct KvmMsrs {
   kvm_msr_entry entries[N];
 };
 
+// unsigned long: the type of ioctl()'s request argument in glibc.
+// NOLINTBEGIN(google-runtime-int)
 inline constexpr unsigned long kKvmGetSupportedCpuid = _IOWR(KVMIO, 0x05, KvmCpuidHeader);
 inline constexpr unsigned long kKvmSetCpuid2 = _IOW(KVMIO, 0x90, KvmCpuidHeader);
 inline constexpr unsigned long kKvmGetMsrs = _IOWR(KVMIO, 0x88, KvmMsrsHeader);
 inline constexpr unsigned long kKvmSetMsrs = _IOW(KVMIO, 0x89, KvmMsrsHeader);
+// NOLINTEND(google-runtime-int)
 
 }  // namespace pcivmm
 

@@ -57,7 +57,7 @@ absl::Status WriteBootTables(const GuestMemory& memory) {
       kBootGdtAddr, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(kGdt), sizeof(kGdt))));
   PCIVMM_ASSIGN_OR_RETURN(auto pml4, memory.Translate(kBootPml4Addr, 4096));
   PCIVMM_ASSIGN_OR_RETURN(auto pdpt, memory.Translate(kBootPdptAddr, 4096));
-  PCIVMM_ASSIGN_OR_RETURN(auto pd, memory.Translate(kBootPdAddr, 4 * 4096));
+  PCIVMM_ASSIGN_OR_RETURN(auto pd, memory.Translate(kBootPdAddr, uint64_t{4} * 4096));
   std::memset(pml4.data(), 0, 4096);
   std::memset(pdpt.data(), 0, 4096);
   PutU64(pml4, 0, kBootPdptAddr | kPtePresent | kPteWritable);
@@ -65,7 +65,7 @@ absl::Status WriteBootTables(const GuestMemory& memory) {
   for (size_t i = 0; i < 4; ++i) {
     PutU64(pdpt, i, (kBootPdAddr + i * 4096) | kPtePresent | kPteWritable);
   }
-  for (size_t i = 0; i < 4 * 512; ++i) {
+  for (size_t i = 0; i < size_t{4} * 512; ++i) {
     PutU64(pd, i, (i * k2M) | kPtePresent | kPteWritable | kPtePageSize);
   }
   return absl::OkStatus();

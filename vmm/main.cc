@@ -64,6 +64,7 @@ absl::StatusOr<PciConfig> PciConfigFromFlags() {
   c.ecam_fast_path = absl::GetFlag(FLAGS_ecam_fast_path);
   c.hand_off.memory_decode = absl::GetFlag(FLAGS_memory_decode);
   const int gpus = absl::GetFlag(FLAGS_gpus);
+  c.devices.reserve(static_cast<size_t>(std::max(gpus, 0)));
   for (int i = 0; i < gpus; ++i) {
     c.devices.push_back(
         GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1, absl::GetFlag(FLAGS_gpu_bar1_gib) << 30));

@@ -67,8 +67,10 @@ std::string FormatPciDevices(const PciBus& bus) {
 }
 
 std::vector<AddressRange> ReservedForBars(const GuestMemory& memory, int bus_count) {
-  constexpr uint64_t kFirmwareBase = 0xE0000, kFirmwareSize = 0x20000;
-  constexpr uint64_t kApicBase = 0xFEC0'0000, kApicToFourGiB = 0x140'0000;
+  constexpr uint64_t kFirmwareBase = 0xE0000;
+  constexpr uint64_t kFirmwareSize = 0x20000;
+  constexpr uint64_t kApicBase = 0xFEC0'0000;
+  constexpr uint64_t kApicToFourGiB = 0x140'0000;
   std::vector<AddressRange> r;
   for (const GuestMemory::Region& region : memory.regions()) r.push_back(region.gpa);
   r.push_back(*AddressRange::Make(kFirmwareBase, kFirmwareSize));

@@ -21,11 +21,11 @@ class RegisterFile : public IoDevice {
  public:
   explicit RegisterFile(size_t size) : bytes_(size, 0) {}
   std::string_view Name() const override { return "test-registers"; }
-  void Read(uint64_t offset, absl::Span<uint8_t> data, int) override {
+  void Read(uint64_t offset, absl::Span<uint8_t> data, int /*vcpu*/) override {
     absl::MutexLock lock(&mu_);
     std::memcpy(data.data(), bytes_.data() + offset, data.size());
   }
-  void Write(uint64_t offset, absl::Span<const uint8_t> data, int) override {
+  void Write(uint64_t offset, absl::Span<const uint8_t> data, int /*vcpu*/) override {
     absl::MutexLock lock(&mu_);
     std::memcpy(bytes_.data() + offset, data.data(), data.size());
   }
@@ -39,11 +39,11 @@ class RegisterFile : public IoDevice {
 class StreamPort : public IoDevice {
  public:
   std::string_view Name() const override { return "test-stream"; }
-  void Read(uint64_t, absl::Span<uint8_t> data, int) override {
+  void Read(uint64_t /*offset*/, absl::Span<uint8_t> data, int /*vcpu*/) override {
     absl::MutexLock lock(&mu_);
     for (auto& b : data) b = static_cast<uint8_t>(reads_++);
   }
-  void Write(uint64_t, absl::Span<const uint8_t> data, int) override {
+  void Write(uint64_t /*offset*/, absl::Span<const uint8_t> data, int /*vcpu*/) override {
     absl::MutexLock lock(&mu_);
     written_.insert(written_.end(), data.begin(), data.end());
   }

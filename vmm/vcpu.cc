@@ -16,7 +16,7 @@ namespace {
 
 constexpr int kKickSignal = SIGUSR2;
 
-void NoopHandler(int) {}
+void NoopHandler(int /*signal*/) {}
 
 void InstallKickHandlerOnce() {
   static std::once_flag once;

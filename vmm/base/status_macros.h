@@ -17,9 +17,12 @@
 
 #define PCIVMM_ASSIGN_OR_RETURN(lhs, expr) \
   PCIVMM_ASSIGN_OR_RETURN_IMPL_(PCIVMM_CONCAT_(_statusor_, __LINE__), lhs, expr)
+// `lhs` is a declaration ("auto x"), so it cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define PCIVMM_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                  \
   if (!tmp.ok()) return std::move(tmp).status();      \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 #endif  // PCIVMM_VMM_BASE_STATUS_MACROS_H_
