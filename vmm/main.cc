@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("pcivmm --guest-image=FILE [--guest-arg=N] [--vcpus=N]");
   std::vector<std::string> args = pcivmm::NormalizeFlagNames(argc, argv);
   std::vector<char*> argp;
+  argp.reserve(args.size());
   for (std::string& a : args) argp.push_back(a.data());
   absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
   return pcivmm::RunMain();
