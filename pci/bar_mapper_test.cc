@@ -208,3 +208,34 @@ TEST_F(BarMapperTest, BackingIsHostMemoryOfTheBarsSize) {
 
 }  // namespace
 }  // namespace pcivmm
+
+namespace pcivmm {
+namespace {
+
+class RecordingSink : public MapEventSink {
+ public:
+  void OnMapEvent(const MapEvent& e) override { events.push_back(e); }
+  std::vector<MapEvent> events;
+};
+
+TEST_F(BarMapperTest, EveryOperationAndConflictIsReportedAsAnEvent) {
+  Build(MapPolicy::kEager);
+  RecordingSink sink;
+  mapper_->SetEventSink(&sink);
+  Decode(gpu(0), false);                    // three unmaps
+  gpu(0).Write(cfg::kBar0, 4, 0xE0000000);  // onto ECAM, decode off: nothing yet
+  Decode(gpu(0), true);                     // BAR0 conflict, BAR1 and BAR3 mapped
+  mapper_->SetEventSink(nullptr);
+  std::vector<MapEventKind> kinds;
+  for (const MapEvent& e : sink.events) kinds.push_back(e.kind);
+  EXPECT_EQ(kinds, (std::vector<MapEventKind>{MapEventKind::kUnmap, MapEventKind::kUnmap,
+                                              MapEventKind::kUnmap, MapEventKind::kConflict,
+                                              MapEventKind::kMap, MapEventKind::kMap}));
+  EXPECT_EQ(sink.events[3].gpa, 0xE0000000u);
+  EXPECT_EQ(sink.events[3].bar, 0);
+  EXPECT_EQ(sink.events[3].bdf, (Bdf{0, 1, 0}));
+  EXPECT_EQ(sink.events[4].size, 1ull << 30);
+}
+
+}  // namespace
+}  // namespace pcivmm
