@@ -1,7 +1,8 @@
 /* Exercises 00:01.0's BAR0 through the vBAR mapper (config through ECAM). arg:
  * 0: read the host's pattern at BAR0+0, write 0x5A5A... at BAR0+8;
  * 1: read BAR0+0 with memory decode on, off, and on again;
- * 2: move BAR0 onto the ECAM window (a conflict) with decode on, read there, move it back. */
+ * 2: move BAR0 onto the ECAM window (a conflict) with decode on, read there, move it back;
+ * 3: read the host's pattern at the 64-bit BAR1 (above 4 GiB), write 0xC0FFEE... at +4 KiB. */
 #include "pci_cfg.h"
 
 #define CMD_MEMORY 0x2
@@ -23,6 +24,13 @@ int guest_main(uint64_t arg, uint64_t cpu) {
     report("decode_off", mmio_read32(base));
     cfg_write(1, 0, 0x04, 2, cmd | CMD_MEMORY);
     report("decode_on_again", mmio_read32(base));
+  } else if (arg == 3) {
+    const uint64_t bar1 = (cfg_read(1, 0, 0x14, 4) & ~0xFull) | (uint64_t)cfg_read(1, 0, 0x18, 4)
+                                                                    << 32;
+    report("bar1", bar1);
+    report("bar1_host_pattern", mmio_read64(bar1));
+    mmio_write64(bar1 + 0x1000, 0xC0FFEE00C0FFEE00ull);
+    report("bar1_readback", mmio_read64(bar1 + 0x1000));
   } else if (arg == 2) {
     cfg_write(1, 0, 0x10, 4, (uint32_t)ECAM_BASE);
     report("bar0_moved", bar0());

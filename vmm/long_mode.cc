@@ -65,6 +65,10 @@ absl::Status WriteBootTables(const GuestMemory& memory) {
   for (size_t i = 0; i < 4; ++i) {
     PutU64(pdpt, i, (kBootPdAddr + i * 4096) | kPtePresent | kPteWritable);
   }
+  // Above 4 GiB (where 64-bit BARs live): 1 GiB pages up to 512 GiB.
+  for (size_t i = 4; i < 512; ++i) {
+    PutU64(pdpt, i, (i << 30) | kPtePresent | kPteWritable | kPtePageSize);
+  }
   for (size_t i = 0; i < size_t{4} * 512; ++i) {
     PutU64(pd, i, (i * k2M) | kPtePresent | kPteWritable | kPtePageSize);
   }

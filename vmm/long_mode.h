@@ -1,4 +1,4 @@
-// Entry state for freestanding test guests: 64-bit long mode, identity-mapped low 4 GiB.
+// Entry state for freestanding test guests: 64-bit long mode, identity-mapped low 512 GiB.
 #ifndef PCIVMM_VMM_LONG_MODE_H_
 #define PCIVMM_VMM_LONG_MODE_H_
 
@@ -16,10 +16,11 @@ inline constexpr uint64_t kBootGdtAddr = 0x500;
 inline constexpr uint64_t kBootPml4Addr = 0x1000;
 inline constexpr uint64_t kBootPdptAddr = 0x2000;
 inline constexpr uint64_t kBootPdAddr = 0x3000;  // four page directories, 0x3000..0x6FFF
-inline constexpr uint64_t kIdentityMappedBytes = 4ull << 30;
+inline constexpr uint64_t kIdentityMappedBytes = 512ull << 30;
 
-// Writes the GDT and 2 MiB-page tables that identity-map [0, 4 GiB) (RAM, the PCI hole, the
-// ECAM window and the APICs alike).
+// Writes the GDT and page tables that identity-map [0, 512 GiB): 2 MiB pages below 4 GiB
+// (RAM, the PCI hole, the ECAM window, the APICs), 1 GiB pages above (64-bit BARs; the vCPU
+// gets KVM's supported CPUID, which carries 1 GiB-page support).
 absl::Status WriteBootTables(const GuestMemory& memory);
 
 struct LongModeEntry {

@@ -2,7 +2,7 @@
 #ifndef PCIVMM_GUEST_ABI_H_
 #define PCIVMM_GUEST_ABI_H_
 
-/* Flat binary loaded here and entered in 64-bit mode with [0, 4 GiB) identity-mapped,
+/* Flat binary loaded here and entered in 64-bit mode with [0, 512 GiB) identity-mapped,
  * rdi = the guest argument (--guest-arg), rsi = the vCPU index. */
 #define PCIVMM_GUEST_LOAD_ADDR 0x100000
 /* vCPU n's stack top is PCIVMM_GUEST_STACK_TOP - n * PCIVMM_GUEST_STACK_SIZE. */

@@ -63,6 +63,22 @@ TEST_F(BarMapperKvmTest, GuestReadsTheHostsPatternAndTheHostReadsTheGuests) {
   EXPECT_EQ(written, 0x5A5A5A5A5A5A5A5Aull);
 }
 
+TEST_F(BarMapperKvmTest, GuestReachesThe128GiBBarAbove4GiB) {
+  Setup(MapPolicy::kEager, 1);
+  auto bar1 = mapper().Backing(*gpu0_, 1);
+  ASSERT_TRUE(bar1.ok());
+  ASSERT_EQ(bar1->size(), 128ull << 30);
+  std::memcpy(bar1->data(), &kSeed, 8);
+  Run("bar_test", 3);
+  EXPECT_EQ(Report("bar1"), gpu0_->BarAddress(gpu0_->spec().bars[1]));
+  EXPECT_GE(Report("bar1"), 4ull << 30);
+  EXPECT_EQ(Report("bar1_host_pattern"), kSeed);
+  EXPECT_EQ(Report("bar1_readback"), 0xC0FFEE00C0FFEE00ull);
+  uint64_t written = 0;
+  std::memcpy(&written, bar1->data() + 0x1000, 8);
+  EXPECT_EQ(written, 0xC0FFEE00C0FFEE00ull);
+}
+
 TEST_F(BarMapperKvmTest, EagerDecodeOffMakesTheBarReadAllOnes) {
   Setup(MapPolicy::kEager, 1);
   Run("bar_test", 1);
