@@ -45,7 +45,13 @@ void ConfigSpace::Write(uint16_t offset, uint8_t width, uint32_t value) {
 }
 
 void ConfigSpace::Set(uint16_t offset, uint8_t width, uint32_t value) {
-  for (unsigned i = 0; i < width; ++i) bytes_[offset + i] = static_cast<uint8_t>(value >> (8 * i));
+  for (unsigned i = 0; i < width; ++i) {
+    const auto byte = static_cast<uint16_t>(offset + i);
+    const auto at = static_cast<uint16_t>(byte & ~3u);
+    const unsigned pos = 8 * (byte & 3u);
+    const uint32_t v = (value >> (8 * i)) & 0xFF;
+    StoreDword(at, (LoadDword(at) & ~(0xFFu << pos)) | v << pos);
+  }
 }
 
 void ConfigSpace::SetWritable(uint16_t offset, uint8_t width, uint32_t mask) {

@@ -48,9 +48,10 @@ inline constexpr uint8_t kHeaderTypeMultiFunction = 0x80;
 // can map the same page read-only into the guest: the storage *is* the shadow).
 //
 // Writes follow the spec's register attributes byte by byte: RO bytes ignore writes, RW bits
-// take the written value, RW1C bits clear where a 1 is written. Each write is stored as one
-// aligned 32-bit store, so a concurrent reader of the storage never sees a torn dword.
-// Not thread-safe: PciFunction serialises access.
+// take the written value, RW1C bits clear where a 1 is written. Every store to the storage is
+// one aligned atomic 32-bit store and every read one atomic 32-bit load, so Read() needs no
+// lock and never sees a torn dword (the guest's shadow reads rely on the same). Mutators
+// (Write, Set, Set*Mask, Add*Capability) must be serialised by the caller: PciFunction does.
 class ConfigSpace {
  public:
   // `storage` must be kConfigSpaceSize bytes, 4-byte aligned, and outlive this object.

@@ -113,8 +113,9 @@ void PciFunction::InitCapabilities() {
   }
 }
 
+// Lock-free: ConfigSpace reads are atomic dword loads (see config_space.h). A read racing a
+// write sees the register before or after it, as on a real bus.
 uint32_t PciFunction::Read(uint16_t offset, uint8_t width) const {
-  absl::MutexLock lock(&mu_);
   return config_.Read(offset, width);
 }
 

@@ -23,15 +23,15 @@ class ConfigWriteObserver {
 };
 
 // An emulated PCI function built from a DeviceSpec: a type-0 header, BARs with the sizing
-// behaviour of the spec, and the declared capabilities. Thread-safe: registers are guarded by
-// mu_; guest writes also hold write_mu_ across the write and its observer call. Lock order:
-// write_mu_, then mu_, then whatever the observer takes.
+// behaviour of the spec, and the declared capabilities. Thread-safe: mutations hold mu_;
+// guest writes also hold write_mu_ across the write and its observer call (lock order:
+// write_mu_, then mu_, then whatever the observer takes); reads take no lock.
 class PciFunction {
  public:
   // `storage`: kConfigSpaceSize bytes, 4-byte aligned, outliving the function.
   PciFunction(DeviceSpec spec, absl::Span<uint8_t> storage);
 
-  uint32_t Read(uint16_t offset, uint8_t width) const;
+  uint32_t Read(uint16_t offset, uint8_t width) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void Write(uint16_t offset, uint8_t width, uint32_t value);
   void SetWriteObserver(ConfigWriteObserver* observer);
 
