@@ -22,10 +22,6 @@ Bdf BdfOf(const PciFunction& f) {
   return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
 }
 
-bool Touches(uint16_t offset, uint8_t width, uint16_t reg, uint8_t reg_width) {
-  return offset < reg + reg_width && offset + width > reg;
-}
-
 // Sleep still owed to the cost model by this thread, paid once the mapper lock is released.
 thread_local uint64_t owed_sleep_ns = 0;
 
@@ -72,14 +68,14 @@ absl::Status BarMapper::Attach(PciFunction& f) {
 void BarMapper::OnConfigWrite(PciFunction& f, uint16_t offset, uint8_t width) {
   {
     absl::MutexLock lock(&mu_);
-    const bool command = Touches(offset, width, cfg::kCommand, 2);
+    const bool command = AccessTouches(offset, width, cfg::kCommand, 2);
     for (const BarSpec& spec : f.spec().bars) {
       auto it = bars_.find({&f, spec.index});
       if (it == bars_.end() || spec.kind != BarKind::kMem64) continue;
       BarState& b = *it->second;
       const uint16_t low = BarOffset(spec.index);
-      if (Touches(offset, width, low, 4)) b.half_written = true;
-      if (Touches(offset, width, static_cast<uint16_t>(low + 4), 4) || command) {
+      if (AccessTouches(offset, width, low, 4)) b.half_written = true;
+      if (AccessTouches(offset, width, static_cast<uint16_t>(low + 4), 4) || command) {
         b.half_written = false;
       }
     }

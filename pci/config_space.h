@@ -44,6 +44,12 @@ inline constexpr uint16_t kStatusErrorBits = 0xF900;
 inline constexpr uint8_t kHeaderTypeMultiFunction = 0x80;
 }  // namespace cfg
 
+// True when an access of `width` bytes at `offset` touches any byte of the register
+// [reg, reg + reg_width).
+constexpr bool AccessTouches(uint32_t offset, uint32_t width, uint32_t reg, uint32_t reg_width) {
+  return offset < reg + reg_width && offset + width > reg;
+}
+
 // Configuration registers whose bytes live in caller-provided storage (so the ECAM fast path
 // can map the same page read-only into the guest: the storage *is* the shadow).
 //

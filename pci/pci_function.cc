@@ -125,8 +125,8 @@ void PciFunction::Write(uint16_t offset, uint8_t width, uint32_t value) {
     absl::MutexLock lock(&mu_);
     config_.Write(offset, width, value);
   }
-  const bool command = offset < cfg::kCommand + 2 && offset + width > cfg::kCommand;
-  const bool bar = offset < BarOffset(6) && offset + width > cfg::kBar0;
+  const bool command = AccessTouches(offset, width, cfg::kCommand, 2);
+  const bool bar = AccessTouches(offset, width, cfg::kBar0, 6 * 4);
   if (observer_ != nullptr && (command || bar)) observer_->OnConfigWrite(*this, offset, width);
 }
 

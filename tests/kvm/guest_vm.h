@@ -38,8 +38,12 @@ class GuestVm {
 
   // Runs guest-images/<name>.bin with `arg`; afterwards Report() reads what it printed.
   StopReason Run(const std::string& name, uint64_t arg = 0) {
-    absl::Status st =
-        machine_->LoadTestGuest(std::string(PCIVMM_GUEST_DIR) + "/" + name + ".bin", arg);
+    return RunImage(std::string(PCIVMM_GUEST_DIR) + "/" + name + ".bin", arg);
+  }
+
+  // Runs the flat image at `path`.
+  StopReason RunImage(const std::string& path, uint64_t arg = 0) {
+    absl::Status st = machine_->LoadTestGuest(path, arg);
     EXPECT_TRUE(st.ok()) << st;
     StopReason r = machine_->Run();
     reports_ = ParseReports(machine_->console().output());

@@ -9,20 +9,16 @@
 
 #include "gtest/gtest.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
+#include "tests/kvm/guest_vm.h"
 #include "vmm/exit_dispatcher.h"
 #include "vmm/machine.h"
-#include "vmm/test_devices.h"
 
 namespace pcivmm {
 namespace {
 
-using ::pcivmm::testing::ParseReports;
+using ::pcivmm::testing::GuestVm;
 using ::pcivmm::testing::RegisterFile;
 using ::pcivmm::testing::StreamPort;
-
-std::string GuestPath(const char* name) {
-  return std::string(PCIVMM_GUEST_DIR) + "/" + name + ".bin";
-}
 
 // Writes raw machine code to a temporary image file.
 std::string WriteImage(const std::string& name, std::vector<uint8_t> code) {
@@ -35,46 +31,32 @@ std::string WriteImage(const std::string& name, std::vector<uint8_t> code) {
 class VmmKvmTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    MachineConfig config;
-    config.console_echo = nullptr;
-    auto m = Machine::Create(config);
-    ASSERT_TRUE(m.ok()) << m.status();
-    machine_ = std::move(*m);
+    vm_ = GuestVm::Create();
+    ASSERT_TRUE(vm_);
   }
-  StopReason RunGuest(const std::string& path, uint64_t arg = 0) {
-    absl::Status st = machine_->LoadTestGuest(path, arg);
-    EXPECT_TRUE(st.ok()) << st;
-    StopReason r = machine_->Run();
-    reports_ = ParseReports(machine_->console().output());
-    return r;
-  }
-  uint64_t Report(const std::string& key) {
-    EXPECT_TRUE(reports_.count(key)) << "guest did not report " << key << "; console:\n"
-                                     << machine_->console().output();
-    return reports_[key];
-  }
-  std::unique_ptr<Machine> machine_;
-  std::map<std::string, uint64_t> reports_;
+  uint64_t Report(const std::string& key) { return vm_->Report(key); }
+  Machine& machine() { return vm_->machine(); }
+  std::unique_ptr<GuestVm> vm_;
 };
 
 TEST_F(VmmKvmTest, HelloGuestPrintsAndExitsWithItsArgument) {
-  StopReason r = RunGuest(GuestPath("hello"), 7);
+  StopReason r = vm_->Run("hello", 7);
   EXPECT_EQ(r.exit_code, 7) << r.detail;
-  EXPECT_NE(machine_->console().output().find("hello from the pcivmm test guest"),
+  EXPECT_NE(machine().console().output().find("hello from the pcivmm test guest"),
             std::string::npos);
   EXPECT_EQ(Report("cpu"), 0u);
-  EXPECT_EQ(machine_->stats().pio(PCIVMM_EXIT_PORT, Direction::kWrite), 1u);
+  EXPECT_EQ(machine().stats().pio(PCIVMM_EXIT_PORT, Direction::kWrite), 1u);
 }
 
 TEST_F(VmmKvmTest, PortIoOfEveryWidthHasExactlyOneExitPerAccess) {
   ASSERT_TRUE(
-      machine_->pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).ok());
+      machine().pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).ok());
   auto stream = std::make_shared<StreamPort>();
-  ASSERT_TRUE(machine_->pio().Register(PCIVMM_TEST_STREAM_PORT, 1, stream).ok());
-  StopReason r = RunGuest(GuestPath("pio_test"));
-  ASSERT_EQ(r.exit_code, 0) << r.detail << machine_->console().output();
+  ASSERT_TRUE(machine().pio().Register(PCIVMM_TEST_STREAM_PORT, 1, stream).ok());
+  StopReason r = vm_->Run("pio_test");
+  ASSERT_EQ(r.exit_code, 0) << r.detail << machine().console().output();
   EXPECT_EQ(Report("bad_widths"), 0u);
-  const ExitStats& s = machine_->stats();
+  const ExitStats& s = machine().stats();
   for (int p : {PCIVMM_TEST_PIO_PORT, PCIVMM_TEST_PIO_PORT + 2, PCIVMM_TEST_PIO_PORT + 4}) {
     const auto port = static_cast<uint16_t>(p);
     EXPECT_EQ(s.pio(port, Direction::kWrite), Report("port_out_each")) << port;
@@ -92,15 +74,15 @@ TEST_F(VmmKvmTest, PortIoOfEveryWidthHasExactlyOneExitPerAccess) {
 }
 
 TEST_F(VmmKvmTest, MmioOfEveryWidthHasExactlyOneExitPerAccess) {
-  auto region = machine_->mmio().Register(PCIVMM_TEST_MMIO_BASE, 0x1000,
+  auto region = machine().mmio().Register(PCIVMM_TEST_MMIO_BASE, 0x1000,
                                           std::make_shared<RegisterFile>(0x1000));
   ASSERT_TRUE(region.ok());
-  StopReason r = RunGuest(GuestPath("mmio_test"));
-  ASSERT_EQ(r.exit_code, 0) << r.detail << machine_->console().output();
+  StopReason r = vm_->Run("mmio_test");
+  ASSERT_EQ(r.exit_code, 0) << r.detail << machine().console().output();
   EXPECT_EQ(Report("bad"), 0u);
-  EXPECT_EQ(machine_->stats().mmio(*region, Direction::kRead), Report("mmio_reads"));
-  EXPECT_EQ(machine_->stats().mmio(*region, Direction::kWrite), Report("mmio_writes"));
-  EXPECT_EQ(machine_->stats().exits(KVM_EXIT_MMIO), Report("mmio_reads") + Report("mmio_writes"));
+  EXPECT_EQ(machine().stats().mmio(*region, Direction::kRead), Report("mmio_reads"));
+  EXPECT_EQ(machine().stats().mmio(*region, Direction::kWrite), Report("mmio_writes"));
+  EXPECT_EQ(machine().stats().exits(KVM_EXIT_MMIO), Report("mmio_reads") + Report("mmio_writes"));
 }
 
 TEST_F(VmmKvmTest, ReadOnlySlotReadsNeverExitAndAWriteExitsAsMmio) {
@@ -111,60 +93,61 @@ TEST_F(VmmKvmTest, ReadOnlySlotReadsNeverExitAndAWriteExitsAsMmio) {
   auto* words = reinterpret_cast<uint64_t*>(rom->data());
   for (uint64_t i = 0; i < PCIVMM_TEST_ROM_SIZE / 8; ++i) words[i] = i * 0x9E3779B97F4A7C15ull;
   for (uint64_t i = 0; i < kReads; ++i) expected_sum += words[i % (PCIVMM_TEST_ROM_SIZE / 8)];
-  ASSERT_TRUE(machine_->memslots()
+  ASSERT_TRUE(machine()
+                  .memslots()
                   .Install(PCIVMM_TEST_ROM_BASE, PCIVMM_TEST_ROM_SIZE, rom->data(), true)
                   .ok());
   // Writes to a read-only slot exit as MMIO: a catcher on the bus counts and drops them.
-  auto catcher = machine_->mmio().Register(PCIVMM_TEST_ROM_BASE, PCIVMM_TEST_ROM_SIZE,
+  auto catcher = machine().mmio().Register(PCIVMM_TEST_ROM_BASE, PCIVMM_TEST_ROM_SIZE,
                                            std::make_shared<RegisterFile>(PCIVMM_TEST_ROM_SIZE));
   ASSERT_TRUE(catcher.ok());
-  StopReason r = RunGuest(GuestPath("rom_test"), kReads);
-  ASSERT_EQ(r.exit_code, 0) << r.detail << machine_->console().output();
+  StopReason r = vm_->Run("rom_test", kReads);
+  ASSERT_EQ(r.exit_code, 0) << r.detail << machine().console().output();
   EXPECT_EQ(Report("sum"), expected_sum);
   EXPECT_EQ(Report("write_ignored"), 1u);
-  EXPECT_EQ(machine_->stats().mmio(*catcher, Direction::kRead), 0u);
-  EXPECT_EQ(machine_->stats().mmio(*catcher, Direction::kWrite), Report("rom_writes"));
-  EXPECT_EQ(machine_->stats().exits(KVM_EXIT_MMIO), 1u);
+  EXPECT_EQ(machine().stats().mmio(*catcher, Direction::kRead), 0u);
+  EXPECT_EQ(machine().stats().mmio(*catcher, Direction::kWrite), Report("rom_writes"));
+  EXPECT_EQ(machine().stats().exits(KVM_EXIT_MMIO), 1u);
   EXPECT_EQ(words[0], 0u);  // the guest's write never reached the backing
 }
 
 TEST_F(VmmKvmTest, PioStormExitCountEqualsTheGuestsOwnCount) {
   ASSERT_TRUE(
-      machine_->pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).ok());
-  StopReason r = RunGuest(GuestPath("pio_storm"), 12345);
+      machine().pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).ok());
+  StopReason r = vm_->Run("pio_storm", 12345);
   ASSERT_EQ(r.exit_code, 0) << r.detail;
   EXPECT_EQ(Report("port_writes"), 12345u);
-  EXPECT_EQ(machine_->stats().pio(PCIVMM_TEST_PIO_PORT, Direction::kWrite), 12345u);
+  EXPECT_EQ(machine().stats().pio(PCIVMM_TEST_PIO_PORT, Direction::kWrite), 12345u);
 }
 
 TEST_F(VmmKvmTest, UnclaimedPortReadsAllOnesInTheGuest) {
   // in al, 0x80 ; out 0xF4, al  (exit status = what the guest read)
-  StopReason r = RunGuest(WriteImage("unclaimed", {0xE4, 0x80, 0xE6, 0xF4, 0xF4}));
+  StopReason r = vm_->RunImage(WriteImage("unclaimed", {0xE4, 0x80, 0xE6, 0xF4, 0xF4}));
   EXPECT_EQ(r.exit_code, 0xFF) << r.detail;
-  EXPECT_EQ(machine_->pio().unclaimed_reads(), 1u);
+  EXPECT_EQ(machine().pio().unclaimed_reads(), 1u);
 }
 
 TEST_F(VmmKvmTest, HltEndsTheVcpuCleanly) {
-  StopReason r = RunGuest(WriteImage("hlt", {0xF4}));
+  StopReason r = vm_->RunImage(WriteImage("hlt", {0xF4}));
   EXPECT_EQ(r.exit_code, 0) << r.detail;
   EXPECT_NE(r.detail.find("halted"), std::string::npos);
-  EXPECT_EQ(machine_->stats().exits(KVM_EXIT_HLT), 1u);
+  EXPECT_EQ(machine().stats().exits(KVM_EXIT_HLT), 1u);
 }
 
 TEST_F(VmmKvmTest, TripleFaultEndsWithAClearError) {
   // ud2 with no IDT: #UD -> #DF -> triple fault -> KVM_EXIT_SHUTDOWN.
-  StopReason r = RunGuest(WriteImage("ud2", {0x0F, 0x0B}));
+  StopReason r = vm_->RunImage(WriteImage("ud2", {0x0F, 0x0B}));
   EXPECT_EQ(r.exit_code, kExitStatusTripleFault) << r.detail;
   EXPECT_NE(r.detail.find("triple fault"), std::string::npos);
 }
 
 TEST_F(VmmKvmTest, SpinningGuestIsStoppedFromAnotherThread) {
-  ASSERT_TRUE(machine_->LoadTestGuest(WriteImage("spin", {0xEB, 0xFE}), 0).ok());
+  ASSERT_TRUE(machine().LoadTestGuest(WriteImage("spin", {0xEB, 0xFE}), 0).ok());
   std::thread stopper([this] {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    machine_->RequestStop({42, "stopped by the test"});
+    machine().RequestStop({42, "stopped by the test"});
   });
-  StopReason r = machine_->Run();
+  StopReason r = machine().Run();
   stopper.join();
   EXPECT_EQ(r.exit_code, 42);
   EXPECT_EQ(r.detail, "stopped by the test");
