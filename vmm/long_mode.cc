@@ -27,10 +27,12 @@ constexpr uint64_t kPtePresent = 1ull << 0;
 constexpr uint64_t kPteWritable = 1ull << 1;
 constexpr uint64_t kPtePageSize = 1ull << 7;
 
-constexpr uint16_t kCodeSelector = 0x8;
-constexpr uint16_t kDataSelector = 0x10;
-// Null, 64-bit code (L=1), data: flat descriptors.
-constexpr uint64_t kGdt[] = {0, 0x00AF9B000000FFFF, 0x00CF93000000FFFF};
+// Linux boot.rst, 64-bit boot protocol: "a GDT must be loaded with the descriptors for
+// selectors __BOOT_CS(0x10) and __BOOT_DS(0x18); both descriptors must be 4G flat segment".
+// Test guests use the same GDT. Entries: null, unused, 64-bit code (L=1), data.
+constexpr uint16_t kCodeSelector = 0x10;
+constexpr uint16_t kDataSelector = 0x18;
+constexpr uint64_t kGdt[] = {0, 0, 0x00AF9B000000FFFF, 0x00CF93000000FFFF};
 
 void PutU64(absl::Span<uint8_t> page, size_t index, uint64_t value) {
   std::memcpy(page.data() + index * 8, &value, 8);
@@ -126,11 +128,25 @@ absl::StatusOr<int> GuestPhysBits(const Kvm& kvm) {
   return 36;  // the architectural minimum when the leaf is missing
 }
 
-absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd) {
+namespace {
+
+// CPUID.1:ECX[31] says "running under a hypervisor"; CPUID.1:EBX[31:24] is the initial
+// APIC ID and CPUID.0BH/1FH:EDX the x2APIC ID (Intel SDM vol. 2A, CPUID), here the vCPU index.
+void PersonalizeCpuid(kvm_cpuid_entry2& e, uint32_t apic_id) {
+  constexpr uint32_t kHypervisorBit = 1u << 31;
+  if (e.function == 1) {
+    e.ecx |= kHypervisorBit;
+    e.ebx = (e.ebx & 0x00FFFFFF) | (apic_id << 24);
+  }
+  if (e.function == 0xB || e.function == 0x1F) e.edx = apic_id;
+}
+
+}  // namespace
+
+absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd, int vcpu_index) {
   PCIVMM_ASSIGN_OR_RETURN(auto cpuid, SupportedCpuid(kvm));
-  constexpr uint32_t kHypervisorBit = 1u << 31;  // CPUID.1:ECX[31]
   for (uint32_t i = 0; i < cpuid->header.nent && i < kMaxCpuidEntries; ++i) {
-    if (cpuid->entries[i].function == 1) cpuid->entries[i].ecx |= kHypervisorBit;
+    PersonalizeCpuid(cpuid->entries[i], static_cast<uint32_t>(vcpu_index));
   }
   if (::ioctl(vcpu_fd, kKvmSetCpuid2, cpuid.get()) < 0) {
     return absl::ErrnoToStatus(errno, "KVM_SET_CPUID2");

@@ -34,8 +34,8 @@ struct LongModeEntry {
 absl::Status EnterLongMode(int vcpu_fd, const LongModeEntry& entry);
 
 // Gives the vCPU the CPUID the host KVM supports (needed, e.g., for the guest to use 1 GiB
-// pages or for Linux to find its features).
-absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd);
+// pages or for Linux to find its features), with the hypervisor bit and APIC ID = index.
+absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd, int vcpu_index);
 
 // The guest-physical address width KVM reports (CPUID 0x8000_0008 EAX[7:0]).
 absl::StatusOr<int> GuestPhysBits(const Kvm& kvm);

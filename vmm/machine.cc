@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "vmm/base/status_macros.h"
+#include "vmm/x86_platform.h"
 
 namespace pcivmm {
 
@@ -50,9 +51,11 @@ absl::Status Machine::Init(const MachineConfig& config) {
   PCIVMM_RETURN_IF_ERROR(pio_.Register(PCIVMM_DEBUG_CONSOLE_PORT, 1, console_).status());
   PCIVMM_RETURN_IF_ERROR(
       pio_.Register(PCIVMM_EXIT_PORT, 4, std::make_shared<ExitPort>(&control_)).status());
+  if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(CreateInKernelIrqchip(*vm_));
   for (int i = 0; i < config.vcpus; ++i) {
     PCIVMM_ASSIGN_OR_RETURN(auto vcpu, Vcpu::Create(*kvm_, *vm_, i));
-    PCIVMM_RETURN_IF_ERROR(SetSupportedCpuid(*kvm_, vcpu->fd()));
+    PCIVMM_RETURN_IF_ERROR(SetSupportedCpuid(*kvm_, vcpu->fd(), i));
+    if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(SetupBootVcpuState(vcpu->fd()));
     vcpus_.push_back(std::move(vcpu));
   }
   control_.SetKicker([this] {

@@ -24,6 +24,9 @@ struct MachineConfig {
   int vcpus = 1;
   FILE* console_echo = stdout;  // where the debug console is echoed; nullptr: nowhere
   std::string kvm_path = "/dev/kvm";
+  // The PC platform for Linux: in-kernel PIC/IOAPIC/LAPIC and PIT, and BIOS-like vCPU state
+  // (MSRs, LAPIC LINT0/1). Off for freestanding test guests.
+  bool pc_platform = false;
 };
 
 // One VM: KVM fds, guest RAM, memslots, the port and MMIO buses, vCPUs and their counters.

@@ -3,6 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/long_mode.h"
+#include "vmm/platform_layout.h"
 
 namespace pcivmm {
 
@@ -66,16 +67,16 @@ std::string FormatPciDevices(const PciBus& bus) {
   return out;
 }
 
+std::vector<AddressRange> PlatformReserved(int bus_count) {
+  constexpr uint64_t kApicToFourGiB = kHighRamBase - layout::kIoapicAddr;
+  return {*AddressRange::Make(layout::kAcpiBase, layout::kAcpiSize),
+          *AddressRange::Make(kEcamBase, kEcamBytesPerBus * static_cast<uint64_t>(bus_count)),
+          *AddressRange::Make(layout::kIoapicAddr, kApicToFourGiB)};
+}
+
 std::vector<AddressRange> ReservedForBars(const GuestMemory& memory, int bus_count) {
-  constexpr uint64_t kFirmwareBase = 0xE0000;
-  constexpr uint64_t kFirmwareSize = 0x20000;
-  constexpr uint64_t kApicBase = 0xFEC0'0000;
-  constexpr uint64_t kApicToFourGiB = 0x140'0000;
-  std::vector<AddressRange> r;
+  std::vector<AddressRange> r = PlatformReserved(bus_count);
   for (const GuestMemory::Region& region : memory.regions()) r.push_back(region.gpa);
-  r.push_back(*AddressRange::Make(kFirmwareBase, kFirmwareSize));
-  r.push_back(*AddressRange::Make(kEcamBase, kEcamBytesPerBus * static_cast<uint64_t>(bus_count)));
-  r.push_back(*AddressRange::Make(kApicBase, kApicToFourGiB));
   return r;
 }
 

@@ -56,6 +56,10 @@ class PciPlatform {
 // 0x1000000000 size 0x2000000000".
 std::string FormatPciDevices(const PciBus& bus);
 
+// The platform's non-RAM reservations (reserved in e820 too): the firmware area, the ECAM
+// window, and the IOAPIC/LAPIC through the high BIOS area up to 4 GiB.
+std::vector<AddressRange> PlatformReserved(int bus_count);
+
 // What no BAR may cover: RAM, the firmware area, the ECAM window, the IOAPIC/LAPIC and the
 // high BIOS area below 4 GiB.
 std::vector<AddressRange> ReservedForBars(const GuestMemory& memory, int bus_count);
