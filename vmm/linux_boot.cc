@@ -1,0 +1,54 @@
+#include "vmm/linux_boot.h"
+
+#include "absl/strings/str_format.h"
+#include "vmm/acpi_tables.h"
+#include "vmm/base/status_macros.h"
+#include "vmm/linux_loader.h"
+#include "vmm/long_mode.h"
+#include "vmm/platform_layout.h"
+
+namespace pcivmm {
+namespace {
+
+absl::Status WriteAcpiTables(Machine& machine, const PciPlatform& pci) {
+  AcpiPlatform platform;
+  platform.vcpus = machine.vcpu_count();
+  platform.bus_count = pci.bus().bus_count();
+  platform.windows = pci.windows();
+  PCIVMM_ASSIGN_OR_RETURN(std::vector<uint8_t> tables,
+                          BuildAcpiTables(platform, layout::kAcpiBase));
+  return machine.memory().Write(layout::kAcpiBase, tables);
+}
+
+absl::StatusOr<LinuxImages> ReadImages(const LinuxBootConfig& config) {
+  LinuxImages images;
+  auto kernel = ReadFile(config.kernel_path);
+  if (!kernel.ok()) return absl::NotFoundError(absl::StrFormat("kernel: %s", kernel.status().message()));
+  images.kernel = std::move(*kernel);
+  if (!config.initrd_path.empty()) {
+    auto initrd = ReadFile(config.initrd_path);
+    if (!initrd.ok()) return absl::NotFoundError(absl::StrFormat("initrd: %s", initrd.status().message()));
+    images.initrd = std::move(*initrd);
+  }
+  images.cmdline = config.cmdline;
+  return images;
+}
+
+}  // namespace
+
+absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
+                            const LinuxBootConfig& config) {
+  PCIVMM_ASSIGN_OR_RETURN(LinuxImages images, ReadImages(config));
+  PCIVMM_RETURN_IF_ERROR(WriteAcpiTables(machine, pci));
+  const std::vector<E820Entry> e820 =
+      BuildE820(machine.memory(), PlatformReserved(pci.bus().bus_count()));
+  PCIVMM_ASSIGN_OR_RETURN(LinuxEntry entry,
+                          LoadLinux(machine.memory(), images, e820, layout::kAcpiBase));
+  PCIVMM_RETURN_IF_ERROR(WriteBootTables(machine.memory()));
+  // boot.rst, 64-bit protocol: paging on, the kernel and zero page identity-mapped,
+  // interrupts off, "%rsi must hold the base address of the struct boot_params".
+  LongModeEntry boot{entry.rip, layout::kBootStackTop, 0, entry.zero_page};
+  return EnterLongMode(machine.vcpu(0).fd(), boot);
+}
+
+}  // namespace pcivmm

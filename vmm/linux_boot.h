@@ -1,0 +1,28 @@
+// Direct Linux boot of a Machine created with MachineConfig::pc_platform.
+#ifndef PCIVMM_VMM_LINUX_BOOT_H_
+#define PCIVMM_VMM_LINUX_BOOT_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "vmm/machine.h"
+#include "vmm/pci_platform.h"
+
+namespace pcivmm {
+
+struct LinuxBootConfig {
+  std::string kernel_path;  // a bzImage
+  std::string initrd_path;  // optional
+  std::string cmdline;
+};
+
+// Writes the ACPI tables (MCFG and the PCI host bridge described from `pci`) into the
+// firmware area, then the kernel, initrd, command line and a zero page with the e820 map.
+// vCPU 0 enters the kernel's 64-bit entry; the others wait in the in-kernel LAPIC for the
+// guest's INIT/SIPI.
+absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
+                            const LinuxBootConfig& config);
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_VMM_LINUX_BOOT_H_
