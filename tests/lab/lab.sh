@@ -28,6 +28,8 @@ EOF
 readonly LAB_FAILED=125
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly LAB_DIR
+# shellcheck source=SCRIPTDIR/../../guest-images/linux/kernel_deb.sh
+source "$LAB_DIR/../../guest-images/linux/kernel_deb.sh"
 readonly CACHE=${PCIVMM_LAB_CACHE:-/var/cache/pcivmm-lab}
 # Roots only: their dependencies come from each module's .modinfo (an extracted kernel package
 # has no modules.dep, and the host may have no modinfo).
@@ -108,44 +110,6 @@ extract_vmlinux() { # BZIMAGE OUT
 	[[ $(od -An -t x1 -N 4 "$out" | tr -d ' ') == 7f454c46 ]] || die "$bz: payload is not an ELF"
 }
 
-# Resolves the versioned package behind linux-image-amd64 and leaves its .deb in debs/.
-# Prints the .deb's path. Stale package lists (a 404, or no lists at all) get one apt-get update.
-fetch_kernel_deb() { # WORKDIR
-	local work=$1 attempt
-	for attempt in 1 2; do
-		if try_fetch_kernel_deb "$work"; then return 0; fi
-		((attempt == 1)) || break
-		log "kernel package not found/downloadable; running apt-get update once"
-		apt-get -q update >"$work/apt-update.log" 2>&1 ||
-			die "apt-get update failed: $(tail -n 5 "$work/apt-update.log")"
-	done
-	die "cannot download the kernel package: $(tail -n 5 "$work/apt.log")"
-}
-
-try_fetch_kernel_deb() { # WORKDIR
-	local work=$1 depends pkg ver deb
-	depends=$(apt-cache show --no-all-versions linux-image-amd64 2>"$work/apt.log" |
-		sed -n 's/^Depends: //p') || true
-	# e.g. "linux-image-6.1.0-56-amd64 (= 6.1.192-2)"
-	[[ $depends =~ (linux-image-[^ ,|]+)\ \(=\ ([^\)]+)\) ]] || {
-		echo "linux-image-amd64 has no versioned kernel dependency: '$depends'" >>"$work/apt.log"
-		return 1
-	}
-	pkg=${BASH_REMATCH[1]} ver=${BASH_REMATCH[2]}
-	deb=$CACHE/debs/${pkg}_${ver//:/%3a}_amd64.deb
-	if [[ ! -f $deb ]]; then
-		vlog "downloading $pkg=$ver"
-		mkdir -p "$work/dl" "$CACHE/debs"
-		# As root, apt would drop to _apt, which cannot write into our private temp dir.
-		local -a sandbox=()
-		((EUID)) || sandbox=(-o APT::Sandbox::User=root)
-		(cd "$work/dl" && apt-get -q "${sandbox[@]}" download "$pkg=$ver") >>"$work/apt.log" 2>&1 ||
-			return 1
-		mv "$work/dl/"*.deb "$deb" || return 1
-	fi
-	echo "$deb"
-}
-
 # Loads MODULE's dependencies first (depth-first), decompressing each into the initramfs.
 # Uses the caller's mod_file, builtin, added, moddir and order_file.
 add_module() { # MODULE
@@ -206,7 +170,7 @@ build_recipe() { # HASH RECIPE_DIR
 	work=$(mktemp -d "$CACHE/tmp.XXXXXX")
 	# shellcheck disable=SC2064 # expand $work now: it is local
 	trap "rm -rf -- '$work'" EXIT
-	deb=$(fetch_kernel_deb "$work")
+	deb=$(fetch_kernel_deb linux-image-amd64 "$CACHE/debs" "$work")
 	pkgdir=$work/pkg
 	dpkg-deb -x "$deb" "$pkgdir"
 	local -a bz=("$pkgdir"/boot/vmlinuz-*) kmods=("$pkgdir"/lib/modules/*)
