@@ -1,0 +1,48 @@
+// The legacy PC devices a directly booted Linux guest expects, on the machine's port bus:
+// COM1 (16550A, IRQ 4 into the in-kernel irqchip), the CMOS/RTC, the ACPI fixed hardware
+// (power-off and reset end the VM), the i8042's reset line, and the boot-done marker.
+#ifndef PCIVMM_VMM_PC_DEVICES_H_
+#define PCIVMM_VMM_PC_DEVICES_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "vmm/boot_marker.h"
+#include "vmm/machine.h"
+#include "vmm/serial_uart.h"
+#include "vmm/x86_platform.h"
+
+namespace pcivmm {
+
+struct PcDevicesConfig {
+  SerialUart::Sink console;      // COM1's output; nullptr: kept only in the UART's tail
+  BootMarker::Listener on_boot;  // optional, called when the guest writes the marker
+};
+
+class PcDevices {
+ public:
+  // `machine` must have been created with MachineConfig::pc_platform and outlive this.
+  static absl::StatusOr<std::unique_ptr<PcDevices>> Attach(Machine& machine,
+                                                           PcDevicesConfig config);
+
+  SerialUart& uart() { return *uart_; }
+  const BootMarker& boot_marker() const { return *boot_marker_; }
+
+  // A guest that panicked (its console says so) and then reset or triple-faulted has
+  // crashed: the reason gets kExitStatusGuestCrash and the panic line.
+  StopReason ExplainStop(StopReason reason) const;
+
+ private:
+  explicit PcDevices(Machine& machine);
+  absl::Status Register(PcDevicesConfig config);
+  void OnReset();
+
+  Machine& machine_;
+  KvmIrqLine com1_irq_;
+  std::shared_ptr<SerialUart> uart_;
+  std::shared_ptr<BootMarker> boot_marker_;
+};
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_VMM_PC_DEVICES_H_
