@@ -1,13 +1,17 @@
-// An interrupt line from a device model into the interrupt controller.
+// One interrupt input of the guest's interrupt controller, driven by an emulated device.
 #ifndef PCIVMM_VMM_IRQ_LINE_H_
 #define PCIVMM_VMM_IRQ_LINE_H_
 
 namespace pcivmm {
 
+// The machine implements it with KVM_IRQ_LINE on the in-kernel irqchip; tests use
+// FakeIrqLine (vmm/fake_irq_line.h). Devices call Set() with the level their interrupt output
+// should have now (true = asserted), possibly from several vCPU threads, always under the
+// device's own lock, so calls for one line are ordered. Implementations must not call back
+// into the device.
 class IrqLine {
  public:
   virtual ~IrqLine() = default;
-  // Drives the line high (asserted) or low. May be called from any vCPU thread.
   virtual void Set(bool level) = 0;
 };
 
