@@ -11,10 +11,8 @@ namespace pcivmm {
 namespace {
 
 absl::Status WriteAcpiTables(Machine& machine, const PciPlatform& pci) {
-  AcpiPlatform platform;
-  platform.vcpus = machine.vcpu_count();
-  platform.bus_count = pci.bus().bus_count();
-  platform.windows = pci.windows();
+  const AcpiPlatform platform{
+      .vcpus = machine.vcpu_count(), .bus_count = pci.bus().bus_count(), .windows = pci.windows()};
   PCIVMM_ASSIGN_OR_RETURN(std::vector<uint8_t> tables,
                           BuildAcpiTables(platform, layout::kAcpiBase));
   return machine.memory().Write(layout::kAcpiBase, tables);
@@ -23,11 +21,13 @@ absl::Status WriteAcpiTables(Machine& machine, const PciPlatform& pci) {
 absl::StatusOr<LinuxImages> ReadImages(const LinuxBootConfig& config) {
   LinuxImages images;
   auto kernel = ReadFile(config.kernel_path);
-  if (!kernel.ok()) return absl::NotFoundError(absl::StrFormat("kernel: %s", kernel.status().message()));
+  if (!kernel.ok())
+    return absl::NotFoundError(absl::StrFormat("kernel: %s", kernel.status().message()));
   images.kernel = std::move(*kernel);
   if (!config.initrd_path.empty()) {
     auto initrd = ReadFile(config.initrd_path);
-    if (!initrd.ok()) return absl::NotFoundError(absl::StrFormat("initrd: %s", initrd.status().message()));
+    if (!initrd.ok())
+      return absl::NotFoundError(absl::StrFormat("initrd: %s", initrd.status().message()));
     images.initrd = std::move(*initrd);
   }
   images.cmdline = config.cmdline;

@@ -39,6 +39,7 @@ class PcDevices {
 
   Machine& machine_;
   KvmIrqLine com1_irq_;
+  KvmIrqLine sci_irq_;
   std::shared_ptr<SerialUart> uart_;
   std::shared_ptr<BootMarker> boot_marker_;
 };

@@ -1,0 +1,201 @@
+// Direct Linux boot of Debian's cloud kernel with the project's busybox initramfs
+// (guest-images/linux/): the guest's /init prints "PCIVMM ..." lines (see its header).
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "vmm/exit_dispatcher.h"
+#include "vmm/linux_vm.h"
+#include "vmm/platform_layout.h"
+
+namespace pcivmm {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kBaseCmdline[] = "console=ttyS0 iomem=relaxed panic=-1 quiet";
+constexpr uint64_t kGpuBar1 = 1ull << 30;  // 1 GiB: big enough to be a 64-bit window BAR
+
+struct Options {
+  int vcpus = 1;
+  int gpus = 1;
+  bool pio = true;
+  bool fast_path = false;
+  std::string cmdline_extra = "";
+};
+
+std::unique_ptr<LinuxVm> MakeVm(const Options& o) {
+  LinuxVmConfig c;
+  c.machine.ram_bytes = 256ull << 20;
+  c.machine.vcpus = o.vcpus;
+  c.machine.console_echo = nullptr;
+  c.pci.pio_enabled = o.pio;
+  c.pci.ecam_fast_path = o.fast_path;
+  c.pci.bar_policy = MapPolicy::kDeferred;
+  for (int i = 0; i < o.gpus; ++i) {
+    c.pci.devices.push_back(GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1, kGpuBar1));
+  }
+  if (std::getenv("PCIVMM_TEST_CONSOLE") != nullptr) {  // debugging: echo the guest console
+    c.devices.console = [](std::string_view s) { std::fwrite(s.data(), 1, s.size(), stderr); };
+  }
+  c.boot.kernel_path = PCIVMM_LINUX_GUEST_DIR "/vmlinuz";
+  c.boot.initrd_path = PCIVMM_LINUX_GUEST_DIR "/initramfs.cpio.gz";
+  const char* debug_cmdline = std::getenv("PCIVMM_TEST_CMDLINE");  // e.g. "loglevel=8"
+  c.boot.cmdline = absl::StrFormat("%s %s %s", kBaseCmdline, o.cmdline_extra,
+                                   debug_cmdline != nullptr ? debug_cmdline : "");
+  auto vm = LinuxVm::Create(std::move(c));
+  EXPECT_TRUE(vm.ok()) << vm.status();
+  return vm.ok() ? std::move(*vm) : nullptr;
+}
+
+// The console lines that start with "PCIVMM <kind> ", without that prefix.
+std::vector<std::string> Lines(LinuxVm& vm, std::string_view kind) {
+  std::vector<std::string> out;
+  const std::string prefix = absl::StrFormat("PCIVMM %s ", kind);
+  for (absl::string_view line : absl::StrSplit(vm.devices().uart().output_tail(), '\n')) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.rfind(prefix, 0) == 0) out.emplace_back(line.substr(prefix.size()));
+  }
+  return out;
+}
+
+StopReason Boot(LinuxVm& vm) {
+  StopReason r = vm.Run();
+  EXPECT_EQ(r.exit_code, 0) << r.detail << "\nconsole:\n" << vm.devices().uart().output_tail();
+  return r;
+}
+
+uint64_t PioExits(const LinuxVm& vm, uint16_t first, uint16_t count) {
+  uint64_t n = 0;
+  auto& stats = const_cast<LinuxVm&>(vm).machine().stats();
+  for (uint16_t p = first; p < first + count; ++p) {
+    n += stats.pio(p, Direction::kRead) + stats.pio(p, Direction::kWrite);
+  }
+  return n;
+}
+
+TEST(LinuxBootKvmTest, BootsToInitAndPowersOffWithOneVcpu) {
+  auto vm = MakeVm({});
+  ASSERT_NE(vm, nullptr);
+  StopReason r = Boot(*vm);
+  EXPECT_THAT(r.detail, HasSubstr("powered off"));
+  EXPECT_THAT(Lines(*vm, "cpus"), ::testing::ElementsAre("0"));
+  EXPECT_THAT(Lines(*vm, "error"), ::testing::IsEmpty());
+  EXPECT_THAT(vm->devices().uart().output_tail(), HasSubstr("PCIVMM done"));
+  ASSERT_TRUE(vm->devices().boot_marker().boot_ns().has_value());
+  EXPECT_EQ(vm->devices().boot_marker().marks(), 1u);
+}
+
+TEST(LinuxBootKvmTest, StartsTheSecondVcpuThroughTheLapic) {
+  auto vm = MakeVm({.vcpus = 2});
+  ASSERT_NE(vm, nullptr);
+  Boot(*vm);
+  EXPECT_THAT(Lines(*vm, "cpus"), ::testing::ElementsAre("0-1"));
+}
+
+TEST(LinuxBootKvmTest, GuestSeesExactlyTheConfiguredDevicesAtFirmwareBars) {
+  auto vm = MakeVm({.gpus = 2});
+  ASSERT_NE(vm, nullptr);
+  Boot(*vm);
+  std::vector<std::string> want_pci, want_bars;
+  for (const PciFunction* f : vm->pci().bus().functions()) {
+    const DeviceSpec& s = f->spec();
+    const std::string bdf = absl::StrFormat("0000:00:%02x.%d", s.slot, s.function);
+    want_pci.push_back(absl::StrFormat("%s vendor=0x%04x device=0x%04x class=0x%06x", bdf,
+                                       s.vendor_id, s.device_id, s.class_code));
+    for (const BarSpec& b : s.bars) {
+      want_bars.push_back(absl::StrFormat("%s %d start=0x%016x end=0x%016x", bdf, b.index,
+                                          f->BarAddress(b), f->BarAddress(b) + b.size - 1));
+    }
+  }
+  EXPECT_THAT(Lines(*vm, "pci"), ::testing::UnorderedElementsAreArray(want_pci));
+  std::vector<std::string> got_bars;
+  for (const std::string& l : Lines(*vm, "bar")) {
+    if (l.find(" 6 start=") != std::string::npos) continue;  // the ROM: checked elsewhere
+    got_bars.push_back(l.substr(0, l.find(" flags=")));
+  }
+  EXPECT_THAT(got_bars, ::testing::UnorderedElementsAreArray(want_bars));
+}
+
+TEST(LinuxBootKvmTest, LinuxAcceptsMmconfigAndUsesTypeOneBelow256WithPioOn) {
+  auto vm = MakeVm({});
+  ASSERT_NE(vm, nullptr);
+  Boot(*vm);
+  const std::vector<std::string> dmesg = Lines(*vm, "dmesg");
+  EXPECT_THAT(dmesg, ::testing::Contains(HasSubstr(
+                         "MMCONFIG for domain 0000 [bus 00-00] at [mem 0xe0000000-0xe00fffff]")));
+  EXPECT_THAT(dmesg, ::testing::Contains(HasSubstr("Using configuration type 1 for base access")));
+  EXPECT_THAT(
+      dmesg,
+      ::testing::Not(::testing::Contains(HasSubstr("Using configuration type 1 for extended"))));
+  // Type 1 for registers below 256: every ECAM access Linux made is to extended space.
+  const ConfigStats& st = vm->pci().bus().stats();
+  uint64_t ecam_low = 0;
+  for (const PciFunction* f : vm->pci().bus().functions()) {
+    const Bdf bdf{0, static_cast<uint8_t>(f->spec().slot),
+                  static_cast<uint8_t>(f->spec().function)};
+    for (uint16_t reg = 0; reg < 256; ++reg) {
+      ecam_low += st.register_accesses(ConfigPath::kEcam, Direction::kRead, bdf, reg) +
+                  st.register_accesses(ConfigPath::kEcam, Direction::kWrite, bdf, reg);
+    }
+  }
+  EXPECT_EQ(ecam_low, 0u);
+  EXPECT_GT(st.accesses(ConfigPath::kEcam, Direction::kRead), 0u);  // PCIe extended space
+  EXPECT_GT(PioExits(*vm, 0xCFC, 4), 0u);
+}
+
+TEST(LinuxBootKvmTest, WithPioOffLinuxUsesMmconfigForEverything) {
+  auto vm = MakeVm({.pio = false});
+  ASSERT_NE(vm, nullptr);
+  Boot(*vm);
+  EXPECT_EQ(PioExits(*vm, 0xCFC, 4), 0u);  // the type-1/2 probes touch 0xCF8..0xCFB only
+  EXPECT_EQ(vm->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kRead), 0u);
+  EXPECT_GT(vm->pci().bus().stats().accesses(ConfigPath::kEcam, Direction::kRead), 0u);
+  EXPECT_EQ(Lines(*vm, "pci").size(), vm->pci().bus().functions().size());
+}
+
+TEST(LinuxBootKvmTest, FastPathBootReadsConfigWithoutExits) {
+  auto vm = MakeVm({.pio = false, .fast_path = true});
+  ASSERT_NE(vm, nullptr);
+  Boot(*vm);
+  const int ecam = vm->pci().ecam_region();
+  EXPECT_EQ(vm->machine().stats().mmio(ecam, Direction::kRead), 0u);
+  EXPECT_GT(vm->machine().stats().mmio(ecam, Direction::kWrite), 0u);  // command, BAR sizing
+  EXPECT_EQ(Lines(*vm, "pci").size(), vm->pci().bus().functions().size());
+}
+
+TEST(LinuxBootKvmTest, GuestReadsHostPatternThroughTheMappedBar) {
+  auto vm = MakeVm({.cmdline_extra = "pcivmm.bar=0000:00:01.0,1"});
+  ASSERT_NE(vm, nullptr);
+  const PciFunction* gpu = vm->pci().bus().functions().back();
+  auto backing = vm->pci().mapper().Backing(*gpu, 1);
+  ASSERT_TRUE(backing.ok()) << backing.status();
+  const uint32_t pattern[4] = {0x11223344, 0xCAFEBABE, 0x0BADC0DE, 0x5A5AA5A5};
+  std::memcpy(backing->data(), pattern, sizeof(pattern));
+  Boot(*vm);
+  EXPECT_THAT(Lines(*vm, "barread"),
+              ::testing::ElementsAre("0000:00:01.0 1 0x11223344 0xCAFEBABE 0x0BADC0DE 0x5A5AA5A5"));
+  EXPECT_THAT(Lines(*vm, "barwrite"), ::testing::ElementsAre("0000:00:01.0 1 0x600DF00D"));
+  uint32_t written = 0;
+  std::memcpy(&written, backing->data() + 16, 4);
+  EXPECT_EQ(written, 0x600DF00Du);
+}
+
+TEST(LinuxBootKvmTest, KernelPanicEndsWithACrashStatusAndThePanicLine) {
+  auto vm = MakeVm({.cmdline_extra = "pcivmm.panic=1"});
+  ASSERT_NE(vm, nullptr);
+  StopReason r = vm->Run();
+  EXPECT_EQ(r.exit_code, kExitStatusGuestCrash) << r.detail;
+  EXPECT_THAT(r.detail, HasSubstr("Kernel panic - not syncing"));
+}
+
+}  // namespace
+}  // namespace pcivmm
