@@ -1,14 +1,20 @@
 // Direct Linux boot of Debian's cloud kernel with the project's busybox initramfs
 // (guest-images/linux/): the guest's /init prints "PCIVMM ..." lines (see its header).
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -67,8 +73,27 @@ std::vector<std::string> Lines(LinuxVm& vm, std::string_view kind) {
   return out;
 }
 
-StopReason Boot(LinuxVm& vm) {
+// Runs the VM; a guest still running after kWatchdog is stopped, so a hang fails the test
+// (with the boot vCPU's instruction pointer) instead of the lab's time limit.
+StopReason RunWithWatchdog(LinuxVm& vm) {
+  constexpr absl::Duration kWatchdog = absl::Seconds(150);
+  absl::Notification done;
+  std::thread watchdog([&] {
+    if (done.WaitForNotificationWithTimeout(kWatchdog)) return;
+    vm.machine().RequestStop({kExitStatusVmmError, "test watchdog: guest still running"});
+  });
   StopReason r = vm.Run();
+  done.Notify();
+  watchdog.join();
+  kvm_regs regs{};
+  if (::ioctl(vm.machine().vcpu(0).fd(), KVM_GET_REGS, &regs) == 0) {
+    absl::StrAppendFormat(&r.detail, " [vcpu0 rip %#x]", regs.rip);
+  }
+  return r;
+}
+
+StopReason Boot(LinuxVm& vm) {
+  StopReason r = RunWithWatchdog(vm);
   EXPECT_EQ(r.exit_code, 0) << r.detail << "\nconsole:\n" << vm.devices().uart().output_tail();
   return r;
 }
@@ -192,7 +217,7 @@ TEST(LinuxBootKvmTest, GuestReadsHostPatternThroughTheMappedBar) {
 TEST(LinuxBootKvmTest, KernelPanicEndsWithACrashStatusAndThePanicLine) {
   auto vm = MakeVm({.cmdline_extra = "pcivmm.panic=1"});
   ASSERT_NE(vm, nullptr);
-  StopReason r = vm->Run();
+  StopReason r = RunWithWatchdog(*vm);
   EXPECT_EQ(r.exit_code, kExitStatusGuestCrash) << r.detail;
   EXPECT_THAT(r.detail, HasSubstr("Kernel panic - not syncing"));
 }
