@@ -110,7 +110,7 @@ uint8_t I8042::ReadData() {
 uint8_t I8042::ReadStatus() {
   absl::MutexLock lock(&mu_);
   uint8_t status = kStatusUnlocked;
-  if (ram_[0] & kCtrSystemFlag) status |= kStatusSystemFlag;
+  if ((ram_[0] & kCtrSystemFlag) != 0) status |= kStatusSystemFlag;
   if (last_write_was_command_) status |= kStatusCommand;
   if (output_.has_value()) status |= kStatusOutputFull;
   if (output_.has_value() && output_from_aux_) status |= kStatusAuxData;

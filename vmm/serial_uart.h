@@ -30,8 +30,8 @@
 namespace pcivmm {
 
 struct SerialUartOptions {
-  size_t rx_fifo_bytes = 4096;           // host input queued for the guest
-  size_t output_tail_bytes = 64 * 1024;  // last output kept for output_tail()
+  size_t rx_fifo_bytes = 4096;                   // host input queued for the guest
+  size_t output_tail_bytes = size_t{64} * 1024;  // last output kept for output_tail()
 };
 
 struct SerialUartStats {
