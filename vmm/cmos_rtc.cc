@@ -203,8 +203,8 @@ uint8_t CmosRtc::ReadStatusA() const {
   return uip ? static_cast<uint8_t>(a | kUip) : a;
 }
 
-// "When the SET bit is a one, ... the update cycle is inhibited"; "UIE is cleared when SET
-// goes high" (data sheet, Register B).
+// Register B: while SET is 1 the update cycle is inhibited, so the program can initialise the
+// time without an update in the middle; setting SET also clears UIE.
 void CmosRtc::WriteStatusB(uint8_t value) {
   const bool was_set = set_bit();
   const bool set = (value & kSet) != 0;

@@ -7,7 +7,7 @@
 namespace pcivmm {
 namespace {
 
-// Register offsets (PC16550D data sheet, Table II "Summary of Registers"). With LCR.DLAB set,
+// Register offsets (PC16550D data sheet, register summary table). With LCR.DLAB set,
 // offsets 0 and 1 are the divisor latch (DLL, DLM) instead.
 constexpr uint64_t kRbrThr = 0;
 constexpr uint64_t kIer = 1;
@@ -18,14 +18,14 @@ constexpr uint64_t kLsr = 5;
 constexpr uint64_t kMsr = 6;
 constexpr uint64_t kScr = 7;
 
-// IER: "IER bits 4-7 are always logic 0".
+// IER: bits 7:4 always read 0.
 constexpr uint8_t kIerRxData = 0x01;  // ERBFI
 constexpr uint8_t kIerThre = 0x02;    // ETBEI
 constexpr uint8_t kIerRxLine = 0x04;  // ELSI
 constexpr uint8_t kIerModem = 0x08;   // EDSSI
 constexpr uint8_t kIerMask = 0x0F;
 
-// IIR bits 3:0 (data sheet, Table IV "Interrupt Control Functions"); bits 7:6 are set when
+// IIR bits 3:0 (data sheet, "Interrupt Control Functions" table); bits 7:6 are set when
 // FCR bit 0 enables the FIFOs; bits 5:4 are always 0.
 constexpr uint8_t kIirNone = 0x01;
 constexpr uint8_t kIirRxLine = 0x06;     // priority 1: OE/PE/FE/BI; cleared by reading LSR
@@ -148,8 +148,8 @@ void SerialUart::WriteRegister(uint64_t offset, uint8_t value) {
   }
 }
 
-// LSR and MSR are read-only ("writing to this register is not recommended as this operation
-// is only used for factory testing"): writes are dropped and counted.
+// LSR and MSR are read-only (the data sheet reserves LSR writes for factory testing): writes
+// are dropped and counted.
 void SerialUart::IgnoreWrite(uint64_t offset, uint8_t value) {
   ++stats_.bad_accesses;
   PCIVMM_LOG_GUEST("serial: ignored write of %#x to read-only register +%d", value, offset);
@@ -167,8 +167,8 @@ uint8_t SerialUart::IirValue() const {
   return static_cast<uint8_t>(InterruptId() | Bits(fifo_enabled(), kIirFifosEnabled));
 }
 
-// "The THRE interrupt is cleared by reading the IIR (if source of interrupt)": only when THRE
-// is the highest-priority interrupt at the time of the read.
+// Interrupt Control Functions: THRE is reset by reading IIR if it is the interrupt's source,
+// i.e. only when THRE is the highest-priority interrupt at the time of the read.
 uint8_t SerialUart::ReadIir() {
   const uint8_t iir = IirValue();
   if ((iir & 0x0F) == kIirThre) thre_pending_ = false;
@@ -243,7 +243,7 @@ uint8_t SerialUart::ModemInputs() const {
       Bits(Has(mcr_, kMcrOut1), kMsrRi) | Bits(Has(mcr_, kMcrOut2), kMsrDcd));
 }
 
-// The highest-priority pending interrupt among the enabled ones (Table IV).
+// The highest-priority pending interrupt among the enabled ones (Interrupt Control Functions).
 uint8_t SerialUart::InterruptId() const {
   if (Has(ier_, kIerRxLine) && lsr_errors_ != 0) return kIirRxLine;
   if (Has(ier_, kIerRxData) && !rx_.empty()) {

@@ -12,6 +12,8 @@
 //   bytes that do not fit are dropped, counted and reported to the guest as an overrun
 //   (LSR.OE). Parity, framing and break errors never happen.
 // - The modem inputs read as a connected peer (CTS, DSR, DCD asserted) except in loopback.
+// The IRQ line's level is "an enabled interrupt is pending && MCR.OUT2 && !MCR.LOOP" (OUT2
+// gates INTR on a PC; loopback forces OUT2 inactive); IrqLine::Set is called only on change.
 #ifndef PCIVMM_VMM_SERIAL_UART_H_
 #define PCIVMM_VMM_SERIAL_UART_H_
 
