@@ -101,7 +101,7 @@ void AcpiPm1Control::Write(uint64_t offset, absl::Span<const uint8_t> data, int 
     }
     control_ = value & kControlStored;
   }
-  if (!(value & kSlpEn)) return;
+  if ((value & kSlpEn) == 0) return;
   const int sleep_type = (value & kSlpTypMask) >> kSlpTypShift;
   if (sleep_type != layout::kAcpiS5SlpTyp) {
     ignored_sleeps_.fetch_add(1, std::memory_order_relaxed);

@@ -10,7 +10,6 @@ namespace {
 
 // Register indices (data sheet, "Address Map"); 0x32 is the century byte of the PC's CMOS
 // (named by the FADT's CENTURY field, ACPI 6.4 5.2.9).
-constexpr uint8_t kSeconds = 0x00;
 constexpr uint8_t kDayOfWeek = 0x06;
 constexpr uint8_t kStatusA = 0x0A;
 constexpr uint8_t kStatusB = 0x0B;
@@ -204,8 +203,8 @@ uint8_t CmosRtc::ReadStatusA() const {
   return uip ? static_cast<uint8_t>(a | kUip) : a;
 }
 
-// "When the SET bit is a one, ... the update cycle is inhibited"; "UIE is cleared when SET
-// goes high" (data sheet, Register B).
+// Register B: while SET is 1 the update cycle is inhibited, so the program can initialise the
+// time without an update in the middle; setting SET also clears UIE.
 void CmosRtc::WriteStatusB(uint8_t value) {
   const bool was_set = set_bit();
   const bool set = (value & kSet) != 0;
@@ -226,7 +225,7 @@ uint8_t CmosRtc::ReadStatusC() {
   const bool updated = second != last_flags_second_;
   last_flags_second_ = second;
   if (!updated) return 0;
-  return static_cast<uint8_t>(kUf | ((ram_[kStatusB] & kUie) ? kIrqf : 0));
+  return static_cast<uint8_t>(kUf | (status_b(kUie) ? kIrqf : 0));
 }
 
 CmosRtc::TimeFields CmosRtc::CurrentFields() const {
@@ -248,13 +247,13 @@ int CmosRtc::DayOfWeek(const TimeFields& fields) const {
 // Register B.DM selects binary or BCD for the time registers.
 uint8_t CmosRtc::Encode(int value) const {
   const int v = value % 100;
-  if (ram_[kStatusB] & kBinary) return static_cast<uint8_t>(v);
+  if (status_b(kBinary)) return static_cast<uint8_t>(v);
   return static_cast<uint8_t>((v / 10) << 4 | (v % 10));
 }
 
 // Returns -1 for a BCD value with a digit above 9.
 int CmosRtc::Decode(uint8_t value) const {
-  if (ram_[kStatusB] & kBinary) return value;
+  if (status_b(kBinary)) return value;
   const int tens = value >> 4;
   const int ones = value & 0x0F;
   return tens > 9 || ones > 9 ? -1 : tens * 10 + ones;
@@ -262,19 +261,20 @@ int CmosRtc::Decode(uint8_t value) const {
 
 // 12-hour mode (B bit 1 clear): hours 1-12, bit 7 set for PM.
 uint8_t CmosRtc::EncodeHour(int hour) const {
-  if (ram_[kStatusB] & k24Hour) return Encode(hour);
+  if (status_b(k24Hour)) return Encode(hour);
   const int h12 = hour % 12 == 0 ? 12 : hour % 12;
   return static_cast<uint8_t>(Encode(h12) | (hour >= 12 ? kPm : 0));
 }
 
 int CmosRtc::DecodeHour(uint8_t value) const {
-  if (ram_[kStatusB] & k24Hour) return Decode(value);
+  if (status_b(k24Hour)) return Decode(value);
   const int h12 = Decode(value & static_cast<uint8_t>(~kPm));
   if (h12 < 1 || h12 > 12) return -1;
-  return h12 % 12 + ((value & kPm) ? 12 : 0);
+  return h12 % 12 + ((value & kPm) != 0 ? 12 : 0);
 }
 
-bool CmosRtc::set_bit() const { return (ram_[kStatusB] & kSet) != 0; }
+bool CmosRtc::status_b(uint8_t bit) const { return (ram_[kStatusB] & bit) != 0; }
+bool CmosRtc::set_bit() const { return status_b(kSet); }
 
 void CmosRtc::Reject(const char* what, uint8_t index, uint8_t value) {
   ++bad_accesses_;

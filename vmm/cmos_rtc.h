@@ -63,6 +63,7 @@ class CmosRtc : public IoDevice {
   int Decode(uint8_t value) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint8_t EncodeHour(int hour) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int DecodeHour(uint8_t value) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool status_b(uint8_t bit) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool set_bit() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Reject(const char* what, uint8_t index, uint8_t value) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

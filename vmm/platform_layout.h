@@ -33,6 +33,11 @@ inline constexpr uint32_t kCom1Irq = 4;
 // CMOS/RTC index and data ports.
 inline constexpr uint16_t kCmosPort = 0x70;
 
+// i8042 keyboard controller: data port and status/command port (Linux's "reboot=k" writes the
+// pulse-reset command to the latter).
+inline constexpr uint16_t kI8042DataPort = 0x60;
+inline constexpr uint16_t kI8042CommandPort = 0x64;
+
 // ACPI fixed hardware (FADT): PM1a event block (4 bytes: status, enable), PM1a control
 // block (2 bytes: SCI_EN, SLP_TYP, SLP_EN) and the reset register (write kAcpiResetValue).
 inline constexpr uint16_t kAcpiPm1aEvtPort = 0x600;

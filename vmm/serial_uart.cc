@@ -7,7 +7,7 @@
 namespace pcivmm {
 namespace {
 
-// Register offsets (PC16550D data sheet, Table II "Summary of Registers"). With LCR.DLAB set,
+// Register offsets (PC16550D data sheet, register summary table). With LCR.DLAB set,
 // offsets 0 and 1 are the divisor latch (DLL, DLM) instead.
 constexpr uint64_t kRbrThr = 0;
 constexpr uint64_t kIer = 1;
@@ -18,14 +18,14 @@ constexpr uint64_t kLsr = 5;
 constexpr uint64_t kMsr = 6;
 constexpr uint64_t kScr = 7;
 
-// IER: "IER bits 4-7 are always logic 0".
+// IER: bits 7:4 always read 0.
 constexpr uint8_t kIerRxData = 0x01;  // ERBFI
 constexpr uint8_t kIerThre = 0x02;    // ETBEI
 constexpr uint8_t kIerRxLine = 0x04;  // ELSI
 constexpr uint8_t kIerModem = 0x08;   // EDSSI
 constexpr uint8_t kIerMask = 0x0F;
 
-// IIR bits 3:0 (data sheet, Table IV "Interrupt Control Functions"); bits 7:6 are set when
+// IIR bits 3:0 (data sheet, "Interrupt Control Functions" table); bits 7:6 are set when
 // FCR bit 0 enables the FIFOs; bits 5:4 are always 0.
 constexpr uint8_t kIirNone = 0x01;
 constexpr uint8_t kIirRxLine = 0x06;     // priority 1: OE/PE/FE/BI; cleared by reading LSR
@@ -63,6 +63,7 @@ constexpr uint8_t kMsrRi = 0x40;
 constexpr uint8_t kMsrDcd = 0x80;
 constexpr uint8_t kPeerModemInputs = kMsrCts | kMsrDsr | kMsrDcd;
 
+bool Has(uint8_t reg, uint8_t bits) { return (reg & bits) != 0; }
 uint8_t Bits(bool on, uint8_t bits) { return on ? bits : uint8_t{0}; }
 
 }  // namespace
@@ -147,8 +148,8 @@ void SerialUart::WriteRegister(uint64_t offset, uint8_t value) {
   }
 }
 
-// LSR and MSR are read-only ("writing to this register is not recommended as this operation
-// is only used for factory testing"): writes are dropped and counted.
+// LSR and MSR are read-only (the data sheet reserves LSR writes for factory testing): writes
+// are dropped and counted.
 void SerialUart::IgnoreWrite(uint64_t offset, uint8_t value) {
   ++stats_.bad_accesses;
   PCIVMM_LOG_GUEST("serial: ignored write of %#x to read-only register +%d", value, offset);
@@ -166,8 +167,8 @@ uint8_t SerialUart::IirValue() const {
   return static_cast<uint8_t>(InterruptId() | Bits(fifo_enabled(), kIirFifosEnabled));
 }
 
-// "The THRE interrupt is cleared by reading the IIR (if source of interrupt)": only when THRE
-// is the highest-priority interrupt at the time of the read.
+// Interrupt Control Functions: THRE is reset by reading IIR if it is the interrupt's source,
+// i.e. only when THRE is the highest-priority interrupt at the time of the read.
 uint8_t SerialUart::ReadIir() {
   const uint8_t iir = IirValue();
   if ((iir & 0x0F) == kIirThre) thre_pending_ = false;
@@ -177,7 +178,7 @@ uint8_t SerialUart::ReadIir() {
 // Reading LSR clears the error bits (and so the receiver line status interrupt). THRE and
 // TEMT are always set: transmission is instant.
 uint8_t SerialUart::ReadLsr() {
-  const uint8_t lsr =
+  const auto lsr =
       static_cast<uint8_t>(kLsrThre | kLsrTemt | lsr_errors_ | Bits(!rx_.empty(), kLsrDr));
   lsr_errors_ = 0;
   return lsr;
@@ -193,32 +194,32 @@ uint8_t SerialUart::ReadMsr() {
 // ETBEI set the THRE interrupt is raised anew, as after every transmitted character.
 void SerialUart::WriteThr(uint8_t value) {
   ++stats_.tx_bytes;
-  if (mcr_ & kMcrLoop) {
+  if (Has(mcr_, kMcrLoop)) {
     PushRx(value);  // loopback: the transmitter feeds the receiver, nothing leaves
   } else {
     Output(value);
   }
-  thre_pending_ = (ier_ & kIerThre) != 0;
+  thre_pending_ = Has(ier_, kIerThre);
 }
 
 // Setting ETBEI while THR is empty (always, here) raises the THRE interrupt: Linux's
 // serial8250_do_startup tests that it is raised again after IER is cleared and rewritten.
 void SerialUart::WriteIer(uint8_t value) {
-  const bool thre_was_enabled = (ier_ & kIerThre) != 0;
+  const bool thre_was_enabled = Has(ier_, kIerThre);
   ier_ = value & kIerMask;
-  const bool thre_enabled = (ier_ & kIerThre) != 0;
+  const bool thre_enabled = Has(ier_, kIerThre);
   if (thre_enabled != thre_was_enabled) thre_pending_ = thre_enabled;
 }
 
 // Changing FCR bit 0 switches between FIFO and 16450 mode and clears the FIFOs.
 void SerialUart::WriteFcr(uint8_t value) {
-  const bool enable = (value & kFcrEnable) != 0;
+  const bool enable = Has(value, kFcrEnable);
   if (enable != fifo_enabled()) rx_.clear();
   if (!enable) {
     fcr_ = 0;
     return;
   }
-  if (value & kFcrClearRx) rx_.clear();
+  if (Has(value, kFcrClearRx)) rx_.clear();
   fcr_ = value & kFcrStored;
 }
 
@@ -236,19 +237,20 @@ void SerialUart::WriteMcr(uint8_t value) {
 // "In the diagnostic mode ... the four MODEM Control outputs (DTR, RTS, OUT 1, and OUT 2) are
 // internally connected to the four MODEM Control inputs" (DSR, CTS, RI, DCD respectively).
 uint8_t SerialUart::ModemInputs() const {
-  if (!(mcr_ & kMcrLoop)) return kPeerModemInputs;
-  return static_cast<uint8_t>(Bits(mcr_ & kMcrDtr, kMsrDsr) | Bits(mcr_ & kMcrRts, kMsrCts) |
-                              Bits(mcr_ & kMcrOut1, kMsrRi) | Bits(mcr_ & kMcrOut2, kMsrDcd));
+  if (!Has(mcr_, kMcrLoop)) return kPeerModemInputs;
+  return static_cast<uint8_t>(
+      Bits(Has(mcr_, kMcrDtr), kMsrDsr) | Bits(Has(mcr_, kMcrRts), kMsrCts) |
+      Bits(Has(mcr_, kMcrOut1), kMsrRi) | Bits(Has(mcr_, kMcrOut2), kMsrDcd));
 }
 
-// The highest-priority pending interrupt among the enabled ones (Table IV).
+// The highest-priority pending interrupt among the enabled ones (Interrupt Control Functions).
 uint8_t SerialUart::InterruptId() const {
-  if ((ier_ & kIerRxLine) && lsr_errors_ != 0) return kIirRxLine;
-  if ((ier_ & kIerRxData) && !rx_.empty()) {
+  if (Has(ier_, kIerRxLine) && lsr_errors_ != 0) return kIirRxLine;
+  if (Has(ier_, kIerRxData) && !rx_.empty()) {
     return rx_.size() >= RxTriggerLevel() ? kIirRxData : kIirRxTimeout;
   }
-  if ((ier_ & kIerThre) && thre_pending_) return kIirThre;
-  if ((ier_ & kIerModem) && msr_deltas_ != 0) return kIirModem;
+  if (Has(ier_, kIerThre) && thre_pending_) return kIirThre;
+  if (Has(ier_, kIerModem) && msr_deltas_ != 0) return kIirModem;
   return kIirNone;
 }
 
@@ -256,8 +258,8 @@ size_t SerialUart::RxTriggerLevel() const {
   return fifo_enabled() ? kRxTriggerLevels[fcr_ >> 6] : 1;
 }
 
-bool SerialUart::fifo_enabled() const { return (fcr_ & kFcrEnable) != 0; }
-bool SerialUart::dlab() const { return (lcr_ & kLcrDlab) != 0; }
+bool SerialUart::fifo_enabled() const { return Has(fcr_, kFcrEnable); }
+bool SerialUart::dlab() const { return Has(lcr_, kLcrDlab); }
 
 bool SerialUart::PushRx(uint8_t byte) {
   if (rx_.size() >= options_.rx_fifo_bytes) {
@@ -292,7 +294,7 @@ void SerialUart::UpdateIrq() {
 size_t SerialUart::Receive(std::string_view bytes) {
   absl::MutexLock lock(&mu_);
   size_t queued = 0;
-  if (mcr_ & kMcrLoop) {
+  if (Has(mcr_, kMcrLoop)) {
     stats_.rx_dropped += bytes.size();  // "the receiver Serial Input is disconnected"
     return 0;
   }

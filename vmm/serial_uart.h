@@ -12,6 +12,8 @@
 //   bytes that do not fit are dropped, counted and reported to the guest as an overrun
 //   (LSR.OE). Parity, framing and break errors never happen.
 // - The modem inputs read as a connected peer (CTS, DSR, DCD asserted) except in loopback.
+// The IRQ line's level is "an enabled interrupt is pending && MCR.OUT2 && !MCR.LOOP" (OUT2
+// gates INTR on a PC; loopback forces OUT2 inactive); IrqLine::Set is called only on change.
 #ifndef PCIVMM_VMM_SERIAL_UART_H_
 #define PCIVMM_VMM_SERIAL_UART_H_
 
@@ -30,8 +32,8 @@
 namespace pcivmm {
 
 struct SerialUartOptions {
-  size_t rx_fifo_bytes = 4096;           // host input queued for the guest
-  size_t output_tail_bytes = 64 * 1024;  // last output kept for output_tail()
+  size_t rx_fifo_bytes = 4096;                   // host input queued for the guest
+  size_t output_tail_bytes = size_t{64} * 1024;  // last output kept for output_tail()
 };
 
 struct SerialUartStats {

@@ -31,7 +31,7 @@ bool ValidInterruptId(uint8_t id) {
 }
 
 void CheckIir(uint8_t iir) {
-  Require(ValidInterruptId(iir & 0x0F), "IIR bits 3:0 are a Table IV encoding");
+  Require(ValidInterruptId(iir & 0x0F), "IIR bits 3:0 are a data-sheet encoding");
   Require((iir & 0x30) == 0, "IIR bits 5:4 are 0");
   Require((iir & 0xC0) == 0 || (iir & 0xC0) == 0xC0, "IIR bits 7:6 are both set or clear");
   Require((iir & 0x0F) != 0xC || (iir & 0xC0) == 0xC0, "character timeout only in FIFO mode");
