@@ -223,14 +223,16 @@ void PutLapicNmi(Bytes& out, uint8_t lint) {
 // Address, Flags (bit 0 PCAT_COMPAT: "the system also has a PC-AT-compatible dual-8259 setup"),
 // then the interrupt controller structures.
 Bytes Madt(int vcpus) {
-  constexpr uint16_t kConforming = 0x0000;
   constexpr uint16_t kLevelActiveHigh = 0x000D;  // polarity 01 active high, trigger 11 level
   Bytes out = Header("APIC", 5);
   Put(out, layout::kLapicAddr, 4);
   Put(out, 1, 4);
   for (int i = 0; i < vcpus; ++i) PutLapic(out, static_cast<uint8_t>(i));
   PutIoapic(out, static_cast<uint8_t>(vcpus));
-  PutSourceOverride(out, 0, 2, kConforming);  // the PIT's IRQ0 is IOAPIC pin 2
+  // No IRQ0 -> GSI 2 override: KVM's in-kernel PIT raises GSI 0 and KVM's default routing
+  // sends GSI n to IOAPIC pin n, so ISA IRQ0 is identity-mapped. (QEMU declares the override
+  // and reroutes GSI 0 to pin 2 with KVM_SET_GSI_ROUTING.) Declaring it without the rerouting
+  // leaves Linux with no timer interrupt once it leaves the PIC.
   PutSourceOverride(out, layout::kAcpiSciIrq, layout::kAcpiSciIrq, kLevelActiveHigh);
   PutLapicNmi(out, 1);
   return Seal(std::move(out));

@@ -10,6 +10,11 @@
 
 namespace pcivmm {
 
+// The command line used when none is given: the console on COM1 (the only UART: no probing
+// of COM2..4), reboot on panic (so the VMM can report it), /dev/mem open for BAR checks.
+inline constexpr char kDefaultLinuxCmdline[] =
+    "console=ttyS0 8250.nr_uarts=1 iomem=relaxed panic=-1 quiet";
+
 struct LinuxBootConfig {
   std::string kernel_path;  // a bzImage
   std::string initrd_path;  // optional

@@ -5,6 +5,7 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/cmos_rtc.h"
 #include "vmm/exit_dispatcher.h"
+#include "vmm/i8042.h"
 #include "vmm/platform_layout.h"
 
 namespace pcivmm {
@@ -50,6 +51,10 @@ absl::Status PcDevices::Register(PcDevicesConfig config) {
   PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kAcpiResetPort, AcpiResetRegister::kSize,
                                       std::make_shared<AcpiResetRegister>([this] { OnReset(); }))
                              .status());
+  auto kbc = std::make_shared<I8042>([this] { OnReset(); });
+  PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kI8042DataPort, 1, I8042::DataPort(kbc)).status());
+  PCIVMM_RETURN_IF_ERROR(
+      pio.Register(layout::kI8042CommandPort, 1, I8042::CommandPort(kbc)).status());
   boot_marker_ = std::make_shared<BootMarker>(MonotonicNowNs(), std::move(config.on_boot));
   PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kBootMarkerPort, 1, boot_marker_).status());
   return absl::OkStatus();

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-CMDLINE = "console=ttyS0 iomem=relaxed panic=-1 quiet pcivmm.bench=1"
+CMDLINE = "console=ttyS0 8250.nr_uarts=1 iomem=relaxed panic=-1 quiet pcivmm.bench=1"
 MODES = {  # name -> pcivmm flags
     "pio_mode": ["--pci-pio=true"],
     "ecam_only": ["--pci-pio=false"],

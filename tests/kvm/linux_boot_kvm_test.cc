@@ -27,7 +27,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kBaseCmdline[] = "console=ttyS0 iomem=relaxed panic=-1 quiet";
 constexpr uint64_t kGpuBar1 = 1ull << 30;  // 1 GiB: big enough to be a 64-bit window BAR
 
 struct Options {
@@ -55,7 +54,7 @@ std::unique_ptr<LinuxVm> MakeVm(const Options& o) {
   c.boot.kernel_path = PCIVMM_LINUX_GUEST_DIR "/vmlinuz";
   c.boot.initrd_path = PCIVMM_LINUX_GUEST_DIR "/initramfs.cpio.gz";
   const char* debug_cmdline = std::getenv("PCIVMM_TEST_CMDLINE");  // e.g. "loglevel=8"
-  c.boot.cmdline = absl::StrFormat("%s %s %s", kBaseCmdline, o.cmdline_extra,
+  c.boot.cmdline = absl::StrFormat("%s %s %s", kDefaultLinuxCmdline, o.cmdline_extra,
                                    debug_cmdline != nullptr ? debug_cmdline : "");
   auto vm = LinuxVm::Create(std::move(c));
   EXPECT_TRUE(vm.ok()) << vm.status();
