@@ -37,7 +37,7 @@ def timed(cmd):
 def pcivmm_cmd(args, extra):
     return [args.pcivmm, f"--kernel={args.guest_dir}/vmlinuz",
             f"--initrd={args.guest_dir}/initramfs.cpio.gz", f"--cmdline={CMDLINE}",
-            f"--ram-mib={args.ram_mib}", "--vcpus=1", f"--gpus={args.gpus}", "--console=none",
+            f"--ram-mib={args.ram_mib}", "--vcpus=1", f"--gpus={args.gpus}", "--console=/dev/null",
             "--bar-policy=deferred"] + extra
 
 

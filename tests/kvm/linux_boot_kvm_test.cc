@@ -3,6 +3,7 @@
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,9 +14,9 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "vmm/exit_dispatcher.h"
@@ -176,13 +177,39 @@ TEST(LinuxBootKvmTest, LinuxAcceptsMmconfigAndUsesTypeOneBelow256WithPioOn) {
   EXPECT_GT(PioExits(*vm, 0xCFC, 4), 0u);
 }
 
+// Snapshots the 0xCFC..0xCFF exit count when Linux makes its first ECAM access: what
+// Linux does on those ports before then is its probe (early quirks, type 1 and 2 checks).
+class FirstEcamAccess : public ConfigTracer {
+ public:
+  explicit FirstEcamAccess(const LinuxVm* vm) : vm_(vm) {}
+  void OnConfigAccess(const ConfigAccess& access) override {
+    if (access.path != ConfigPath::kEcam || seen_.exchange(true)) return;
+    data_exits_before_.store(PioExits(*vm_, 0xCFC, 4));
+  }
+  bool seen() const { return seen_.load(); }
+  uint64_t data_exits_before() const { return data_exits_before_.load(); }
+
+ private:
+  const LinuxVm* const vm_;
+  std::atomic<bool> seen_{false};
+  std::atomic<uint64_t> data_exits_before_{0};
+};
+
 TEST(LinuxBootKvmTest, WithPioOffLinuxUsesMmconfigForEverything) {
   auto vm = MakeVm({.pio = false});
   ASSERT_NE(vm, nullptr);
+  FirstEcamAccess first(vm.get());
+  vm->pci().bus().SetTracer(&first);
   Boot(*vm);
-  EXPECT_EQ(PioExits(*vm, 0xCFC, 4), 0u);  // the type-1/2 probes touch 0xCF8..0xCFB only
+  vm->pci().bus().SetTracer(nullptr);
+  ASSERT_TRUE(first.seen());
+  // No 0xCFC exit after the probe, and nothing on the PIO path ever reached a function.
+  EXPECT_EQ(PioExits(*vm, 0xCFC, 4), first.data_exits_before());
   EXPECT_EQ(vm->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kRead), 0u);
+  EXPECT_EQ(vm->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kWrite), 0u);
   EXPECT_GT(vm->pci().bus().stats().accesses(ConfigPath::kEcam, Direction::kRead), 0u);
+  EXPECT_THAT(Lines(*vm, "dmesg"),
+              ::testing::Not(::testing::Contains(HasSubstr("Using configuration type 1"))));
   EXPECT_EQ(Lines(*vm, "pci").size(), vm->pci().bus().functions().size());
 }
 
