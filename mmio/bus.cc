@@ -53,6 +53,34 @@ absl::Status Bus::Unregister(int region) {
   return absl::OkStatus();
 }
 
+absl::Status Bus::Move(int region, uint64_t base) {
+  absl::MutexLock lock(&mu_);
+  Snapshot next = *snapshot_;
+  auto it = std::find_if(next.begin(), next.end(),
+                         [region](const Entry& e) { return e.region == region; });
+  if (it == next.end()) {
+    return absl::NotFoundError(absl::StrFormat("%s bus: no region %d", name_, region));
+  }
+  auto range = AddressRange::Make(base, it->range.size());
+  if (!range || range->end() > limit_) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s bus: %s moved to [%#x, +%#x) is beyond the bus limit %#x", name_,
+                        it->device->Name(), base, it->range.size(), limit_));
+  }
+  for (const Entry& e : next) {
+    if (e.region != region && e.range.Overlaps(*range)) {
+      return absl::AlreadyExistsError(absl::StrFormat(
+          "%s bus: %s moved to [%#x, %#x) overlaps %s at [%#x, %#x)", name_, it->device->Name(),
+          base, range->end(), e.device->Name(), e.range.base(), e.range.end()));
+    }
+  }
+  it->range = *range;
+  std::sort(next.begin(), next.end(),
+            [](const Entry& a, const Entry& b) { return a.range.base() < b.range.base(); });
+  Publish(std::move(next));
+  return absl::OkStatus();
+}
+
 void Bus::Publish(Snapshot next) {
   snapshot_ = std::make_shared<const Snapshot>(std::move(next));
   generation_.fetch_add(1, std::memory_order_release);

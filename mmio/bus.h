@@ -36,6 +36,10 @@ class Bus {
   // out-of-bounds and overlapping ranges (InvalidArgument / AlreadyExists).
   absl::StatusOr<int> Register(uint64_t base, uint64_t size, std::shared_ptr<IoDevice> device);
   absl::Status Unregister(int region);
+  // Moves a registered range to start at `base`, keeping its id, size and device (a BAR the
+  // guest moved). On failure (NotFound, or InvalidArgument / AlreadyExists as Register) the
+  // range stays where it was.
+  absl::Status Move(int region, uint64_t base);
 
   // Dispatches an access and returns the region id that took it, or kUnclaimed.
   // An unclaimed read fills `data` with all-ones; an unclaimed write is dropped. An access

@@ -138,5 +138,32 @@ TEST(BusViewTest, UnregisteredDeviceLivesUntilTheViewRefreshes) {
   EXPECT_TRUE(weak.expired());
 }
 
+TEST(BusTest, MoveKeepsTheRegionIdAndDispatchesAtTheNewBase) {
+  Bus bus("mmio", UINT64_MAX);
+  auto dev = std::make_shared<RecordingDevice>();
+  auto region = bus.Register(0x1000, 0x100, dev);
+  ASSERT_TRUE(region.ok());
+  ASSERT_TRUE(bus.Move(*region, 0x8000).ok());
+  uint8_t buf[1];
+  EXPECT_EQ(bus.Read(0x1004, absl::MakeSpan(buf), 0), Bus::kUnclaimed);
+  EXPECT_EQ(bus.Read(0x8004, absl::MakeSpan(buf), 0), *region);
+  EXPECT_EQ(dev->last_offset, 4u);
+  EXPECT_EQ(bus.region_count(), 1);
+}
+
+TEST(BusTest, MoveOntoAnotherRangeFailsAndLeavesTheRangeWhereItWas) {
+  Bus bus("mmio", 0x10000);
+  auto a = bus.Register(0x1000, 0x100, std::make_shared<RecordingDevice>());
+  auto b = bus.Register(0x2000, 0x100, std::make_shared<RecordingDevice>());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(bus.Move(*a, 0x2080).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(bus.Move(*a, 0xFFC0).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bus.Move(99, 0x3000).code(), absl::StatusCode::kNotFound);
+  uint8_t buf[1];
+  EXPECT_EQ(bus.Read(0x1000, absl::MakeSpan(buf), 0), *a);
+  ASSERT_TRUE(bus.Move(*a, 0x1080).ok());  // overlapping its own old range is fine
+  EXPECT_EQ(bus.Read(0x1170, absl::MakeSpan(buf), 0), *a);
+}
+
 }  // namespace
 }  // namespace pcivmm

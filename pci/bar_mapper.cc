@@ -54,9 +54,10 @@ absl::Status BarMapper::Attach(PciFunction& f) {
       if (spec.kind == BarKind::kIo) continue;
       const std::string name = absl::StrFormat("bar-%s-%d", f.spec().name, spec.index);
       PCIVMM_ASSIGN_OR_RETURN(HostMapping backing, HostMapping::CreateMemfd(name, spec.size));
-      auto state =
-          std::make_unique<BarState>(BarState{&f, spec, std::move(backing), {}, 0, false, {}, {}});
-      bars_[{&f, spec.index}] = std::move(state);
+      auto state = std::make_unique<BarState>(BarState{&f, spec, std::move(backing)});
+      state->length = spec.size;
+      state->host = state->backing->data();
+      bars_[{&f, spec.index, 0}] = std::move(state);
     }
     functions_.push_back(&f);
     Reconcile(f);
@@ -65,18 +66,67 @@ absl::Status BarMapper::Attach(PciFunction& f) {
   return absl::OkStatus();
 }
 
+namespace {
+
+absl::Status CheckPiece(const PciFunction& f, const BarSpec* spec, int index, const BarPiece& p) {
+  const bool aligned = p.offset % 4096 == 0 && p.size % 4096 == 0 && p.size != 0;
+  const auto end = CheckedAdd(p.offset, p.size);
+  if (spec != nullptr && spec->kind != BarKind::kIo && aligned && end && *end <= spec->size &&
+      p.host != nullptr) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "devices[%s].bars[%d]: piece [%#x, +%#x) is not a 4 KiB-aligned part of a memory BAR",
+      f.spec().name, index, p.offset, p.size));
+}
+
+}  // namespace
+
+absl::Status BarMapper::AttachExternal(PciFunction& f, std::vector<ExternalBar> bars) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const ExternalBar& bar : bars) {
+      const BarSpec* spec = nullptr;
+      for (const BarSpec& s : f.spec().bars) {
+        if (s.index == bar.index) spec = &s;
+      }
+      for (const BarPiece& p : bar.pieces)
+        PCIVMM_RETURN_IF_ERROR(CheckPiece(f, spec, bar.index, p));
+      for (size_t i = 0; i < bar.pieces.size(); ++i) {
+        const BarPiece& p = bar.pieces[i];
+        auto state = std::make_unique<BarState>(
+            BarState{&f, *spec, std::nullopt, p.offset, p.size, p.host, /*external=*/true});
+        bars_[{&f, bar.index, static_cast<int>(i)}] = std::move(state);
+      }
+    }
+    functions_.push_back(&f);
+    Reconcile(f);
+  }
+  f.SetWriteObserver(this);
+  return absl::OkStatus();
+}
+
+std::vector<BarMapper::BarState*> BarMapper::Pieces(const PciFunction& f, int bar) const {
+  std::vector<BarState*> out;
+  for (auto it = bars_.lower_bound({&f, bar, 0});
+       it != bars_.end() && std::get<0>(it->first) == &f && std::get<1>(it->first) == bar; ++it) {
+    out.push_back(it->second.get());
+  }
+  return out;
+}
+
 void BarMapper::OnConfigWrite(PciFunction& f, uint16_t offset, uint8_t width) {
   {
     absl::MutexLock lock(&mu_);
     const bool command = AccessTouches(offset, width, cfg::kCommand, 2);
     for (const BarSpec& spec : f.spec().bars) {
-      auto it = bars_.find({&f, spec.index});
-      if (it == bars_.end() || spec.kind != BarKind::kMem64) continue;
-      BarState& b = *it->second;
+      if (spec.kind != BarKind::kMem64) continue;
       const uint16_t low = BarOffset(spec.index);
-      if (AccessTouches(offset, width, low, 4)) b.half_written = true;
-      if (AccessTouches(offset, width, static_cast<uint16_t>(low + 4), 4) || command) {
-        b.half_written = false;
+      for (BarState* b : Pieces(f, spec.index)) {
+        if (AccessTouches(offset, width, low, 4)) b->half_written = true;
+        if (AccessTouches(offset, width, static_cast<uint16_t>(low + 4), 4) || command) {
+          b->half_written = false;
+        }
       }
     }
     Reconcile(f);
@@ -90,14 +140,15 @@ void BarMapper::OnConfigWrite(PciFunction& f, uint16_t offset, uint8_t width) {
 void BarMapper::Reconcile(PciFunction& f) {
   const bool decode = (f.Read(cfg::kCommand, 2) & cfg::kCommandMemory) != 0;
   for (const BarSpec& spec : f.spec().bars) {
-    auto it = bars_.find({&f, spec.index});
-    if (it != bars_.end()) ReconcileBar(*it->second, decode);
+    for (BarState* b : Pieces(f, spec.index)) ReconcileBar(*b, decode);
   }
 }
 
 void BarMapper::ReconcileBar(BarState& b, bool decode) {
-  const uint64_t addr = b.function->BarAddress(b.spec);
-  const auto range = AddressRange::Make(addr, b.spec.size);
+  const uint64_t addr = b.function->BarAddress(b.spec) + b.offset;
+  const auto range = b.function->BarAddress(b.spec) > UINT64_MAX - b.offset
+                         ? std::nullopt
+                         : AddressRange::Make(addr, b.length);
   if (decode && !b.half_written && !InSizingProbe(b) && range) {
     if (b.slot && b.slot_gpa == addr) return;
     if (!Placeable(b, *range)) {
@@ -111,8 +162,11 @@ void BarMapper::ReconcileBar(BarState& b, bool decode) {
     }
     return;
   }
-  // Not decoded at a usable address: eager drops the slot, deferred keeps it (stale).
-  if (b.slot && options_.policy == MapPolicy::kEager) Unmap(b, MapEventKind::kUnmap);
+  // Not decoded at a usable address: eager drops the slot, deferred keeps it (stale), except
+  // over a real device, which must never be reachable while the guest's decode is off.
+  if (b.slot && (options_.policy == MapPolicy::kEager || b.external)) {
+    Unmap(b, MapEventKind::kUnmap);
+  }
 }
 
 // PCI 3.0, 6.2.5.1: sizing writes all 1's; the address bits then read back as ones. For a
@@ -161,8 +215,9 @@ bool BarMapper::Placeable(BarState& b, const AddressRange& r) {
 }
 
 std::optional<uint64_t> BarMapper::Install(BarState& b, uint64_t gpa, uint64_t t0) {
-  // The backing is a live memfd mapping of exactly the BAR's size, kept until ~BarMapper.
-  auto id = slots_.Install(gpa, b.spec.size, b.backing.data(), /*read_only=*/false);
+  // The backing is a live memfd mapping of exactly the BAR's size, kept until ~BarMapper,
+  // or a piece of a real device's BAR mapping, which its owner keeps until after us.
+  auto id = slots_.Install(gpa, b.length, b.host, /*read_only=*/false);
   const uint64_t ns = NowNs() - t0;
   if (!id.ok()) {
     ++b.stats.conflicts;
@@ -213,7 +268,7 @@ void BarMapper::Move(BarState& b, uint64_t gpa) {
 void BarMapper::Charge(BarState& b, uint64_t ioctl_ns, int operations) {
   b.stats.ioctl.Add(ioctl_ns);
   if (options_.cost.ns_per_gib == 0) return;
-  const long double gib = static_cast<long double>(b.spec.size) / kGiB;
+  const long double gib = static_cast<long double>(b.length) / kGiB;
   const auto delay = static_cast<uint64_t>(gib * options_.cost.ns_per_gib * operations);
   b.stats.modelled_ns += delay;
   if (options_.cost.sleep) owed_sleep_ns += delay;
@@ -221,7 +276,7 @@ void BarMapper::Charge(BarState& b, uint64_t ioctl_ns, int operations) {
 
 void BarMapper::Emit(const BarState& b, MapEventKind kind, uint64_t gpa, uint64_t ns) {
   if (sink_ != nullptr)
-    sink_->OnMapEvent({kind, BdfOf(*b.function), b.spec.index, gpa, b.spec.size, ns});
+    sink_->OnMapEvent({kind, BdfOf(*b.function), b.spec.index, gpa, b.length, ns});
 }
 
 void BarMapper::SetPolicy(MapPolicy policy) {
@@ -248,17 +303,30 @@ void BarMapper::SetEventSink(MapEventSink* sink) {
 
 absl::StatusOr<absl::Span<uint8_t>> BarMapper::Backing(const PciFunction& f, int bar) const {
   absl::MutexLock lock(&mu_);
-  auto it = bars_.find({&f, bar});
-  if (it == bars_.end()) {
+  const std::vector<BarState*> pieces = Pieces(f, bar);
+  if (pieces.empty()) {
     return absl::NotFoundError(absl::StrFormat("%s has no memory BAR%d", BdfOf(f).ToString(), bar));
   }
-  return it->second->backing.span();
+  const BarState& b = *pieces.front();
+  if (pieces.size() != 1 || b.offset != 0 || b.length != b.spec.size) {
+    return absl::FailedPreconditionError(absl::StrFormat("%s BAR%d is backed by %d pieces, not one",
+                                                         BdfOf(f).ToString(), bar, pieces.size()));
+  }
+  return absl::Span<uint8_t>(b.host, b.length);
 }
 
 BarMapStats BarMapper::stats(const PciFunction& f, int bar) const {
   absl::MutexLock lock(&mu_);
-  auto it = bars_.find({&f, bar});
-  return it == bars_.end() ? BarMapStats{} : it->second->stats;
+  BarMapStats t;
+  for (const BarState* b : Pieces(f, bar)) {
+    t.maps += b->stats.maps;
+    t.unmaps += b->stats.unmaps;
+    t.moves += b->stats.moves;
+    t.conflicts += b->stats.conflicts;
+    t.modelled_ns += b->stats.modelled_ns;
+    t.ioctl.Merge(b->stats.ioctl);
+  }
+  return t;
 }
 
 BarMapStats BarMapper::Total() const {
@@ -278,9 +346,9 @@ BarMapStats BarMapper::Total() const {
 
 std::optional<uint64_t> BarMapper::MappedAt(const PciFunction& f, int bar) const {
   absl::MutexLock lock(&mu_);
-  auto it = bars_.find({&f, bar});
-  if (it == bars_.end() || !it->second->slot) return std::nullopt;
-  return it->second->slot_gpa;
+  const std::vector<BarState*> pieces = Pieces(f, bar);
+  if (pieces.empty() || !pieces.front()->slot) return std::nullopt;
+  return pieces.front()->slot_gpa - pieces.front()->offset;
 }
 
 }  // namespace pcivmm

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -57,6 +58,18 @@ class MapEventSink {
   virtual void OnMapEvent(const MapEvent& event) = 0;  // called under the mapper's lock
 };
 
+// Part of a BAR backed by memory the caller owns (a real device's mmapped BAR): mapped at
+// the BAR's address + offset. 4 KiB aligned; the memory must outlive the mapper.
+struct BarPiece {
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  uint8_t* host = nullptr;
+};
+struct ExternalBar {
+  int index = 0;
+  std::vector<BarPiece> pieces;  // the rest of the BAR is left to trap
+};
+
 // Watches every config write to a function's command register and BARs (any path, host
 // writes too) and installs, removes or moves one memory slot per memory BAR.
 //
@@ -85,6 +98,11 @@ class BarMapper : public ConfigWriteObserver {
   // Backs every memory BAR of `f` with host memory (memfd, MAP_NORESERVE) and starts
   // watching it; maps what is decoded now (the hand-off state).
   absl::Status Attach(PciFunction& f);
+  // The same for a real device's function: each piece becomes a slot of its own. Unlike
+  // an emulated BAR, a piece never stays mapped while the guest's memory decode is off,
+  // under either policy: the device would stay reachable where the guest expects all-ones.
+  // InvalidArgument for a piece that is unaligned, outside its BAR, or on a non-memory BAR.
+  absl::Status AttachExternal(PciFunction& f, std::vector<ExternalBar> bars);
 
   void OnConfigWrite(PciFunction& function, uint16_t offset, uint8_t width) override;
 
@@ -93,24 +111,34 @@ class BarMapper : public ConfigWriteObserver {
   void SetCostModel(CostModel cost);
   void SetEventSink(MapEventSink* sink);
 
-  // The host view of a BAR's memory (to seed it or to check what the guest wrote).
+  // The host view of a BAR's memory (to seed it or to check what the guest wrote);
+  // FailedPrecondition for an external BAR not backed by one piece as a whole.
   absl::StatusOr<absl::Span<uint8_t>> Backing(const PciFunction& f, int bar) const;
-  BarMapStats stats(const PciFunction& f, int bar) const;
+  BarMapStats stats(const PciFunction& f, int bar) const;  // summed over its pieces
   BarMapStats Total() const;
+  // The BAR address its first piece is mapped for.
   std::optional<uint64_t> MappedAt(const PciFunction& f, int bar) const;
 
  private:
+  // One slot's worth of a BAR: the whole BAR (emulated), or one piece of a real one.
   struct BarState {
     PciFunction* function;
     BarSpec spec;
-    HostMapping backing;
-    std::optional<uint32_t> slot;
+    std::optional<HostMapping> backing;  // emulated: the memfd; external: none
+    uint64_t offset = 0;                 // within the BAR
+    uint64_t length = 0;
+    uint8_t* host = nullptr;
+    bool external = false;
+    std::optional<uint32_t> slot{};
     uint64_t slot_gpa = 0;
-    bool half_written = false;            // 64-bit BAR: low dword written, high not yet
-    std::optional<uint64_t> conflict_at;  // counted once per refused address
-    BarMapStats stats;
+    bool half_written = false;              // 64-bit BAR: low dword written, high not yet
+    std::optional<uint64_t> conflict_at{};  // counted once per refused address
+    BarMapStats stats{};
   };
-  using Key = std::pair<const PciFunction*, int>;
+  using Key = std::tuple<const PciFunction*, int, int>;  // function, BAR, piece
+
+  std::vector<BarState*> Pieces(const PciFunction& f, int bar) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Reconcile(PciFunction& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReconcileBar(BarState& b, bool decode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

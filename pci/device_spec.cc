@@ -30,8 +30,12 @@ absl::Status ValidateBar(const DeviceSpec& d, size_t i, std::bitset<6>& used) {
   if (b.kind == BarKind::kIo && (b.size < 4 || b.size > 256)) {
     return BarError(d, i, "size", "an I/O BAR is 4..256 bytes");
   }
-  if (b.kind != BarKind::kIo && b.size < 4096) {
-    return BarError(d, i, "size", "a memory BAR is at least 4 KiB");
+  // PCI 3.0, 6.2.5.1: a memory BAR claims at least 16 bytes; an emulated one is backed by
+  // whole pages.
+  if (b.kind != BarKind::kIo && b.size < (d.passthrough ? 16u : 4096u)) {
+    return BarError(d, i, "size",
+                    d.passthrough ? "a memory BAR is at least 16 bytes"
+                                  : "an emulated memory BAR is at least 4 KiB");
   }
   if (b.kind == BarKind::kMem32 && b.size > (1ull << 31)) {
     return BarError(d, i, "size", "a 32-bit BAR is at most 2 GiB");

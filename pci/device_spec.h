@@ -38,6 +38,9 @@ struct DeviceSpec {
   // Serve this function's config reads from the ECAM shadow without exits. A function whose
   // registers change without a guest write (a real device) opts out: its page traps.
   bool ecam_fast_path = true;
+  // A real device (VFIO) behind the function: its memory BARs may be as small as the spec
+  // allows (16 bytes; they trap), and the device backs them, not the vBAR mapper's memfds.
+  bool passthrough = false;
 };
 
 // InvalidArgument naming the bad field ("devices[gpu0].bars[1].size: ...").

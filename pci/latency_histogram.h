@@ -23,6 +23,15 @@ struct LatencyHistogram {
     sum_ns += ns;
     ++buckets[ns == 0 ? 0 : static_cast<size_t>(std::bit_width(ns) - 1)];
   }
+
+  void Merge(const LatencyHistogram& o) {
+    if (o.count == 0) return;
+    min_ns = count == 0 || o.min_ns < min_ns ? o.min_ns : min_ns;
+    max_ns = o.max_ns > max_ns ? o.max_ns : max_ns;
+    count += o.count;
+    sum_ns += o.sum_ns;
+    for (size_t i = 0; i < buckets.size(); ++i) buckets[i] += o.buckets[i];
+  }
 };
 
 }  // namespace pcivmm

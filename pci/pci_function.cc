@@ -116,6 +116,16 @@ void PciFunction::InitCapabilities() {
 // Lock-free: ConfigSpace reads are atomic dword loads (see config_space.h). A read racing a
 // write sees the register before or after it, as on a real bus.
 uint32_t PciFunction::Read(uint16_t offset, uint8_t width) const {
+  const uint32_t emulated = config_.Read(offset, width);
+  if (passthrough_ == nullptr) return emulated;
+  const uint32_t mask =
+      (passthrough_->DeviceBits(static_cast<uint16_t>(offset & ~3u)) >> (8 * (offset & 3))) &
+      (width >= 4 ? 0xFFFFFFFFu : (1u << (8 * width)) - 1);
+  if (mask == 0) return emulated;
+  return (emulated & ~mask) | (passthrough_->ReadDevice(offset, width) & mask);
+}
+
+uint32_t PciFunction::ReadEmulated(uint16_t offset, uint8_t width) const {
   return config_.Read(offset, width);
 }
 
@@ -125,6 +135,7 @@ void PciFunction::Write(uint16_t offset, uint8_t width, uint32_t value) {
     absl::MutexLock lock(&mu_);
     config_.Write(offset, width, value);
   }
+  if (passthrough_ != nullptr) passthrough_->OnWrite(offset, width, value);
   const bool command = AccessTouches(offset, width, cfg::kCommand, 2);
   const bool bar = AccessTouches(offset, width, cfg::kBar0, 6 * 4);
   if (observer_ != nullptr && (command || bar)) observer_->OnConfigWrite(*this, offset, width);
@@ -133,6 +144,24 @@ void PciFunction::Write(uint16_t offset, uint8_t width, uint32_t value) {
 void PciFunction::SetWriteObserver(ConfigWriteObserver* observer) {
   absl::MutexLock write_lock(&write_mu_);
   observer_ = observer;
+}
+
+void PciFunction::SetPassthrough(ConfigPassthrough* passthrough) { passthrough_ = passthrough; }
+
+void PciFunction::EmulateRegister(uint16_t offset, uint8_t width, uint32_t value,
+                                  uint32_t writable) {
+  absl::MutexLock lock(&mu_);
+  config_.Set(offset, width, value);
+  config_.SetWritable(offset, width, writable);
+}
+
+void PciFunction::MirrorDevice(uint16_t dword) {
+  if (passthrough_ == nullptr) return;
+  const uint32_t mask = passthrough_->DeviceBits(dword);
+  if (mask == 0) return;
+  const uint32_t device = passthrough_->ReadDevice(dword, 4);
+  absl::MutexLock lock(&mu_);
+  config_.Set(dword, 4, (config_.Read(dword, 4) & ~mask) | (device & mask));
 }
 
 void PciFunction::ProgramBar(const BarSpec& bar, uint64_t address) {

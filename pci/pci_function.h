@@ -22,6 +22,22 @@ class ConfigWriteObserver {
   virtual void OnConfigWrite(PciFunction& function, uint16_t offset, uint8_t width) = 0;
 };
 
+// A real device behind a function (VFIO passthrough): the bits it provides are read from it,
+// the rest (what the VMM owns: BARs, the command register's decode bits, ...) from the
+// function's emulated ConfigSpace. Set before the VM runs; called without the function's
+// register lock.
+class ConfigPassthrough {
+ public:
+  virtual ~ConfigPassthrough() = default;
+  // The bits of the dword at `dword` (4-byte aligned) that come from the device.
+  virtual uint32_t DeviceBits(uint16_t dword) const = 0;
+  // A read of the device itself; may be called from several vCPU threads at once.
+  virtual uint32_t ReadDevice(uint16_t offset, uint8_t width) const = 0;
+  // After a write took effect in the emulation, with the function's write lock held (before
+  // the write observer): forwards the device's bits and acts on the VMM-owned ones.
+  virtual void OnWrite(uint16_t offset, uint8_t width, uint32_t value) = 0;
+};
+
 // An emulated PCI function built from a DeviceSpec: a type-0 header, BARs with the sizing
 // behaviour of the spec, and the declared capabilities. Thread-safe: mutations hold mu_;
 // guest writes also hold write_mu_ across the write and its observer call (lock order:
@@ -32,8 +48,17 @@ class PciFunction {
   PciFunction(DeviceSpec spec, absl::Span<uint8_t> storage);
 
   uint32_t Read(uint16_t offset, uint8_t width) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // The emulated registers only (a passthrough function's VMM-owned view); lock-free.
+  uint32_t ReadEmulated(uint16_t offset, uint8_t width) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void Write(uint16_t offset, uint8_t width, uint32_t value);
   void SetWriteObserver(ConfigWriteObserver* observer);
+  // Before the VM runs (reads take no lock); nullptr: a purely emulated function.
+  void SetPassthrough(ConfigPassthrough* passthrough);
+  // Device-model set-up of an emulated register (a passthrough function's MSI capability).
+  void EmulateRegister(uint16_t offset, uint8_t width, uint32_t value, uint32_t writable);
+  // Copies the device's bits of the dword at `dword` into the function's page (the ECAM
+  // shadow of a passthrough function that serves reads from it).
+  void MirrorDevice(uint16_t dword);
 
   // Firmware role (before boot): place a BAR or the ROM, set the command register.
   void ProgramBar(const BarSpec& bar, uint64_t address);
@@ -56,6 +81,7 @@ class PciFunction {
   ConfigWriteObserver* observer_ ABSL_GUARDED_BY(write_mu_) = nullptr;
   mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(write_mu_);
   ConfigSpace config_ ABSL_GUARDED_BY(mu_);
+  ConfigPassthrough* passthrough_ = nullptr;  // set before the VM runs
 };
 
 inline uint16_t BarOffset(int index) { return static_cast<uint16_t>(cfg::kBar0 + 4 * index); }

@@ -4,6 +4,8 @@
 # Contract with lab.sh (keep both sides in step; a change here changes the recipe hash, so the
 # cache is rebuilt):
 #   kernel command line  lab_out=<host outdir>  lab_job=<job script inside that outdir>
+#                        lab_vfio=1: load lib/modules/order.vfio and bind every ivshmem and edu
+#                        device to vfio-pci (lab.sh --vfio-*)
 #                        (unknown name=value parameters without a dot reach init as environment)
 #   console lines        LAB_READY           just before the job starts
 #                        JOB_DONE rc=<N>     after it, with its exit status
@@ -77,12 +79,46 @@ while [ ! -c "$root/dev/kvm" ] && [ "$tries" -lt 50 ]; do
 done
 [ -c "$root/dev/kvm" ] || fail "/dev/kvm did not appear"
 
+# shared/VFIO-LAB.md: bind by vendor:device (BDFs move when devices are added); the job learns
+# the BDFs from PCIVMM_VFIO_IVSHMEM and PCIVMM_VFIO_EDU.
+vfio_ivshmem="" vfio_edu=""
+bind_vfio() {
+	while read -r mod; do
+		insmod "/lib/modules/$mod.ko" || echo "lab-init: insmod $mod failed"
+	done </lib/modules/order.vfio
+	for dev in /sys/bus/pci/devices/*; do
+		case "$(cat "$dev/vendor"):$(cat "$dev/device")" in
+		0x1af4:0x1110) kind=ivshmem ;;
+		0x1234:0x11e8) kind=edu ;;
+		*) continue ;;
+		esac
+		bdf=${dev##*/}
+		[ -e "$dev/iommu_group" ] || fail "VFIO: $bdf has no IOMMU group (no IOMMU enabled?)"
+		echo vfio-pci >"$dev/driver_override"
+		echo "$bdf" >/sys/bus/pci/drivers_probe
+		group=$(readlink "$dev/iommu_group")
+		tries=0
+		while [ ! -c "/dev/vfio/${group##*/}" ] && [ "$tries" -lt 50 ]; do
+			usleep 100000
+			tries=$((tries + 1))
+		done
+		[ -c "/dev/vfio/${group##*/}" ] || fail "VFIO: /dev/vfio/${group##*/} for $bdf did not appear"
+		if [ "$kind" = ivshmem ]; then
+			vfio_ivshmem="${vfio_ivshmem:+$vfio_ivshmem }$bdf"
+		else
+			vfio_edu="${vfio_edu:+$vfio_edu }$bdf"
+		fi
+	done
+}
+if [ -n "${lab_vfio:-}" ]; then bind_vfio; fi
+
 echo LAB_READY
 # A fixed, minimal environment: the job must not depend on whatever the host shell had.
 env -i \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root TERM=dumb LANG=C.UTF-8 \
 	PCIVMM_LAB=1 PCIVMM_LAB_OUT="$lab_out" \
+	PCIVMM_VFIO_IVSHMEM="$vfio_ivshmem" PCIVMM_VFIO_EDU="$vfio_edu" \
 	/bin/chroot "$root" /bin/sh "$lab_job"
 rc=$?
 sync

@@ -19,6 +19,12 @@ usage: tests/lab/lab.sh [options] -- CMD [ARGS...]
   --timeout SEC    whole-run limit, boot included; 0 = none (default 1800)
   --env NAME=VAL   extra environment variable for the command (repeatable)
   --qemu-arg ARG   extra argument for the outer QEMU, e.g. devices for VFIO-LAB.md (repeatable)
+  --vfio-ivshmem FILE  give the guest an ivshmem-plain device whose 64-bit RAM BAR2 is FILE
+                   (shared: the host sees what the lab writes; its size, a power of two >= 1 MiB,
+                   is the BAR size), behind an emulated IOMMU and bound to vfio-pci (repeatable)
+  --vfio-edu       the same for QEMU's edu device (1 MiB MMIO register BAR0, MSI)
+                   With either: the job gets PCIVMM_VFIO_IVSHMEM / PCIVMM_VFIO_EDU, the bound
+                   devices' BDFs (space-separated, in option order); /dev/vfio/<group> exists.
   -v, --verbose    report preparation details and boot timings on stderr
 environment: PCIVMM_LAB_CACHE (default /var/cache/pcivmm-lab) holds the kernel and initramfs.
 exit status: the command's, or 125 if the lab failed (boot failure, timeout, no /dev/kvm).
@@ -34,6 +40,8 @@ readonly CACHE=${PCIVMM_LAB_CACHE:-/var/cache/pcivmm-lab}
 # Roots only: their dependencies come from each module's .modinfo (an extracted kernel package
 # has no modules.dep, and the host may have no modinfo).
 readonly ROOT_MODULES=(virtio_pci 9pnet_virtio 9p kvm_amd overlay)
+# Loaded only when the run has VFIO devices (init.sh reads lib/modules/order.vfio).
+readonly VFIO_MODULES=(vfio_iommu_type1 vfio_pci)
 readonly TCG_NOISE="TCG doesn't support requested feature"
 
 log() { echo "lab: $*" >&2; }
@@ -155,6 +163,10 @@ build_initramfs() { # KERNEL_MODULES_DIR TREE OUT
 	local moddir=$root/lib/modules order_file=$root/lib/modules/order m
 	for m in "${ROOT_MODULES[@]}"; do add_module "$m"; done
 	vlog "modules: $(paste -sd ' ' "$order_file")"
+	order_file=$root/lib/modules/order.vfio
+	: >"$order_file"
+	for m in "${VFIO_MODULES[@]}"; do add_module "$m"; done
+	vlog "vfio modules: $(paste -sd ' ' "$order_file")"
 
 	# Uncompressed: inflating even gzip under TCG costs ~0.5 s per boot.
 	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
@@ -183,6 +195,7 @@ build_recipe() { # HASH RECIPE_DIR
 		echo "recipe=$hash"
 		echo "kernel_deb=${deb##*/}"
 		echo "modules=$(paste -sd ' ' "$work/initramfs/lib/modules/order")"
+		echo "vfio_modules=$(paste -sd ' ' "$work/initramfs/lib/modules/order.vfio")"
 		echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	} >"$work/out/stamp"
 	rm -rf "$rdir"
@@ -228,6 +241,30 @@ prepare() {
 }
 
 # --- one run -------------------------------------------------------------------------------------
+
+# Sets vfio_qemu and vfio_append for --vfio-edu / --vfio-ivshmem (shared/VFIO-LAB.md): an emulated
+# Intel IOMMU with interrupt remapping (without it VFIO_SET_IOMMU fails with EPERM), created before
+# the devices it translates, then the devices; init.sh loads vfio-pci and binds them.
+vfio_devices() { # EDU IVSHMEM_FILE...
+	local edu=$1 f size i=0
+	shift
+	(($# || edu)) || return 0
+	# shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
+	vfio_qemu=(-device intel-iommu,intremap=on,caching-mode=on)
+	for f in "$@"; do
+		[[ -f $f ]] || die "--vfio-ivshmem $f: no such file"
+		size=$(stat -c %s "$f")
+		((size >= 1048576 && (size & (size - 1)) == 0)) ||
+			die "--vfio-ivshmem $f: size $size is not a power of two >= 1 MiB"
+		f=$(realpath "$f")
+		# shellcheck disable=SC2054
+		vfio_qemu+=(-object "memory-backend-file,id=lab-shm$i,size=$size,mem-path=${f//,/,,},share=on"
+			-device "ivshmem-plain,memdev=lab-shm$i")
+		i=$((i + 1))
+	done
+	((edu)) && vfio_qemu+=(-device edu)
+	vfio_append=" intel_iommu=on lab_vfio=1"
+}
 
 sh_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
@@ -301,7 +338,8 @@ main() {
 	# creations. One CPU never hung in thousands, and boots faster on a 2-core host.
 	local outdir_arg="" smp=1 mem=2048 timeout_s=1800
 	extra_env=()
-	local -a extra_qemu=()
+	local -a extra_qemu=() ivshmem_files=()
+	local edu=0
 	while (($#)); do
 		case $1 in
 		--outdir) outdir_arg=${2:?--outdir needs a value} && shift 2 ;;
@@ -310,6 +348,8 @@ main() {
 		--timeout) timeout_s=${2:?--timeout needs a value} && shift 2 ;;
 		--env) extra_env+=("${2:?--env needs NAME=VALUE}") && shift 2 ;;
 		--qemu-arg) extra_qemu+=("${2:?--qemu-arg needs a value}") && shift 2 ;;
+		--vfio-ivshmem) ivshmem_files+=("${2:?--vfio-ivshmem needs a file}") && shift 2 ;;
+		--vfio-edu) edu=1 && shift ;;
 		-v | --verbose) verbose=1 && shift ;;
 		-h | --help) usage && exit 0 ;;
 		--) shift && break ;;
@@ -322,6 +362,9 @@ main() {
 	for n in "${extra_env[@]}"; do [[ $n =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env $n: not NAME=VALUE"; done
 
 	check_tools
+	local -a vfio_qemu=()
+	local vfio_append=""
+	vfio_devices "$edu" "${ivshmem_files[@]}"
 	local start boot_start
 	start=$(now_us)
 	prepare
@@ -358,10 +401,11 @@ main() {
 		# Serial output costs an exit per byte: keep the kernel silent (panics still print).
 		# A wedged guest never recovers: softlockup_panic turns ~20 s of it into a panic and,
 		# through panic=-1 and -no-reboot, into a QEMU exit instead of a wait for --timeout.
-		-append "console=ttyS0 quiet loglevel=1 panic=-1 softlockup_panic=1 lab_out=$outdir lab_job=$job"
+		-append "console=ttyS0 quiet loglevel=1 panic=-1 softlockup_panic=1 lab_out=$outdir lab_job=$job$vfio_append"
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
 		-virtfs "local,path=${outdir//,/,,},mount_tag=out,security_model=none"
 		"${extra_qemu[@]}"
+		"${vfio_qemu[@]}"
 	)
 	{
 		# stdin is /dev/null: the lab is non-interactive, and QEMU must not put a terminal in raw mode.

@@ -1,0 +1,310 @@
+#include "vfio/passthrough_function.h"
+
+#include <functional>
+#include <map>
+
+#include "gtest/gtest.h"
+#include "pci/config_access.h"
+#include "pci/firmware.h"
+#include "vfio/fake_passthrough_device.h"
+
+namespace pcivmm {
+namespace {
+
+using ::pcivmm::testing::FakePassthroughDevice;
+
+class FakeKvm : public MemslotBackend {
+ public:
+  absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region&) override {
+    return absl::OkStatus();
+  }
+};
+
+class FakeRouter : public InterruptRouter {
+ public:
+  struct Route {
+    int fd;
+    uint64_t address;
+    uint32_t data;
+  };
+  absl::StatusOr<int> AddMsiRoute(int fd, uint64_t address, uint32_t data) override {
+    routes[next] = {fd, address, data};
+    return next++;
+  }
+  absl::Status UpdateMsiRoute(int route, uint64_t address, uint32_t data) override {
+    routes.at(route).address = address;
+    routes.at(route).data = data;
+    return absl::OkStatus();
+  }
+  absl::Status RemoveMsiRoute(int route) override {
+    routes.erase(route);
+    return absl::OkStatus();
+  }
+  absl::Status AddIntxRoute(int, int, uint32_t) override { return absl::OkStatus(); }
+  absl::Status RemoveIntxRoute(int, uint32_t) override { return absl::OkStatus(); }
+  std::map<int, Route> routes;
+  int next = 100;
+};
+
+constexpr uint64_t kRamEnd = 1ull << 30;
+constexpr Bdf kBdf{0, 3, 0};
+constexpr uint16_t kMsiCap = 0x40;
+
+// An edu-like device: 1 MiB mappable BAR0, a 16 MiB 64-bit prefetchable mappable BAR2,
+// a 256-byte BAR4 (traps), MSI (64-bit) at 0x40, MSI-X at 0x50, PM at 0x60.
+void MakeEduLike(FakePassthroughDevice& d) {
+  d.SetConfig(cfg::kVendorId, 2, 0x1234);
+  d.SetConfig(cfg::kDeviceId, 2, 0x11E8);
+  d.SetConfig(cfg::kCommand, 2, 0x0000);
+  d.SetConfig(cfg::kStatus, 2, 0x0010);
+  d.SetConfig(cfg::kRevisionId, 1, 0x10);
+  d.SetConfig(cfg::kClassCode, 3, 0x00FF00);
+  d.SetConfig(cfg::kHeaderType, 1, 0x80);  // multi-function on the host
+  d.SetConfig(cfg::kSubsystemVendorId, 2, 0x1AF4);
+  d.SetConfig(cfg::kSubsystemId, 2, 0x1100);
+  d.SetConfig(BarOffset(0), 4, 0xFEA00000);
+  d.SetConfig(BarOffset(2), 4, 0xE000000C);
+  d.SetConfig(BarOffset(4), 4, 0xFEB13000);
+  d.SetConfig(cfg::kCapabilitiesPointer, 1, kMsiCap);
+  d.SetConfig(cfg::kInterruptLine, 1, 0x0B);
+  d.SetConfig(cfg::kInterruptPin, 1, 0x01);
+  d.SetConfig(kMsiCap, 4, 0x0080'5005);  // MSI, next 0x50, 64-bit capable
+  d.SetConfig(0x50, 4, 0x0000'6011);     // MSI-X, next 0x60
+  d.SetConfig(0x60, 4, 0x0003'0001);     // PM, end
+  d.AddBar(0, 1 << 20, true);
+  d.AddBar(2, 16 << 20, true);
+  d.AddBar(4, 256, false);
+  d.irq_counts_ = {1, 1, 0};
+}
+
+class PassthroughFunctionTest : public ::testing::Test {
+ protected:
+  void Build(PassthroughOptions o = {}, MapPolicy policy = MapPolicy::kEager,
+             const std::function<void(FakePassthroughDevice&)>& tweak = nullptr) {
+    MakeEduLike(dev_);
+    if (tweak) tweak(dev_);
+    bus_ = *PciBus::Create(1);
+    ASSERT_TRUE(bus_->AddDevice(HostBridgeDevice()).ok());
+    o.slot = kBdf.device;
+    auto p = PassthroughFunction::Create(dev_, *bus_, o);
+    ASSERT_TRUE(p.ok()) << p.status();
+    pt_ = std::move(*p);
+    ASSERT_TRUE(AssignPciResources(*bus_, *DefaultPciWindows(kRamEnd, 40), {}).ok());
+    BarMapper::Options mo;
+    mo.policy = policy;
+    mo.phys_bits = 40;
+    mo.reserved = {*AddressRange::Make(0, kRamEnd)};
+    mapper_ = std::make_unique<BarMapper>(slots_, mo);
+    ASSERT_TRUE(pt_->Activate(mmio_, pio_, *mapper_, &router_).ok());
+    dev_.config_writes_.clear();
+  }
+  uint32_t Read(uint16_t reg, uint8_t width) {
+    return bus_->Read(ConfigPath::kPio, kBdf, reg, width, 0);
+  }
+  void Write(uint16_t reg, uint8_t width, uint32_t v) {
+    bus_->Write(ConfigPath::kPio, kBdf, reg, width, v, 0);
+  }
+  uint64_t Bar(int i) { return f().BarAddress(*BarSpecOf(i)); }
+  const BarSpec* BarSpecOf(int i) {
+    for (const BarSpec& b : f().spec().bars) {
+      if (b.index == i) return &b;
+    }
+    return nullptr;
+  }
+  PciFunction& f() { return pt_->function(); }
+  uint32_t MmioRead32(uint64_t addr) {
+    uint8_t b[4];
+    mmio_.Read(addr, absl::MakeSpan(b), 0);
+    return LoadLe(b);
+  }
+  bool DeviceWriteTouched(uint16_t from, uint16_t len) {
+    for (const auto& w : dev_.config_writes_) {
+      if (AccessTouches(static_cast<uint32_t>(w.offset), static_cast<uint32_t>(w.bytes.size()),
+                        from, len)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  FakePassthroughDevice dev_;
+  std::unique_ptr<PciBus> bus_;
+  std::unique_ptr<PassthroughFunction> pt_;
+  Bus mmio_{"mmio", UINT64_MAX};
+  Bus pio_{"pio", 0x10000};
+  FakeKvm kvm_;
+  MemslotTable slots_{&kvm_, 64};
+  std::unique_ptr<BarMapper> mapper_;
+  FakeRouter router_;
+};
+
+TEST_F(PassthroughFunctionTest, SpecTakesIdsFromTheDeviceAndBarSizesFromItsRegions) {
+  MakeEduLike(dev_);
+  auto s = PassthroughSpec(dev_, {.name = "edu", .slot = 5});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->vendor_id, 0x1234);
+  EXPECT_EQ(s->device_id, 0x11E8);
+  EXPECT_EQ(s->class_code, 0x00FF00u);
+  EXPECT_EQ(s->revision, 0x10);
+  EXPECT_EQ(s->subsystem_vendor_id, 0x1AF4);
+  ASSERT_EQ(s->bars.size(), 3u);
+  EXPECT_EQ(s->bars[0].kind, BarKind::kMem32);
+  EXPECT_EQ(s->bars[0].size, 1u << 20);
+  EXPECT_EQ(s->bars[1].kind, BarKind::kMem64);
+  EXPECT_TRUE(s->bars[1].prefetchable);
+  EXPECT_EQ(s->bars[1].size, 16u << 20);
+  EXPECT_EQ(s->bars[2].size, 256u);  // sub-page: allowed for a real device
+  EXPECT_TRUE(s->passthrough);
+  EXPECT_FALSE(s->ecam_fast_path);
+}
+
+TEST_F(PassthroughFunctionTest, BridgesAreRefused) {
+  MakeEduLike(dev_);
+  dev_.SetConfig(cfg::kHeaderType, 1, 0x01);
+  EXPECT_EQ(PassthroughSpec(dev_, {}).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(PassthroughFunctionTest, GuestSeesDeviceRegistersAndFirmwareBars) {
+  Build();
+  EXPECT_EQ(Read(cfg::kVendorId, 4), 0x11E81234u);
+  EXPECT_EQ(Read(cfg::kStatus, 2) & 0x10, 0x10u);
+  EXPECT_EQ(Read(cfg::kInterruptPin, 1), 1u);
+  EXPECT_EQ(Read(cfg::kHeaderType, 1), 0u);  // emulated: one function on the guest's bus
+  EXPECT_EQ(Read(BarOffset(0), 4), static_cast<uint32_t>(Bar(0)));
+  EXPECT_NE(Bar(0), 0xFEA00000u);
+  EXPECT_GE(Bar(2), 4ull << 30);
+  Write(BarOffset(4), 4, 0xFFFFFFFF);  // sizing: the region's size
+  EXPECT_EQ(Read(BarOffset(4), 4), 0xFFFFFF00u);
+}
+
+TEST_F(PassthroughFunctionTest, WritesToVmmOwnedFieldsNeverReachTheDevice) {
+  Build();
+  EXPECT_EQ(dev_.Config(cfg::kCommand, 2) & cfg::kCommandMemory, cfg::kCommandMemory);
+  Write(cfg::kCommand, 2, cfg::kCommandBusMaster);  // decode off, bus master on
+  Write(BarOffset(0), 4, 0xFFFFFFFF);
+  Write(BarOffset(2), 4, 0x12345000);
+  Write(cfg::kRomBar, 4, 0xFFFFFFFF);
+  Write(cfg::kInterruptLine, 1, 0x05);
+  Write(cfg::kHeaderType, 1, 0x7F);
+  EXPECT_FALSE(DeviceWriteTouched(BarOffset(0), 6 * 4));
+  EXPECT_FALSE(DeviceWriteTouched(cfg::kRomBar, 4));
+  EXPECT_FALSE(DeviceWriteTouched(cfg::kInterruptLine, 1));
+  EXPECT_FALSE(DeviceWriteTouched(cfg::kHeaderType, 1));
+  EXPECT_EQ(dev_.Config(BarOffset(0), 4), 0xFEA00000u);
+  EXPECT_EQ(dev_.Config(cfg::kInterruptLine, 1), 0x0Bu);
+  // The command write did reach the device, with the guest's bus master and the VMM's decode.
+  EXPECT_EQ(dev_.Config(cfg::kCommand, 2), cfg::kCommandMemory | cfg::kCommandBusMaster);
+  EXPECT_EQ(Read(cfg::kCommand, 2), cfg::kCommandBusMaster);
+  EXPECT_EQ(Read(cfg::kInterruptLine, 1), 0x05u);
+  EXPECT_GE(pt_->counters().config_owned_writes, 4u);
+}
+
+TEST_F(PassthroughFunctionTest, MsiEnableRoutesTheGuestsMessageThroughAnEventfd) {
+  Build();
+  ASSERT_EQ(pt_->msi_capability(), kMsiCap);
+  EXPECT_EQ(Read(kMsiCap + 2, 2) & 1, 0u);
+  Write(kMsiCap + 4, 4, 0xFEE01000);
+  Write(kMsiCap + 8, 4, 0);
+  Write(kMsiCap + 12, 2, 0x0041);
+  Write(kMsiCap + 2, 2, 0x0001);
+  ASSERT_TRUE(pt_->msi_enabled());
+  ASSERT_EQ(router_.routes.size(), 1u);
+  const FakeRouter::Route r = router_.routes.begin()->second;
+  EXPECT_EQ(r.address, 0xFEE01000u);
+  EXPECT_EQ(r.data, 0x41u);
+  EXPECT_EQ(dev_.irq_fds_[1], std::vector<int>{r.fd});
+  Write(kMsiCap + 12, 2, 0x0042);  // retarget while enabled
+  EXPECT_EQ(router_.routes.begin()->second.data, 0x42u);
+  Write(kMsiCap + 2, 2, 0x0000);
+  EXPECT_FALSE(pt_->msi_enabled());
+  EXPECT_TRUE(router_.routes.empty());
+  EXPECT_TRUE(dev_.irq_fds_[1].empty());
+  EXPECT_FALSE(DeviceWriteTouched(kMsiCap + 2, 14));
+}
+
+TEST_F(PassthroughFunctionTest, MsixCapabilityIsUnlinkedFromTheGuestsList) {
+  Build();
+  std::vector<uint32_t> ids;
+  for (uint32_t at = Read(cfg::kCapabilitiesPointer, 1); at != 0 && ids.size() < 8;
+       at = Read(static_cast<uint16_t>(at + 1), 1)) {
+    ids.push_back(Read(static_cast<uint16_t>(at), 1));
+  }
+  EXPECT_EQ(ids, (std::vector<uint32_t>{0x05, 0x01}));
+}
+
+TEST_F(PassthroughFunctionTest, TrappedBarForwardsAndReadsAllOnesWhileDecodeIsOff) {
+  Build();
+  const uint32_t pattern = 0xA5A5F00D;
+  std::memcpy(dev_.bar(4) + 8, &pattern, 4);
+  EXPECT_EQ(MmioRead32(Bar(4) + 8), pattern);
+  Write(cfg::kCommand, 2, 0);
+  EXPECT_EQ(MmioRead32(Bar(4) + 8), 0xFFFFFFFFu);
+  const uint8_t w[4] = {1, 2, 3, 4};
+  mmio_.Write(Bar(4) + 8, w, 0);  // dropped
+  Write(cfg::kCommand, 2, cfg::kCommandMemory);
+  EXPECT_EQ(MmioRead32(Bar(4) + 8), pattern);
+  EXPECT_EQ(pt_->counters().bar_dropped, 2u);
+  EXPECT_EQ(pt_->counters().bar_reads, 2u);
+}
+
+TEST_F(PassthroughFunctionTest, TrappedRangeFollowsTheBarWhenDecodeComesBackOn) {
+  Build();
+  const uint64_t old_base = Bar(4);
+  const uint32_t pattern = 0x600DCAFE;
+  std::memcpy(dev_.bar(4), &pattern, 4);
+  Write(cfg::kCommand, 2, 0);
+  Write(BarOffset(4), 4, 0xFFFFFFFF);  // sizing leaves the range where it was
+  Write(BarOffset(4), 4, 0xC8000000);
+  Write(cfg::kCommand, 2, cfg::kCommandMemory);
+  EXPECT_EQ(MmioRead32(0xC8000000), pattern);
+  EXPECT_EQ(MmioRead32(old_base), 0xFFFFFFFFu);
+  EXPECT_EQ(mmio_.unclaimed_reads(), 1u);
+}
+
+TEST_F(PassthroughFunctionTest, MappableBarsAreSlotsThatLeaveWhileDecodeIsOffEvenDeferred) {
+  Build({}, MapPolicy::kDeferred);
+  EXPECT_EQ(mapper_->MappedAt(f(), 0), Bar(0));
+  EXPECT_EQ(mapper_->MappedAt(f(), 2), Bar(2));
+  EXPECT_FALSE(mapper_->MappedAt(f(), 4).has_value());  // sub-page: traps
+  Write(cfg::kCommand, 2, 0);
+  EXPECT_FALSE(mapper_->MappedAt(f(), 0).has_value());
+  EXPECT_FALSE(mapper_->MappedAt(f(), 2).has_value());
+  Write(cfg::kCommand, 2, cfg::kCommandMemory);
+  EXPECT_EQ(mapper_->MappedAt(f(), 2), Bar(2));
+  EXPECT_EQ(mapper_->stats(f(), 2).maps, 2u);
+  EXPECT_EQ(mapper_->stats(f(), 2).unmaps, 1u);
+  auto backing = mapper_->Backing(f(), 2);
+  ASSERT_TRUE(backing.ok());
+  EXPECT_EQ(backing->data(), dev_.bar(2));
+}
+
+TEST_F(PassthroughFunctionTest, FastPathShadowIsRefreshedFromTheDeviceOnWrites) {
+  Build({.config_fast_path = true});
+  EXPECT_TRUE(f().spec().ecam_fast_path);
+  EXPECT_EQ(f().ReadEmulated(cfg::kVendorId, 4), 0x11E81234u);
+  EXPECT_EQ(f().ReadEmulated(BarOffset(0), 4), static_cast<uint32_t>(Bar(0)));
+  dev_.SetConfig(cfg::kStatus, 2, 0x4010);                // the device sets a status bit on its own
+  EXPECT_EQ(f().ReadEmulated(cfg::kStatus, 2), 0x0010u);  // stale until the next write
+  EXPECT_EQ(Read(cfg::kStatus, 2), 0x4010u);              // PIO reads the device
+  Write(cfg::kInterruptLine, 1, 0x0A);
+  EXPECT_EQ(f().ReadEmulated(cfg::kStatus, 2), 0x4010u);
+  EXPECT_EQ(f().ReadEmulated(cfg::kInterruptLine, 1), 0x0Au);
+}
+
+TEST_F(PassthroughFunctionTest, DeviceReadFailureReadsAllOnesAndIsCounted) {
+  Build();
+  dev_.FailReads(true);
+  EXPECT_EQ(Read(cfg::kVendorId, 2), 0xFFFFu);
+  EXPECT_EQ(Read(BarOffset(0), 4), static_cast<uint32_t>(Bar(0)));  // owned: no device read
+  EXPECT_EQ(pt_->counters().device_errors, 1u);
+}
+
+TEST_F(PassthroughFunctionTest, RealDecodeIsSetAtActivationAndBusMasterCleared) {
+  Build({}, MapPolicy::kEager,
+        [](FakePassthroughDevice& d) { d.SetConfig(cfg::kCommand, 2, cfg::kCommandBusMaster); });
+  EXPECT_EQ(dev_.Config(cfg::kCommand, 2), cfg::kCommandMemory);
+  EXPECT_EQ(pt_->real_decode_writes().count, 1u);
+}
+
+}  // namespace
+}  // namespace pcivmm
