@@ -140,6 +140,8 @@ absl::StatusOr<std::unique_ptr<PassthroughFunction>> PassthroughFunction::Create
 
 PassthroughFunction::~PassthroughFunction() {
   if (msi_.vectors != 0) DisableMsi();
+  if (intx_.on_device) SetDeviceIntx(false).IgnoreError();
+  if (intx_.gsi) router_->RemoveIntxRoute(intx_.trigger.get(), *intx_.gsi).IgnoreError();
   for (Trap& t : traps_) {
     if (t.region >= 0) t.bus->Unregister(t.region).IgnoreError();
   }
@@ -269,9 +271,14 @@ uint32_t PassthroughFunction::RealOwnedValue(uint16_t offset, uint8_t width) {
 }
 
 absl::Status PassthroughFunction::Activate(Bus& mmio, Bus& pio, BarMapper& mapper,
-                                           InterruptRouter* router) {
+                                           InterruptRouter* router,
+                                           std::optional<uint32_t> intx_gsi) {
   router_ = router;
   PCIVMM_RETURN_IF_ERROR(EnableRealDecode());
+  const bool has_pin = (ReadDevice(cfg::kInterruptPin, 1) & 0xFF) != 0;
+  if (router_ != nullptr && intx_gsi && has_pin && device_.IrqCount(IrqKind::kIntx) != 0) {
+    PCIVMM_RETURN_IF_ERROR(RouteIntx(*intx_gsi));
+  }
   std::vector<ExternalBar> external;
   for (const BarSpec& b : function_->spec().bars) {
     Trap& t = traps_[static_cast<size_t>(b.index)];
@@ -286,7 +293,8 @@ absl::Status PassthroughFunction::Activate(Bus& mmio, Bus& pio, BarMapper& mappe
       LogLine("W", absl::StrFormat("vfio %s BAR%d: no trapping range yet: %s", device_.name(),
                                    b.index, region.status().ToString()));
     }
-    if (b.kind == BarKind::kIo || device_.region(b.index).mapped.empty()) continue;
+    if (b.kind == BarKind::kIo || !options_.mmap_bars) continue;
+    if (device_.region(b.index).mapped.empty()) continue;
     ExternalBar e{b.index, {}};
     for (const MappedArea& a : device_.region(b.index).mapped) {
       e.pieces.push_back({a.offset, a.size, a.host});
@@ -298,6 +306,31 @@ absl::Status PassthroughFunction::Activate(Bus& mmio, Bus& pio, BarMapper& mappe
     for (uint16_t d = 0; d < config_size_; d += 4) function_->MirrorDevice(d);
   }
   return absl::OkStatus();
+}
+
+// INTx: the device's line -> VFIO (which masks it as it fires) -> `trigger` -> KVM asserts
+// the GSI; the guest's EOI -> KVM deasserts it and signals `resample` -> VFIO unmasks.
+absl::Status PassthroughFunction::RouteIntx(uint32_t gsi) {
+  intx_.trigger.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  intx_.resample.Reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!intx_.trigger.valid() || !intx_.resample.valid()) {
+    return absl::ErrnoToStatus(errno, "eventfd for INTx");
+  }
+  PCIVMM_RETURN_IF_ERROR(router_->AddIntxRoute(intx_.trigger.get(), intx_.resample.get(), gsi));
+  intx_.gsi = gsi;
+  return SetDeviceIntx(true);
+}
+
+// VFIO allows one interrupt type at a time: INTx is switched off while MSI is on.
+absl::Status PassthroughFunction::SetDeviceIntx(bool on) {
+  if (!on) {
+    intx_.on_device = false;
+    return device_.SetIrqEventfds(IrqKind::kIntx, {});
+  }
+  const int fds[1] = {intx_.trigger.get()};
+  PCIVMM_RETURN_IF_ERROR(device_.SetIrqEventfds(IrqKind::kIntx, fds));
+  intx_.on_device = true;
+  return device_.SetIntxUnmaskEventfd(intx_.resample.get());
 }
 
 // The device decodes its BARs from now on, whatever the guest writes (bhyve's approach):
@@ -449,6 +482,7 @@ absl::Status PassthroughFunction::EnableMsi(uint32_t vectors) {
     msi_.routes.push_back(*route);
   }
   msi_.vectors = vectors;
+  if (intx_.on_device) SetDeviceIntx(false).IgnoreError();
   if (absl::Status st = device_.SetIrqEventfds(IrqKind::kMsi, fds); !st.ok()) {
     DisableMsi();
     return st;
@@ -464,6 +498,11 @@ void PassthroughFunction::DisableMsi() {
   msi_.fds.clear();
   msi_.vectors = 0;
   msi_on_.store(false);
+  if (intx_.gsi && !intx_.on_device) {
+    if (absl::Status st = SetDeviceIntx(true); !st.ok()) {
+      PCIVMM_LOG_GUEST("vfio %s: INTx not restored: %s", device_.name(), st.ToString());
+    }
+  }
 }
 
 bool PassthroughFunction::msi_enabled() const { return msi_on_.load(); }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct PassthroughOptions {
   // (the written dword and the command/status dword); what the device changes on its own
   // (status bits, PCIe link/device status, PME status) reads stale through ECAM until then.
   bool config_fast_path = false;
+  // Map the mmappable BAR areas as memory slots; false: every BAR access traps and goes
+  // through the region fd (to compare the two paths).
+  bool mmap_bars = true;
 };
 
 // The function's DeviceSpec from the device: IDs and class from its config space, each BAR's
@@ -78,9 +82,12 @@ class PassthroughFunction : public ConfigPassthrough {
   PassthroughFunction& operator=(const PassthroughFunction&) = delete;
 
   // After the firmware assigned the BARs: turns the device's real decode on, hands the
-  // mmappable areas to the mapper, registers the trapping ranges. `router` may be null (no
-  // interrupt controller: MSI enables are counted but not forwarded). All must outlive this.
-  absl::Status Activate(Bus& mmio, Bus& pio, BarMapper& mapper, InterruptRouter* router);
+  // mmappable areas to the mapper, registers the trapping ranges, and routes the device's
+  // INTx to `intx_gsi` (the GSI the platform's _PRT gives the function's pin). `router` may
+  // be null (no interrupt controller: nothing is forwarded, MSI enables are only counted).
+  // All must outlive this.
+  absl::Status Activate(Bus& mmio, Bus& pio, BarMapper& mapper, InterruptRouter* router,
+                        std::optional<uint32_t> intx_gsi = std::nullopt);
 
   uint32_t DeviceBits(uint16_t dword) const override;
   uint32_t ReadDevice(uint16_t offset, uint8_t width) const override;
@@ -97,6 +104,7 @@ class PassthroughFunction : public ConfigPassthrough {
   const LatencyHistogram& real_decode_writes() const { return real_decode_writes_; }
   uint8_t msi_capability() const { return msi_cap_; }
   bool msi_enabled() const;
+  bool intx_routed() const { return intx_.gsi.has_value(); }
 
  private:
   struct Trap {
@@ -104,6 +112,12 @@ class PassthroughFunction : public ConfigPassthrough {
     Bus* bus = nullptr;
     int region = -1;
     std::atomic<uint64_t> base{0};
+  };
+  struct Intx {
+    std::optional<uint32_t> gsi;  // routed
+    UniqueFd trigger;
+    UniqueFd resample;
+    bool on_device = false;  // VFIO signals `trigger` (off while MSI is on)
   };
   struct Msi {
     uint64_t address = 0;
@@ -124,6 +138,8 @@ class PassthroughFunction : public ConfigPassthrough {
   void ReconcileTraps();
   bool Decoded(int bar) const;
   bool InSizingProbe(const BarSpec& bar) const;
+  absl::Status RouteIntx(uint32_t gsi);
+  absl::Status SetDeviceIntx(bool on);
   void UpdateMsi();
   void DisableMsi();
   absl::Status EnableMsi(uint32_t vectors);
@@ -139,7 +155,8 @@ class PassthroughFunction : public ConfigPassthrough {
   InterruptRouter* router_ = nullptr;
   uint8_t msi_cap_ = 0;
   bool msi_64bit_ = false;
-  Msi msi_;  // guarded by the function's write lock
+  Intx intx_;  // set up by Activate; on_device guarded by the function's write lock
+  Msi msi_;    // guarded by the function's write lock
   std::atomic<bool> msi_on_{false};
   LatencyHistogram real_decode_writes_;
   mutable std::atomic<uint64_t> config_device_reads_{0};

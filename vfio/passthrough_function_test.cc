@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "gtest/gtest.h"
 #include "pci/config_access.h"
@@ -40,15 +41,28 @@ class FakeRouter : public InterruptRouter {
     routes.erase(route);
     return absl::OkStatus();
   }
-  absl::Status AddIntxRoute(int, int, uint32_t) override { return absl::OkStatus(); }
-  absl::Status RemoveIntxRoute(int, uint32_t) override { return absl::OkStatus(); }
+  absl::Status AddIntxRoute(int trigger, int resample, uint32_t gsi) override {
+    intx = {trigger, resample, gsi};
+    return absl::OkStatus();
+  }
+  absl::Status RemoveIntxRoute(int, uint32_t) override {
+    intx.reset();
+    return absl::OkStatus();
+  }
   std::map<int, Route> routes;
+  struct Intx {
+    int trigger;
+    int resample;
+    uint32_t gsi;
+  };
+  std::optional<Intx> intx;
   int next = 100;
 };
 
 constexpr uint64_t kRamEnd = 1ull << 30;
 constexpr Bdf kBdf{0, 3, 0};
 constexpr uint16_t kMsiCap = 0x40;
+constexpr uint32_t kIntxGsi = 19;
 
 // An edu-like device: 1 MiB mappable BAR0, a 16 MiB 64-bit prefetchable mappable BAR2,
 // a 256-byte BAR4 (traps), MSI (64-bit) at 0x40, MSI-X at 0x50, PM at 0x60.
@@ -95,7 +109,7 @@ class PassthroughFunctionTest : public ::testing::Test {
     mo.phys_bits = 40;
     mo.reserved = {*AddressRange::Make(0, kRamEnd)};
     mapper_ = std::make_unique<BarMapper>(slots_, mo);
-    ASSERT_TRUE(pt_->Activate(mmio_, pio_, *mapper_, &router_).ok());
+    ASSERT_TRUE(pt_->Activate(mmio_, pio_, *mapper_, &router_, kIntxGsi).ok());
     dev_.config_writes_.clear();
   }
   uint32_t Read(uint16_t reg, uint8_t width) {
@@ -220,6 +234,22 @@ TEST_F(PassthroughFunctionTest, MsiEnableRoutesTheGuestsMessageThroughAnEventfd)
   EXPECT_TRUE(router_.routes.empty());
   EXPECT_TRUE(dev_.irq_fds_[1].empty());
   EXPECT_FALSE(DeviceWriteTouched(kMsiCap + 2, 14));
+}
+
+TEST_F(PassthroughFunctionTest, IntxIsRoutedWithResampleAndPausedWhileMsiIsOn) {
+  Build();
+  ASSERT_TRUE(router_.intx.has_value());
+  EXPECT_EQ(router_.intx->gsi, kIntxGsi);
+  EXPECT_EQ(dev_.irq_fds_[0], std::vector<int>{router_.intx->trigger});
+  EXPECT_EQ(dev_.unmask_fd_, router_.intx->resample);
+  Write(kMsiCap + 2, 2, 0x0001);
+  EXPECT_TRUE(dev_.irq_fds_[0].empty());
+  EXPECT_EQ(dev_.irq_fds_[1].size(), 1u);
+  Write(kMsiCap + 2, 2, 0x0000);
+  EXPECT_EQ(dev_.irq_fds_[0], std::vector<int>{router_.intx->trigger});
+  pt_.reset();
+  EXPECT_FALSE(router_.intx.has_value());
+  EXPECT_TRUE(dev_.irq_fds_[0].empty());
 }
 
 TEST_F(PassthroughFunctionTest, MsixCapabilityIsUnlinkedFromTheGuestsList) {

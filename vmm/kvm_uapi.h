@@ -37,12 +37,19 @@ struct KvmMsrs {
   kvm_msr_entry entries[N];
 };
 
+struct KvmIrqRoutingHeader {
+  uint32_t nr;
+  uint32_t flags;
+};
+static_assert(sizeof(KvmIrqRoutingHeader) == 8);
+
 // unsigned long: the type of ioctl()'s request argument in glibc.
 // NOLINTBEGIN(google-runtime-int)
 inline constexpr unsigned long kKvmGetSupportedCpuid = _IOWR(KVMIO, 0x05, KvmCpuidHeader);
 inline constexpr unsigned long kKvmSetCpuid2 = _IOW(KVMIO, 0x90, KvmCpuidHeader);
 inline constexpr unsigned long kKvmGetMsrs = _IOWR(KVMIO, 0x88, KvmMsrsHeader);
 inline constexpr unsigned long kKvmSetMsrs = _IOW(KVMIO, 0x89, KvmMsrsHeader);
+inline constexpr unsigned long kKvmSetGsiRouting = _IOW(KVMIO, 0x6a, KvmIrqRoutingHeader);
 // NOLINTEND(google-runtime-int)
 
 }  // namespace pcivmm

@@ -52,6 +52,7 @@ absl::Status Machine::Init(const MachineConfig& config) {
   PCIVMM_RETURN_IF_ERROR(
       pio_.Register(PCIVMM_EXIT_PORT, 4, std::make_shared<ExitPort>(&control_)).status());
   if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(CreateInKernelIrqchip(*vm_));
+  pc_platform_ = config.pc_platform;
   for (int i = 0; i < config.vcpus; ++i) {
     PCIVMM_ASSIGN_OR_RETURN(auto vcpu, Vcpu::Create(*kvm_, *vm_, i));
     PCIVMM_RETURN_IF_ERROR(SetSupportedCpuid(*kvm_, vcpu->fd(), i));

@@ -55,6 +55,8 @@ class Machine {
   const DebugConsole& console() const { return *console_; }
   Vcpu& vcpu(int index) { return *vcpus_[static_cast<size_t>(index)]; }
   int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
+  // The in-kernel irqchip and PC vCPU state are present (MachineConfig::pc_platform).
+  bool pc_platform() const { return pc_platform_; }
 
  private:
   Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory memory, uint32_t max_slots,
@@ -72,6 +74,7 @@ class Machine {
   RunControl control_;
   std::shared_ptr<DebugConsole> console_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  bool pc_platform_ = false;
 };
 
 // Reads a whole file (a guest image, an initrd).

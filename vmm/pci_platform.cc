@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machin
   PCIVMM_ASSIGN_OR_RETURN(p->bus_, PciBus::Create(config.bus_count));
   PCIVMM_RETURN_IF_ERROR(p->bus_->AddDevice(HostBridgeDevice()).status());
   for (const DeviceSpec& d : config.devices) PCIVMM_RETURN_IF_ERROR(p->bus_->AddDevice(d).status());
+  PCIVMM_ASSIGN_OR_RETURN(p->vfio_, VfioPlatform::Open(config.vfio, *p->bus_, config.vfio_paths));
   PCIVMM_ASSIGN_OR_RETURN(const int phys_bits, GuestPhysBits(machine.kvm()));
   PCIVMM_ASSIGN_OR_RETURN(p->windows_, DefaultPciWindows(machine.memory().end(), phys_bits));
   PCIVMM_RETURN_IF_ERROR(AssignPciResources(*p->bus_, *p->windows_, config.hand_off));
@@ -25,7 +26,10 @@ absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machin
   BarMapper::Options mo{config.bar_policy, config.bar_cost,
                         ReservedForBars(machine.memory(), config.bus_count), phys_bits};
   p->mapper_ = std::make_unique<BarMapper>(machine.memslots(), std::move(mo));
-  for (PciFunction* f : p->bus_->functions()) PCIVMM_RETURN_IF_ERROR(p->mapper_->Attach(*f));
+  for (PciFunction* f : p->bus_->functions()) {
+    if (!f->spec().passthrough) PCIVMM_RETURN_IF_ERROR(p->mapper_->Attach(*f));
+  }
+  PCIVMM_RETURN_IF_ERROR(p->vfio_->Activate(machine, *p->mapper_));
   PCIVMM_ASSIGN_OR_RETURN(p->fast_path_,
                           EcamFastPath::Create(*p->bus_, machine.memslots(), kEcamBase));
   if (config.ecam_fast_path) PCIVMM_RETURN_IF_ERROR(p->fast_path_->Enable());

@@ -15,6 +15,7 @@
 #include "pci/firmware.h"
 #include "pci/pci_bus.h"
 #include "vmm/machine.h"
+#include "vmm/vfio_platform.h"
 
 namespace pcivmm {
 
@@ -24,8 +25,10 @@ struct PciConfig {
   bool ecam_fast_path = false;  // ECAM reads from read-only shadow slots (zero exits)
   HandOff hand_off;
   MapPolicy bar_policy = MapPolicy::kEager;
-  CostModel bar_cost;               // command register at hand-off
-  std::vector<DeviceSpec> devices;  // the host bridge at 00:00.0 is added implicitly
+  CostModel bar_cost;                  // command register at hand-off
+  std::vector<DeviceSpec> devices;     // the host bridge at 00:00.0 is added implicitly
+  std::vector<VfioDeviceConfig> vfio;  // real devices passed through (after `devices`)
+  VfioPaths vfio_paths{};
 };
 
 class PciPlatform {
@@ -38,12 +41,15 @@ class PciPlatform {
   const PciWindows& windows() const { return *windows_; }
   EcamFastPath& fast_path() { return *fast_path_; }
   BarMapper& mapper() { return *mapper_; }
+  VfioPlatform& vfio() { return *vfio_; }
   int ecam_region() const { return ecam_region_; }
   const PciBus& bus() const { return *bus_; }
 
  private:
   PciPlatform() = default;
   std::unique_ptr<PciBus> bus_;
+  // After bus_ (its functions live there), before mapper_ (whose slots cover its BARs).
+  std::unique_ptr<VfioPlatform> vfio_;
   std::shared_ptr<PioConfigAccess> pio_;
   std::shared_ptr<EcamConfigAccess> ecam_;
   std::unique_ptr<EcamFastPath> fast_path_;

@@ -21,8 +21,13 @@ class GuestVm {
   static std::unique_ptr<GuestVm> Create(std::optional<PciConfig> pci = std::nullopt,
                                          int vcpus = 1) {
     MachineConfig mc;
-    mc.console_echo = nullptr;
     mc.vcpus = vcpus;
+    return CreateWith(mc, std::move(pci));
+  }
+
+  // The same with a chosen machine (RAM size, the PC platform's in-kernel irqchip).
+  static std::unique_ptr<GuestVm> CreateWith(MachineConfig mc, std::optional<PciConfig> pci) {
+    mc.console_echo = nullptr;
     auto m = Machine::Create(mc);
     EXPECT_TRUE(m.ok()) << m.status();
     if (!m.ok()) return nullptr;

@@ -1,0 +1,221 @@
+// VFIO tier: real devices passed through inside the lab (tests/lab/lab.sh --vfio-ivshmem FILE
+// --vfio-edu; ./dev test runs it). The lab binds them to vfio-pci and names them in
+// PCIVMM_VFIO_IVSHMEM / PCIVMM_VFIO_EDU; the host seeded the ivshmem file (its path in
+// PCIVMM_VFIO_IVSHMEM_FILE) with kSeedMagic and PCIVMM_VFIO_SEED at offset 0, and checks
+// what the guests wrote there after the run.
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pci/config_access.h"
+#include "tests/kvm/guest_vm.h"
+#include "tests/kvm/vfio_lab.h"
+#include "vmm/acpi_tables.h"
+
+namespace pcivmm {
+namespace {
+
+using ::pcivmm::testing::GuestVm;
+using ::testing::HasSubstr;
+namespace lab = ::pcivmm::testing::vfio_lab;
+
+constexpr int kIvshmemSlot = 3;
+constexpr int kEduSlot = 4;
+constexpr uint64_t kGuestPattern = 0x600DF00DC0FFEE00ull;
+constexpr uint32_t kEduId = 0x010000ED;
+
+enum Mode : uint64_t { kIds = 0, kRam = 1, kEdu = 2, kDecode = 3, kOwned = 4, kIrq = 6 };
+
+uint64_t Arg(Mode mode, int slot, int bar, bool ecam = false, uint64_t high = 0) {
+  return mode | uint64_t(slot) << 8 | uint64_t(bar) << 16 | (ecam ? 1ull << 24 : 0) | high << 32;
+}
+
+struct VmSetup {
+  bool ivshmem = true;
+  bool edu = false;
+  MapPolicy policy = MapPolicy::kEager;
+  bool ecam_fast_path = false;  // the platform's and the devices'
+  bool mmap_bars = true;
+  bool pc_platform = false;
+};
+
+class VfioKvmTest : public ::testing::Test {
+ protected:
+  // False (after a test failure) when the VM could not be made.
+  bool Build(const VmSetup& s) {
+    vm_.reset();  // closes the previous VM's VFIO groups first (a group opens once)
+    MachineConfig mc;
+    mc.ram_bytes = 16 << 20;  // DMA mapping costs ~2-3 ms per MiB under the emulated IOMMU
+    mc.pc_platform = s.pc_platform;
+    PciConfig pc;
+    pc.bar_policy = s.policy;
+    pc.ecam_fast_path = s.ecam_fast_path;
+    if (s.ivshmem) pc.vfio.push_back(Device(lab::Ivshmem(), kIvshmemSlot, s));
+    if (s.edu) pc.vfio.push_back(Device(lab::Edu(), kEduSlot, s));
+    vm_ = GuestVm::CreateWith(mc, pc);
+    return vm_ != nullptr;
+  }
+  static VfioDeviceConfig Device(const std::string& bdf, int slot, const VmSetup& s) {
+    VfioDeviceConfig d;
+    d.host_address = bdf;
+    d.slot = slot;
+    d.config_fast_path = s.ecam_fast_path;
+    d.mmap_bars = s.mmap_bars;
+    return d;
+  }
+  void Run(uint64_t arg) {
+    StopReason r = vm_->Run("vfio_test", arg);
+    ASSERT_EQ(r.exit_code, 0) << r.detail << "\n" << vm_->machine().console().output();
+  }
+  uint64_t Report(const std::string& key) { return vm_->Report(key); }
+  PassthroughFunction& Fn(int i) { return *vm_->pci().vfio().functions()[size_t(i)]; }
+  BarMapStats Stats(int i, int bar) { return vm_->pci().mapper().stats(Fn(i).function(), bar); }
+  uint64_t BarAddress(int i, int bar) {
+    for (const BarSpec& b : Fn(i).function().spec().bars) {
+      if (b.index == bar) return Fn(i).function().BarAddress(b);
+    }
+    return 0;
+  }
+  std::unique_ptr<GuestVm> vm_;
+};
+
+TEST_F(VfioKvmTest, GuestSeesTheRealIdsClassAndBarSizeThroughEveryConfigPath) {
+  const std::vector<uint8_t> host = lab::HostConfig(lab::Ivshmem());
+  ASSERT_GE(host.size(), 64u);
+  const uint32_t id = lab::Dword(host, 0x00);
+  EXPECT_EQ(id, 0x11101AF4u);  // ivshmem-plain
+  struct Path {
+    const char* name;
+    bool ecam;
+    bool fast;
+  };
+  for (const Path& p :
+       {Path{"pio", false, false}, Path{"ecam-trap", true, false}, Path{"ecam-fast", true, true}}) {
+    SCOPED_TRACE(p.name);
+    ASSERT_TRUE(Build({.ecam_fast_path = p.fast}));
+    Run(Arg(kIds, kIvshmemSlot, 2, p.ecam));
+    EXPECT_EQ(Report("id"), id);
+    EXPECT_EQ(Report("class_rev"), lab::Dword(host, 0x08));
+    EXPECT_EQ(Report("subsystem"), lab::Dword(host, 0x2C));
+    EXPECT_EQ(Report("header_type"), 0u);
+    EXPECT_EQ(Report("bar"), BarAddress(0, 2));
+    EXPECT_EQ(Report("bar_size"), Fn(0).device().region(2).size);
+    EXPECT_EQ(Report("bar_after_sizing"), BarAddress(0, 2));
+    const uint64_t ecam_reads = vm_->stats().mmio(vm_->pci().ecam_region(), Direction::kRead);
+    EXPECT_EQ(ecam_reads, p.ecam && !p.fast ? Report("config_reads") : 0u);
+    EXPECT_GT(Fn(0).counters().config_device_reads, 0u);
+  }
+}
+
+TEST_F(VfioKvmTest, GuestReadsTheHostSeededRamBarAndItsWriteReachesTheHostFile) {
+  ASSERT_TRUE(Build({}));
+  Run(Arg(kRam, kIvshmemSlot, 2));
+  EXPECT_EQ(Report("host_pattern0"), lab::kSeedMagic);
+  EXPECT_EQ(Report("host_pattern1"), lab::Seed());
+  EXPECT_EQ(Report("readback"), kGuestPattern);
+  EXPECT_EQ(lab::IvshmemFileQword(0x1000), kGuestPattern);  // host -> outer QEMU -> file
+  EXPECT_EQ(Stats(0, 2).maps, 1u);                          // through the slot,
+  EXPECT_EQ(Fn(0).counters().bar_reads + Fn(0).counters().bar_writes, 0u);  // not trapped
+}
+
+TEST_F(VfioKvmTest, EduRegistersWorkThroughASlot) {
+  ASSERT_TRUE(Build({.ivshmem = false, .edu = true}));
+  Run(Arg(kEdu, kEduSlot, 0));
+  EXPECT_EQ(Report("edu_id"), kEduId);
+  EXPECT_EQ(Report("edu_live1"), ~0x12345678u);
+  EXPECT_EQ(Report("edu_live2"), ~0xA5A5A5A5u);
+  EXPECT_EQ(Stats(0, 0).maps, 1u);
+  EXPECT_EQ(Fn(0).counters().bar_reads, 0u);
+}
+
+TEST_F(VfioKvmTest, EduRegistersWorkThroughTheTrapPath) {
+  ASSERT_TRUE(Build({.ivshmem = false, .edu = true, .mmap_bars = false}));
+  Run(Arg(kEdu, kEduSlot, 0));
+  EXPECT_EQ(Report("edu_id"), kEduId);
+  EXPECT_EQ(Report("edu_live1"), ~0x12345678u);
+  EXPECT_EQ(Report("edu_live2"), ~0xA5A5A5A5u);
+  EXPECT_EQ(Stats(0, 0).maps, 0u);
+  EXPECT_EQ(Fn(0).counters().bar_reads, 3u);
+  EXPECT_EQ(Fn(0).counters().bar_writes, 2u);
+}
+
+// VFIO-LAB.md: a slot left over a BAR whose real decode is off makes KVM_RUN fail with
+// EFAULT. The device's decode stays on; the guest's view is emulated; its slot goes away.
+TEST_F(VfioKvmTest, DecodeOffReadsAllOnesAndOnAgainTheDataUnderBothPolicies) {
+  for (MapPolicy policy : {MapPolicy::kEager, MapPolicy::kDeferred}) {
+    for (bool mmap : {true, false}) {
+      SCOPED_TRACE(absl::StrFormat("%s, %s", MapPolicyName(policy), mmap ? "slot" : "trap"));
+      ASSERT_TRUE(Build({.policy = policy, .mmap_bars = mmap}));
+      Run(Arg(kDecode, kIvshmemSlot, 2));
+      EXPECT_EQ(Report("decode_on"), lab::kSeedMagic & 0xFFFFFFFF);
+      EXPECT_EQ(Report("decode_off"), 0xFFFFFFFFu);
+      EXPECT_EQ(Report("decode_off64"), ~0ull);
+      EXPECT_EQ(Report("decode_on_again"), lab::kSeedMagic & 0xFFFFFFFF);
+      EXPECT_EQ(Fn(0).counters().bar_dropped, 2u);
+      EXPECT_EQ(Fn(0).counters().device_errors, 0u);
+      EXPECT_EQ(Stats(0, 2).maps, mmap ? 2u : 0u);
+      EXPECT_EQ(Stats(0, 2).unmaps, mmap ? 1u : 0u);
+      const std::vector<uint8_t> host = lab::HostConfig(lab::Ivshmem());
+      EXPECT_EQ(lab::Dword(host, cfg::kCommand) & cfg::kCommandMemory, cfg::kCommandMemory);
+    }
+  }
+}
+
+TEST_F(VfioKvmTest, GuestWritesToVmmOwnedFieldsNeverReachTheDevice) {
+  ASSERT_TRUE(Build({}));
+  const std::vector<uint8_t> before = lab::HostConfig(lab::Ivshmem());
+  Run(Arg(kOwned, kIvshmemSlot, 2));
+  const std::vector<uint8_t> after = lab::HostConfig(lab::Ivshmem());
+  for (uint16_t reg = cfg::kBar0; reg < cfg::kBar0 + 24; reg += 4) {
+    EXPECT_EQ(lab::Dword(after, reg), lab::Dword(before, reg)) << "BAR register " << reg;
+  }
+  EXPECT_EQ(lab::Dword(after, cfg::kRomBar), lab::Dword(before, cfg::kRomBar));
+  EXPECT_EQ(after[cfg::kInterruptLine], before[cfg::kInterruptLine]);
+  EXPECT_EQ(lab::Dword(after, cfg::kCommand) & cfg::kCommandMemory, cfg::kCommandMemory);
+  EXPECT_EQ(Report("cmd_while_off") & cfg::kCommandMemory, 0u);  // the guest's view
+  EXPECT_EQ(Report("rom_sized"), 0u);                            // no ROM exposed
+  EXPECT_EQ(Report("interrupt_line"), 0x0Au);
+  EXPECT_EQ(Report("header_type"), 0u);
+  EXPECT_EQ(Report("bar_restored"), BarAddress(0, 2));
+  EXPECT_GE(Fn(0).counters().config_owned_writes, 9u);
+}
+
+TEST_F(VfioKvmTest, EduMsiAndIntxReachTheGuestThroughIrqfds) {
+  ASSERT_TRUE(Build({.ivshmem = false, .edu = true, .pc_platform = true}));
+  ASSERT_TRUE(Fn(0).intx_routed());
+  const uint32_t gsi = PciIntxGsi(kEduSlot, 0);
+  Run(Arg(kIrq, kEduSlot, 0, false, gsi));
+  EXPECT_NE(Report("msi_cap"), 0u);
+  EXPECT_EQ(Report("msi_irqs"), 2u);
+  EXPECT_EQ(Report("intx_irqs"), 2u);
+  EXPECT_EQ(Report("msi_irqs_after"), 2u);
+  EXPECT_EQ(Fn(0).counters().msi_enables, 1u);
+  EXPECT_FALSE(Fn(0).msi_enabled());
+}
+
+TEST(VfioOpenTest, UsualMistakesGiveClearErrors) {
+  auto container = VfioContainer::Open();
+  ASSERT_TRUE(container.ok()) << container.status();
+  auto missing = VfioDevice::Open(**container, "0000:00:1e.7");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  // The q35 LPC bridge is on the host's bus but not bound to vfio-pci.
+  auto unbound = VfioDevice::Open(**container, "00:1f.0");
+  EXPECT_EQ(unbound.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(unbound.status().message(), HasSubstr("vfio-pci"));
+  auto bad = VfioDevice::Open(**container, "not-a-bdf");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  auto ok = VfioDevice::Open(**container, lab::Ivshmem());
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)->region(kRegionConfig).size, 256u);
+  EXPECT_EQ((*ok)->region(2).mapped.size(), 1u);
+}
+
+}  // namespace
+}  // namespace pcivmm
