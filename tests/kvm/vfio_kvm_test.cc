@@ -7,17 +7,20 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "pci/config_access.h"
 #include "tests/kvm/guest_vm.h"
 #include "tests/kvm/vfio_lab.h"
 #include "vmm/acpi_tables.h"
+#include "vmm/linux_vm.h"
 
 namespace pcivmm {
 namespace {
@@ -215,6 +218,61 @@ TEST(VfioOpenTest, UsualMistakesGiveClearErrors) {
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ((*ok)->region(kRegionConfig).size, 256u);
   EXPECT_EQ((*ok)->region(2).mapped.size(), 1u);
+}
+
+// The console lines of the Linux guest's /init that start with "PCIVMM <kind> ".
+std::vector<std::string> InitLines(LinuxVm& vm, std::string_view kind) {
+  std::vector<std::string> out;
+  const std::string prefix = absl::StrFormat("PCIVMM %s ", kind);
+  for (absl::string_view line : absl::StrSplit(vm.devices().uart().output_tail(), '\n')) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.rfind(prefix, 0) == 0) out.emplace_back(line.substr(prefix.size()));
+  }
+  return out;
+}
+
+std::string Word(uint64_t v) { return absl::StrFormat("0x%08X", v & 0xFFFFFFFF); }
+
+TEST(VfioLinuxTest, LinuxSeesTheRealDevicesWithTheirIdsAndReadsAndWritesTheRamBar) {
+  LinuxVmConfig c;
+  c.machine.ram_bytes = 128ull << 20;
+  c.machine.console_echo = nullptr;
+  c.pci.bar_policy = MapPolicy::kDeferred;
+  c.pci.vfio = {{.host_address = lab::Ivshmem(), .slot = kIvshmemSlot},
+                {.host_address = lab::Edu(), .slot = kEduSlot}};
+  c.boot.kernel_path = PCIVMM_LINUX_GUEST_DIR "/vmlinuz";
+  c.boot.initrd_path = PCIVMM_LINUX_GUEST_DIR "/initramfs.cpio.gz";
+  c.boot.cmdline = absl::StrFormat("%s pcivmm.bar=0000:00:%02x.0,2", kDefaultLinuxCmdline,
+                                   kIvshmemSlot);
+  auto vm = LinuxVm::Create(std::move(c));
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  absl::Notification done;
+  std::thread watchdog([&] {
+    if (!done.WaitForNotificationWithTimeout(absl::Seconds(150))) {
+      (*vm)->machine().RequestStop({kExitStatusVmmError, "test watchdog: guest still running"});
+    }
+  });
+  StopReason r = (*vm)->Run();
+  done.Notify();
+  watchdog.join();
+  ASSERT_EQ(r.exit_code, 0) << r.detail << "\n" << (*vm)->devices().uart().output_tail();
+  std::vector<std::string> want;
+  for (const auto& [bdf, slot] : {std::pair{lab::Ivshmem(), kIvshmemSlot}, {lab::Edu(), kEduSlot}}) {
+    const std::vector<uint8_t> host = lab::HostConfig(bdf);
+    want.push_back(absl::StrFormat("0000:00:%02x.0 vendor=0x%04x device=0x%04x class=0x%06x", slot,
+                                   lab::Dword(host, 0) & 0xFFFF, lab::Dword(host, 0) >> 16,
+                                   lab::Dword(host, 8) >> 8));
+  }
+  EXPECT_THAT(InitLines(**vm, "pci"), ::testing::IsSupersetOf(want));
+  const uint64_t seed = lab::Seed();
+  EXPECT_THAT(InitLines(**vm, "barread"),
+              ::testing::ElementsAre(absl::StrFormat(
+                  "0000:00:%02x.0 2 %s %s %s %s", kIvshmemSlot, Word(lab::kSeedMagic),
+                  Word(lab::kSeedMagic >> 32), Word(seed), Word(seed >> 32))));
+  EXPECT_THAT(InitLines(**vm, "barwrite"),
+              ::testing::ElementsAre(absl::StrFormat("0000:00:%02x.0 2 0x600DF00D", kIvshmemSlot)));
+  EXPECT_EQ(lab::IvshmemFileQword(16) & 0xFFFFFFFF, 0x600DF00Du);
+  EXPECT_THAT(InitLines(**vm, "error"), ::testing::IsEmpty());
 }
 
 }  // namespace
