@@ -9,7 +9,7 @@
  *   3 decode: read BAR+0 with memory decode on, off, and on again
  *   4 owned:  write what the VMM owns (BARs, ROM BAR, decode bits, interrupt line, header
  *             type), then put the BARs and decode back; report the guest's view
- *   5 storm:  read `count` qwords over the BAR's first 2 MiB (cycles by rdtsc)
+ *   5 storm:  read `count` qwords over the BAR's first 2 MiB at most (cycles by rdtsc)
  *   6 irq:    edu interrupts: MSI (vector 0x40) twice, then INTx (IOAPIC pin GSI in bits
  *             32-39, vector 0x41) twice; needs the in-kernel irqchip */
 #include "pci_cfg.h"
@@ -113,7 +113,8 @@ static inline uint64_t rdtsc(void) {
 }
 
 static void storm(uint64_t base, uint64_t count) {
-  const uint64_t span = 2u << 20;
+  const uint64_t size = bar_size();
+  const uint64_t span = size < (2u << 20) ? size : 2u << 20;
   uint64_t x = 0;
   for (uint64_t off = 0; off < span; off += 4096) x ^= mmio_read64(base + off);  // fault in
   const uint64_t t0 = rdtsc();

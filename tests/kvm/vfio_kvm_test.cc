@@ -242,8 +242,8 @@ TEST(VfioLinuxTest, LinuxSeesTheRealDevicesWithTheirIdsAndReadsAndWritesTheRamBa
                 {.host_address = lab::Edu(), .slot = kEduSlot}};
   c.boot.kernel_path = PCIVMM_LINUX_GUEST_DIR "/vmlinuz";
   c.boot.initrd_path = PCIVMM_LINUX_GUEST_DIR "/initramfs.cpio.gz";
-  c.boot.cmdline = absl::StrFormat("%s pcivmm.bar=0000:00:%02x.0,2", kDefaultLinuxCmdline,
-                                   kIvshmemSlot);
+  c.boot.cmdline =
+      absl::StrFormat("%s pcivmm.bar=0000:00:%02x.0,2", kDefaultLinuxCmdline, kIvshmemSlot);
   auto vm = LinuxVm::Create(std::move(c));
   ASSERT_TRUE(vm.ok()) << vm.status();
   absl::Notification done;
@@ -257,7 +257,8 @@ TEST(VfioLinuxTest, LinuxSeesTheRealDevicesWithTheirIdsAndReadsAndWritesTheRamBa
   watchdog.join();
   ASSERT_EQ(r.exit_code, 0) << r.detail << "\n" << (*vm)->devices().uart().output_tail();
   std::vector<std::string> want;
-  for (const auto& [bdf, slot] : {std::pair{lab::Ivshmem(), kIvshmemSlot}, {lab::Edu(), kEduSlot}}) {
+  for (const auto& [bdf, slot] :
+       {std::pair{lab::Ivshmem(), kIvshmemSlot}, {lab::Edu(), kEduSlot}}) {
     const std::vector<uint8_t> host = lab::HostConfig(bdf);
     want.push_back(absl::StrFormat("0000:00:%02x.0 vendor=0x%04x device=0x%04x class=0x%06x", slot,
                                    lab::Dword(host, 0) & 0xFFFF, lab::Dword(host, 0) >> 16,
