@@ -24,40 +24,41 @@ class FakePassthroughDevice : public PassthroughDevice {
   };
 
   explicit FakePassthroughDevice(uint64_t config_size = 256) {
-    regions_[kRegionConfig] = {config_size, true, true, {}};
+    regions_[At(kRegionConfig)] = {config_size, true, true, {}};
   }
 
   // Config space set-up (little-endian).
   void SetConfig(uint16_t offset, int width, uint32_t value) {
-    for (int i = 0; i < width; ++i) config_[offset + i] = static_cast<uint8_t>(value >> (8 * i));
+    for (int i = 0; i < width; ++i)
+      config_[At(offset + i)] = static_cast<uint8_t>(value >> (8 * i));
   }
   uint32_t Config(uint16_t offset, int width) const {
     uint32_t v = 0;
-    for (int i = 0; i < width; ++i) v |= uint32_t{config_[offset + i]} << (8 * i);
+    for (int i = 0; i < width; ++i) v |= uint32_t{config_[At(offset + i)]} << (8 * i);
     return v;
   }
   // A BAR region of `size` bytes; `mappable`: one mapped area over all of it.
   void AddBar(int index, uint64_t size, bool mappable) {
     auto m = HostMapping::CreateMemfd(absl::StrFormat("fake-bar%d", index), std::max(size, 4096ul));
-    bars_[index].emplace(std::move(*m));
-    regions_[index] = {size, true, true, {}};
-    if (mappable) regions_[index].mapped.push_back({0, size, bars_[index]->data()});
+    bars_[At(index)].emplace(std::move(*m));
+    regions_[At(index)] = {size, true, true, {}};
+    if (mappable) regions_[At(index)].mapped.push_back({0, size, bars_[At(index)]->data()});
   }
-  uint8_t* bar(int index) { return bars_[index]->data(); }
+  uint8_t* bar(int index) { return bars_[At(index)]->data(); }
   void FailReads(bool fail) { fail_reads_ = fail; }
 
   const std::string& name() const override { return name_; }
-  const DeviceRegion& region(int index) const override { return regions_[index]; }
+  const DeviceRegion& region(int index) const override { return regions_[At(index)]; }
   absl::Status Read(int region, uint64_t offset, absl::Span<uint8_t> data) const override {
     if (fail_reads_) return absl::InternalError("fake read failure");
-    if (offset + data.size() > regions_[region].size) return absl::OutOfRangeError("outside");
-    const uint8_t* src = region == kRegionConfig ? config_.data() : bars_[region]->data();
+    if (offset + data.size() > regions_[At(region)].size) return absl::OutOfRangeError("outside");
+    const uint8_t* src = region == kRegionConfig ? config_.data() : bars_[At(region)]->data();
     std::memcpy(data.data(), src + offset, data.size());
     return absl::OkStatus();
   }
   absl::Status Write(int region, uint64_t offset, absl::Span<const uint8_t> data) const override {
-    if (offset + data.size() > regions_[region].size) return absl::OutOfRangeError("outside");
-    uint8_t* dst = region == kRegionConfig ? config_.data() : bars_[region]->data();
+    if (offset + data.size() > regions_[At(region)].size) return absl::OutOfRangeError("outside");
+    uint8_t* dst = region == kRegionConfig ? config_.data() : bars_[At(region)]->data();
     std::memcpy(dst + offset, data.data(), data.size());
     if (region == kRegionConfig) config_writes_.push_back({offset, {data.begin(), data.end()}});
     return absl::OkStatus();
@@ -72,6 +73,8 @@ class FakePassthroughDevice : public PassthroughDevice {
     unmask_fd_ = fd;
     return absl::OkStatus();
   }
+
+  static size_t At(int i) { return static_cast<size_t>(i); }
 
   std::array<uint32_t, 3> irq_counts_{};
   std::array<std::vector<int>, 3> irq_fds_{};
