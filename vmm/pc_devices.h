@@ -5,6 +5,9 @@
 #define PCIVMM_VMM_PC_DEVICES_H_
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "vmm/boot_marker.h"
@@ -43,6 +46,10 @@ class PcDevices {
   std::shared_ptr<SerialUart> uart_;
   std::shared_ptr<BootMarker> boot_marker_;
 };
+
+// The line of a Linux console that carries its panic message ("Kernel panic - not
+// syncing: ..."), if there is one.
+std::optional<std::string> PanicLine(std::string_view console);
 
 }  // namespace pcivmm
 
