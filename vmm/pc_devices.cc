@@ -49,8 +49,6 @@ absl::Status PcDevices::Register(PcDevicesConfig config) {
   PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kI8042DataPort, 1, I8042::DataPort(kbc)).status());
   PCIVMM_RETURN_IF_ERROR(
       pio.Register(layout::kI8042CommandPort, 1, I8042::CommandPort(kbc)).status());
-  boot_marker_ = std::make_shared<BootMarker>(MonotonicNowNs(), std::move(config.on_boot));
-  PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kBootMarkerPort, 1, boot_marker_).status());
   return absl::OkStatus();
 }
 
