@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "vmm/boot_marker.h"
 #include "vmm/linux_boot.h"
 #include "vmm/machine.h"
 #include "vmm/pc_devices.h"
@@ -19,6 +20,7 @@ struct LinuxVmConfig {
   PciConfig pci;
   LinuxBootConfig boot;
   PcDevicesConfig devices;
+  BootMarker::Listener on_boot;  // optional, called when the guest's init writes the marker
 };
 
 class LinuxVm {
@@ -31,12 +33,14 @@ class LinuxVm {
   Machine& machine() { return *machine_; }
   PciPlatform& pci() { return *pci_; }
   PcDevices& devices() { return *devices_; }
+  const BootMarker& boot_marker() const { return *boot_marker_; }
 
  private:
   LinuxVm() = default;
   std::unique_ptr<Machine> machine_;
   std::unique_ptr<PcDevices> devices_;
   std::unique_ptr<PciPlatform> pci_;
+  std::shared_ptr<BootMarker> boot_marker_;
 };
 
 }  // namespace pcivmm

@@ -9,19 +9,13 @@
 #include "vmm/platform_layout.h"
 
 namespace pcivmm {
-namespace {
-
-constexpr std::string_view kPanicMarker = "Kernel panic - not syncing";
-
-// The console line that carries Linux's panic message, if the tail has one.
-std::optional<std::string> PanicLine(const std::string& console) {
+std::optional<std::string> PanicLine(std::string_view console) {
+  constexpr std::string_view kPanicMarker = "Kernel panic - not syncing";
   const size_t at = console.rfind(kPanicMarker);
-  if (at == std::string::npos) return std::nullopt;
+  if (at == std::string_view::npos) return std::nullopt;
   const size_t end = console.find_first_of("\r\n", at);
-  return console.substr(at, end == std::string::npos ? std::string::npos : end - at);
+  return std::string(console.substr(at, end == std::string_view::npos ? end : end - at));
 }
-
-}  // namespace
 
 PcDevices::PcDevices(Machine& machine)
     : machine_(machine),
@@ -55,8 +49,6 @@ absl::Status PcDevices::Register(PcDevicesConfig config) {
   PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kI8042DataPort, 1, I8042::DataPort(kbc)).status());
   PCIVMM_RETURN_IF_ERROR(
       pio.Register(layout::kI8042CommandPort, 1, I8042::CommandPort(kbc)).status());
-  boot_marker_ = std::make_shared<BootMarker>(MonotonicNowNs(), std::move(config.on_boot));
-  PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kBootMarkerPort, 1, boot_marker_).status());
   return absl::OkStatus();
 }
 

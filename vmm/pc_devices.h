@@ -1,13 +1,15 @@
 // The legacy PC devices a directly booted Linux guest expects, on the machine's port bus:
 // COM1 (16550A, IRQ 4 into the in-kernel irqchip), the CMOS/RTC, the ACPI fixed hardware
-// (power-off and reset end the VM), the i8042's reset line, and the boot-done marker.
+// (power-off and reset end the VM) and the i8042's reset line.
 #ifndef PCIVMM_VMM_PC_DEVICES_H_
 #define PCIVMM_VMM_PC_DEVICES_H_
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
-#include "vmm/boot_marker.h"
 #include "vmm/machine.h"
 #include "vmm/serial_uart.h"
 #include "vmm/x86_platform.h"
@@ -15,8 +17,7 @@
 namespace pcivmm {
 
 struct PcDevicesConfig {
-  SerialUart::Sink console;      // COM1's output; nullptr: kept only in the UART's tail
-  BootMarker::Listener on_boot;  // optional, called when the guest writes the marker
+  SerialUart::Sink console;  // COM1's output; nullptr: kept only in the UART's tail
 };
 
 class PcDevices {
@@ -26,7 +27,6 @@ class PcDevices {
                                                            PcDevicesConfig config);
 
   SerialUart& uart() { return *uart_; }
-  const BootMarker& boot_marker() const { return *boot_marker_; }
 
   // A guest that panicked (its console says so) and then reset or triple-faulted has
   // crashed: the reason gets kExitStatusGuestCrash and the panic line.
@@ -41,8 +41,11 @@ class PcDevices {
   KvmIrqLine com1_irq_;
   KvmIrqLine sci_irq_;
   std::shared_ptr<SerialUart> uart_;
-  std::shared_ptr<BootMarker> boot_marker_;
 };
+
+// The line of a Linux console that carries its panic message ("Kernel panic - not
+// syncing: ..."), if there is one.
+std::optional<std::string> PanicLine(std::string_view console);
 
 }  // namespace pcivmm
 

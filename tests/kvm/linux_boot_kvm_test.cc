@@ -115,8 +115,8 @@ TEST(LinuxBootKvmTest, BootsToInitAndPowersOffWithOneVcpu) {
   EXPECT_THAT(Lines(*vm, "cpus"), ::testing::ElementsAre("0"));
   EXPECT_THAT(Lines(*vm, "error"), ::testing::IsEmpty());
   EXPECT_THAT(vm->devices().uart().output_tail(), HasSubstr("PCIVMM done"));
-  ASSERT_TRUE(vm->devices().boot_marker().boot_ns().has_value());
-  EXPECT_EQ(vm->devices().boot_marker().marks(), 1u);
+  ASSERT_TRUE(vm->boot_marker().boot_ns().has_value());
+  EXPECT_EQ(vm->boot_marker().marks(), 1u);
 }
 
 TEST(LinuxBootKvmTest, StartsTheSecondVcpuThroughTheLapic) {
