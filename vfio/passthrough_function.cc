@@ -139,9 +139,10 @@ absl::StatusOr<std::unique_ptr<PassthroughFunction>> PassthroughFunction::Create
 }
 
 PassthroughFunction::~PassthroughFunction() {
-  if (msi_.vectors != 0) DisableMsi();
   if (intx_.on_device) SetDeviceIntx(false).IgnoreError();
   if (intx_.gsi) router_->RemoveIntxRoute(intx_.trigger.get(), *intx_.gsi).IgnoreError();
+  intx_.gsi.reset();  // so that DisableMsi does not turn INTx back on
+  if (msi_.vectors != 0) DisableMsi();
   for (Trap& t : traps_) {
     if (t.region >= 0) t.bus->Unregister(t.region).IgnoreError();
   }
