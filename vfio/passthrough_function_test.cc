@@ -141,15 +141,17 @@ class PassthroughFunctionTest : public ::testing::Test {
     return false;
   }
 
+  // Destroyed bottom-up: the function first (it unregisters from the buses and the router),
+  // then the mapper (its slots cover the device's memory), the device last.
   FakePassthroughDevice dev_;
   std::unique_ptr<PciBus> bus_;
-  std::unique_ptr<PassthroughFunction> pt_;
   Bus mmio_{"mmio", UINT64_MAX};
   Bus pio_{"pio", 0x10000};
   FakeKvm kvm_;
   MemslotTable slots_{&kvm_, 64};
-  std::unique_ptr<BarMapper> mapper_;
   FakeRouter router_;
+  std::unique_ptr<BarMapper> mapper_;
+  std::unique_ptr<PassthroughFunction> pt_;
 };
 
 TEST_F(PassthroughFunctionTest, SpecTakesIdsFromTheDeviceAndBarSizesFromItsRegions) {
