@@ -3,6 +3,9 @@
 // PCIVMM_VFIO_IVSHMEM / PCIVMM_VFIO_EDU; the host seeded the ivshmem file (its path in
 // PCIVMM_VFIO_IVSHMEM_FILE) with kSeedMagic and PCIVMM_VFIO_SEED at offset 0, and checks
 // what the guests wrote there after the run.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -222,6 +225,28 @@ TEST(VfioOpenTest, UsualMistakesGiveClearErrors) {
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ((*ok)->region(kRegionConfig).size, 256u);
   EXPECT_EQ((*ok)->region(2).mapped.size(), 1u);
+}
+
+// The group node is root's (0600): another user gets PERMISSION_DENIED saying what to do.
+TEST(VfioOpenTest, AnotherUserGetsPermissionDenied) {
+  const std::string bdf = lab::Ivshmem();
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    constexpr uid_t kNobody = 65534;
+    if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(10);
+    auto container = VfioContainer::Open();  // /dev/vfio/vfio is 0666
+    if (!container.ok()) ::_exit(11);
+    auto device = VfioDevice::Open(**container, bdf);
+    std::fprintf(stderr, "as nobody: %s\n", device.status().ToString().c_str());
+    const bool ok = device.status().code() == absl::StatusCode::kPermissionDenied &&
+                    device.status().message().find("run as root") != std::string::npos;
+    ::_exit(ok ? 0 : 12);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 // The console lines of the Linux guest's /init that start with "PCIVMM <kind> ".
