@@ -268,8 +268,9 @@ absl::StatusOr<std::unique_ptr<ApiServer>> StartApi(VmServiceImpl* service) {
 }
 
 int Serve(VmHost& host, DaemonExit& daemon_exit) {
-  VmServiceImpl service(&host,
-                        {.on_shutdown = [&daemon_exit] { daemon_exit.ShutdownRequested(); }});
+  VmServiceImpl::Options options;
+  options.on_shutdown = [&daemon_exit] { daemon_exit.ShutdownRequested(); };
+  VmServiceImpl service(&host, std::move(options));
   auto server = StartApi(&service);
   if (!server.ok()) return Fail(server.status(), kExitUsage);
   std::unique_ptr<MetricsFileWriter> metrics;
