@@ -6,6 +6,7 @@
 #include "api/config_convert.h"
 #include "api/host_memory.h"
 #include "api/proto_convert.h"
+#include "guest-images/include/pcivmm_guest_abi.h"
 #include "pci/config_space.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/exit_dispatcher.h"
@@ -14,6 +15,10 @@
 
 namespace pcivmm {
 namespace {
+
+static_assert(PCIVMM_BOOT_MARKER_PORT == layout::kBootMarkerPort &&
+                  PCIVMM_BOOT_MARKER_VALUE == layout::kBootMarkerValue,
+              "the guest ABI and the platform layout disagree on the boot marker");
 
 constexpr absl::Duration kPauseTimeout = absl::Seconds(30);
 
