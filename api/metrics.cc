@@ -70,6 +70,8 @@ void RenderVm(const v1::GetVmInfoResponse& info, PromText* p) {
   p->Sample("pcivmm_memory_bytes", Label("kind", "guest_ram"), m.guest_ram_resident_bytes());
   p->Sample("pcivmm_memory_bytes", Label("kind", "overhead"), m.overhead_bytes());
   p->Sample("pcivmm_memory_bytes", Label("kind", "ecam_shadow"), m.ecam_shadow_bytes());
+  p->Family("pcivmm_ecam_fast_path_slots", "gauge", "Read-only memslots of the ECAM fast path");
+  p->Sample("pcivmm_ecam_fast_path_slots", "", info.ecam_fast_path().slots());
   p->Family("pcivmm_config_mode", "gauge", "1 when the configuration path is on");
   p->Sample("pcivmm_config_mode", Label("path", "pio"), info.config_mode().pio_enabled());
   p->Sample("pcivmm_config_mode", Label("path", "ecam_fast_path"),

@@ -206,36 +206,45 @@ void StatsCollector::CollectKvmFile(const KvmStatsReader& r, const std::string& 
   }
 }
 
+namespace {
+
+void AddBar(const PciFunction& f, const BarSpec& b, const BarMapper& mapper,
+            v1::MappingStats* out) {
+  const BarMapStats s = mapper.stats(f, b.index);
+  v1::BarMappingStats* o = out->add_bars();
+  *o->mutable_bdf() = ToProto(BdfOf(f));
+  o->set_device(f.spec().name);
+  o->set_bar(static_cast<uint32_t>(b.index));
+  o->set_size(b.size);
+  o->set_address(f.BarAddress(b));
+  if (auto at = mapper.MappedAt(f, b.index)) o->set_mapped_gpa(*at);
+  o->set_maps(s.maps);
+  o->set_unmaps(s.unmaps);
+  o->set_moves(s.moves);
+  o->set_conflicts(s.conflicts);
+  ToProto(s.ioctl, o->mutable_ioctl());
+  o->set_modelled_ns(s.modelled_ns);
+  v1::MappingTotals* t = out->mutable_totals();
+  t->set_maps(t->maps() + s.maps);
+  t->set_unmaps(t->unmaps() + s.unmaps);
+  t->set_moves(t->moves() + s.moves);
+  t->set_conflicts(t->conflicts() + s.conflicts);
+  t->set_ioctl_count(t->ioctl_count() + s.ioctl.count);
+  t->set_ioctl_sum_ns(t->ioctl_sum_ns() + s.ioctl.sum_ns);
+  t->set_modelled_ns(t->modelled_ns() + s.modelled_ns);
+}
+
+}  // namespace
+
 void StatsCollector::CollectMapping(std::optional<Bdf> only, v1::MappingStats* out) const {
   if (src_.pci == nullptr || src_.mapper == nullptr) return;
   out->set_policy(ToProto(src_.mapper->policy()));
   out->set_cost_ns_per_gib(src_.mapper->cost_model().ns_per_gib);
-  v1::MappingTotals* t = out->mutable_totals();
+  out->mutable_totals();
   for (const PciFunction* f : src_.pci->functions()) {
     if (only && !(BdfOf(*f) == *only)) continue;
     for (const BarSpec& b : f->spec().bars) {
-      if (b.kind == BarKind::kIo) continue;
-      const BarMapStats s = src_.mapper->stats(*f, b.index);
-      v1::BarMappingStats* o = out->add_bars();
-      *o->mutable_bdf() = ToProto(BdfOf(*f));
-      o->set_device(f->spec().name);
-      o->set_bar(static_cast<uint32_t>(b.index));
-      o->set_size(b.size);
-      o->set_address(f->BarAddress(b));
-      if (auto at = src_.mapper->MappedAt(*f, b.index)) o->set_mapped_gpa(*at);
-      o->set_maps(s.maps);
-      o->set_unmaps(s.unmaps);
-      o->set_moves(s.moves);
-      o->set_conflicts(s.conflicts);
-      ToProto(s.ioctl, o->mutable_ioctl());
-      o->set_modelled_ns(s.modelled_ns);
-      t->set_maps(t->maps() + s.maps);
-      t->set_unmaps(t->unmaps() + s.unmaps);
-      t->set_moves(t->moves() + s.moves);
-      t->set_conflicts(t->conflicts() + s.conflicts);
-      t->set_ioctl_count(t->ioctl_count() + s.ioctl.count);
-      t->set_ioctl_sum_ns(t->ioctl_sum_ns() + s.ioctl.sum_ns);
-      t->set_modelled_ns(t->modelled_ns() + s.modelled_ns);
+      if (b.kind != BarKind::kIo) AddBar(*f, b, *src_.mapper, out);
     }
   }
 }

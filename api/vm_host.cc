@@ -225,41 +225,55 @@ v1::GetVmInfoResponse VmHost::Info() const {
   r.mutable_config_mode()->set_ecam_fast_path(pci_->fast_path().enabled());
   r.set_bar_policy(ToProto(pci_->mapper().policy()));
   r.set_bar_cost_ns_per_gib(pci_->mapper().cost_model().ns_per_gib);
-  v1::HostMemory* m = r.mutable_memory();
+  DescribeMemory(r.mutable_memory());
+  v1::EcamFastPathInfo* fast = r.mutable_ecam_fast_path();
+  fast->set_enabled(pci_->fast_path().enabled());
+  fast->set_slots(fast->enabled() ? static_cast<uint32_t>(pci_->fast_path().slot_ranges().size())
+                                  : 0);
+  fast->set_shadow_bytes(pci_->fast_path().shadow_bytes());
+  uint32_t trapping = 0;
+  for (const PciFunction* f : pci_->bus().functions()) trapping += f->spec().ecam_fast_path ? 0 : 1;
+  fast->set_trapping_functions(trapping);
+  return r;
+}
+
+// The VMM's cost beyond guest RAM: VmRSS counts the guest RAM pages that are resident (the
+// memfd is mapped into this process), so the difference is what pcivmm itself uses.
+void VmHost::DescribeMemory(v1::HostMemory* m) const {
   m->set_rss_bytes(ProcessRssBytes().value_or(0));
   m->set_guest_ram_resident_bytes(GuestRamResidentBytes(machine_->memory()));
   m->set_overhead_bytes(m->rss_bytes() > m->guest_ram_resident_bytes()
                             ? m->rss_bytes() - m->guest_ram_resident_bytes()
                             : 0);
   m->set_ecam_shadow_bytes(pci_->fast_path().shadow_bytes());
-  return r;
+}
+
+void VmHost::DescribeFunction(const PciFunction& f, v1::PciFunctionInfo* o) const {
+  const DeviceSpec& s = f.spec();
+  *o->mutable_bdf() = ToProto(BdfOf(f));
+  o->set_name(s.name);
+  o->set_vendor_id(s.vendor_id);
+  o->set_device_id(s.device_id);
+  o->set_class_code(s.class_code);
+  o->set_command(f.Read(cfg::kCommand, 2));
+  for (const BarSpec& b : s.bars) {
+    v1::BarInfo* bar = o->add_bars();
+    bar->set_index(static_cast<uint32_t>(b.index));
+    bar->set_kind(KindOf(b.kind));
+    bar->set_prefetchable(b.prefetchable);
+    bar->set_size(b.size);
+    bar->set_address(f.BarAddress(b));
+    if (auto at = pci_->mapper().MappedAt(f, b.index)) bar->set_mapped_gpa(*at);
+  }
+  o->set_rom_size(s.rom_size);
+  o->set_rom_address(s.rom_size != 0 ? f.RomAddress() : 0);
+  o->set_ecam_fast_path(s.ecam_fast_path);
 }
 
 v1::ListDevicesResponse VmHost::Devices() const {
   v1::ListDevicesResponse r;
   r.set_ecam_buses(static_cast<uint32_t>(spec_.pci.bus_count));
-  for (const PciFunction* f : pci_->bus().functions()) {
-    const DeviceSpec& s = f->spec();
-    v1::PciFunctionInfo* o = r.add_functions();
-    *o->mutable_bdf() = ToProto(BdfOf(*f));
-    o->set_name(s.name);
-    o->set_vendor_id(s.vendor_id);
-    o->set_device_id(s.device_id);
-    o->set_class_code(s.class_code);
-    o->set_command(f->Read(cfg::kCommand, 2));
-    for (const BarSpec& b : s.bars) {
-      v1::BarInfo* bar = o->add_bars();
-      bar->set_index(static_cast<uint32_t>(b.index));
-      bar->set_kind(KindOf(b.kind));
-      bar->set_prefetchable(b.prefetchable);
-      bar->set_size(b.size);
-      bar->set_address(f->BarAddress(b));
-      if (auto at = pci_->mapper().MappedAt(*f, b.index)) bar->set_mapped_gpa(*at);
-    }
-    o->set_rom_size(s.rom_size);
-    o->set_rom_address(s.rom_size != 0 ? f->RomAddress() : 0);
-    o->set_ecam_fast_path(s.ecam_fast_path);
-  }
+  for (const PciFunction* f : pci_->bus().functions()) DescribeFunction(*f, r.add_functions());
   return r;
 }
 

@@ -270,6 +270,15 @@ TEST_F(ApiKvmTest, TheFastPathSwitchedOnThroughTheApiStopsTheExits) {
     ASSERT_TRUE(vm_->stub().SetConfigMode(&ctx, req, &resp).ok());
     EXPECT_TRUE(resp.config_mode().ecam_fast_path());
   }
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    v1::GetVmInfoResponse info;
+    ASSERT_TRUE(vm_->stub().GetVmInfo(&ctx, {}, &info).ok());
+    EXPECT_TRUE(info.ecam_fast_path().enabled());
+    EXPECT_EQ(info.ecam_fast_path().slots(), 1u);                // no function opts out: one slot
+    EXPECT_EQ(info.ecam_fast_path().shadow_bytes(), 12u << 10);  // bridge + gpu + all-ones
+  }
   Counts c = Parse(RunFor(absl::Milliseconds(300)));
   EXPECT_EQ(c.regions["pci-ecam"].first, b.regions["pci-ecam"].first);
   EXPECT_EQ(c.paths[v1::CONFIG_PATH_ECAM].first, b.paths[v1::CONFIG_PATH_ECAM].first);
