@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
+#include "vfio/vfio_device.h"
 #include "vmm/base/status_macros.h"
 
 namespace pcivmm {
@@ -67,6 +68,45 @@ absl::Status DevicesFromConfig(const v1::PciConfig& c, PciConfig* p) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<VfioDeviceConfig> VfioFromConfig(const v1::VfioDevice& d, int i) {
+  const std::string field = absl::StrFormat("pci.vfio_devices[%d]", i);
+  auto address = NormalizePciAddress(d.host_address());
+  if (!address.ok()) {
+    return Invalid(absl::StrFormat("%s.host_address: %s", field, address.status().message()));
+  }
+  if (d.slot() > 31) {
+    return Invalid(
+        absl::StrFormat("%s.slot: %d is outside 1..31 (0: the next free one)", field, d.slot()));
+  }
+  VfioDeviceConfig c;
+  c.host_address = *address;
+  c.slot = static_cast<int>(d.slot());
+  c.name = d.name();
+  c.forward_msi = !d.has_forward_msi() || d.forward_msi();
+  c.config_fast_path = d.has_config_fast_path() && d.config_fast_path();
+  c.mmap_bars = !d.has_mmap_bars() || d.mmap_bars();
+  return c;
+}
+
+// Slots and names must not clash with each other or with the emulated devices.
+absl::Status VfioDevicesFromConfig(const v1::PciConfig& c, PciConfig* p) {
+  std::set<std::string> addresses;
+  std::set<int> slots;
+  for (const DeviceSpec& d : p->devices) slots.insert(d.slot);
+  for (int i = 0; i < c.vfio_devices_size(); ++i) {
+    PCIVMM_ASSIGN_OR_RETURN(VfioDeviceConfig v, VfioFromConfig(c.vfio_devices(i), i));
+    if (!addresses.insert(v.host_address).second) {
+      return Invalid(absl::StrFormat("pci.vfio_devices[%d].host_address: %s is passed twice", i,
+                                     v.host_address));
+    }
+    if (v.slot != 0 && !slots.insert(v.slot).second) {
+      return Invalid(absl::StrFormat("pci.vfio_devices[%d].slot: %d is used twice", i, v.slot));
+    }
+    p->vfio.push_back(std::move(v));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<MapPolicy> PolicyFromConfig(v1::BarPolicy policy, const char* field) {
   switch (policy) {
     case v1::BAR_POLICY_UNSPECIFIED:
@@ -94,7 +134,8 @@ absl::Status PciFromConfig(const v1::PciConfig& c, PciConfig* p) {
                                    c.bar_cost_ns_per_gib(), kMaxCostNsPerGib));
   }
   p->bar_cost.ns_per_gib = c.bar_cost_ns_per_gib();
-  return DevicesFromConfig(c, p);
+  PCIVMM_RETURN_IF_ERROR(DevicesFromConfig(c, p));
+  return VfioDevicesFromConfig(c, p);
 }
 
 absl::Status GuestFromConfig(const v1::VmConfig& c, VmSpec* spec) {
@@ -141,6 +182,7 @@ absl::StatusOr<v1::VmConfig> ReadVmConfigFile(const std::string& path) {
 void OverlayVmConfig(const v1::VmConfig& overrides, v1::VmConfig* base) {
   v1::VmConfig o = overrides;
   if (o.pci().devices_size() > 0) base->mutable_pci()->clear_devices();
+  if (o.pci().vfio_devices_size() > 0) base->mutable_pci()->clear_vfio_devices();
   // The same kind of guest merges field by field (--guest-arg alone keeps the file's image).
   if (o.guest_case() != v1::VmConfig::GUEST_NOT_SET && o.guest_case() != base->guest_case()) {
     base->clear_test_guest();
@@ -174,6 +216,15 @@ void DevicesToConfig(const PciConfig& p, v1::PciConfig* c) {
       if (b.index == 1) out->set_bar1_gib(b.size >> 30);
     }
     out->set_ecam_fast_path(d.ecam_fast_path);
+  }
+  for (const VfioDeviceConfig& v : p.vfio) {
+    v1::VfioDevice* out = c->add_vfio_devices();
+    out->set_host_address(v.host_address);
+    out->set_slot(static_cast<uint32_t>(v.slot));
+    out->set_name(v.name);
+    out->set_forward_msi(v.forward_msi);
+    out->set_config_fast_path(v.config_fast_path);
+    out->set_mmap_bars(v.mmap_bars);
   }
 }
 

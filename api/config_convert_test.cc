@@ -88,6 +88,18 @@ TEST(ConfigConvertTest, BadFieldsAreNamed) {
                                {"name": "b", "slot": 1, "model": 1}]}, )" +
            g + "}",
        "pci.devices[1].slot"},
+      {R"({"pci": {"vfioDevices": [{"hostAddress": "00:04"}]}, )" + g + "}",
+       "pci.vfio_devices[0].host_address"},
+      {R"({"pci": {"vfioDevices": [{"hostAddress": "00:04.0", "slot": 32}]}, )" + g + "}",
+       "pci.vfio_devices[0].slot"},
+      {R"({"pci": {"vfioDevices": [{"hostAddress": "00:04.0"}, {"hostAddress": "0000:00:04.0"}]},
+          )" +
+           g + "}",
+       "pci.vfio_devices[1].host_address"},
+      {R"({"pci": {"devices": [{"name": "a", "slot": 3, "model": 1}],
+                   "vfioDevices": [{"hostAddress": "00:04.0", "slot": 3}]}, )" +
+           g + "}",
+       "pci.vfio_devices[0].slot"},
       {R"({"testGuest": {"imagePath": ""}})", "test_guest.image_path"},
       {R"({"linuxBoot": {"cmdline": "x"}})", "linux_boot.kernel_path"},
       {R"({})", "guest"},
@@ -96,6 +108,30 @@ TEST(ConfigConvertTest, BadFieldsAreNamed) {
   for (const auto& [json, field] : cases) {
     EXPECT_NE(SpecError(json).find(field), std::string::npos) << json << " -> " << field;
   }
+}
+
+TEST(ConfigConvertTest, VfioDevicesGetTheirDefaultsAndRoundTrip) {
+  auto spec = VmSpecFromConfig(Parse(R"({"pci": {"vfioDevices": [{"hostAddress": "03:00.0"},
+      {"hostAddress": "0000:04:00.0", "slot": 7, "name": "nvme", "forwardMsi": false,
+       "configFastPath": true, "mmapBars": false}]}, "testGuest": {"imagePath": "g"}})"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->pci.vfio.size(), 2u);
+  const VfioDeviceConfig& a = spec->pci.vfio[0];
+  EXPECT_EQ(a.host_address, "0000:03:00.0");
+  EXPECT_EQ(a.slot, 0);
+  EXPECT_TRUE(a.forward_msi);
+  EXPECT_FALSE(a.config_fast_path);
+  EXPECT_TRUE(a.mmap_bars);
+  const VfioDeviceConfig& b = spec->pci.vfio[1];
+  EXPECT_EQ(b.slot, 7);
+  EXPECT_EQ(b.name, "nvme");
+  EXPECT_FALSE(b.forward_msi);
+  EXPECT_TRUE(b.config_fast_path);
+  EXPECT_FALSE(b.mmap_bars);
+  const v1::VmConfig back = ConfigFromSpec(*spec);
+  ASSERT_EQ(back.pci().vfio_devices_size(), 2);
+  EXPECT_EQ(back.pci().vfio_devices(1).host_address(), "0000:04:00.0");
+  EXPECT_FALSE(back.pci().vfio_devices(1).mmap_bars());
 }
 
 TEST(ConfigConvertTest, UnknownJsonFieldsAreRejected) {

@@ -268,6 +268,7 @@ void VmHost::DescribeFunction(const PciFunction& f, v1::PciFunctionInfo* o) cons
   o->set_rom_size(s.rom_size);
   o->set_rom_address(s.rom_size != 0 ? f.RomAddress() : 0);
   o->set_ecam_fast_path(s.ecam_fast_path);
+  o->set_passthrough(s.passthrough);
 }
 
 v1::ListDevicesResponse VmHost::Devices() const {

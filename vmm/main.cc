@@ -15,6 +15,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/api_server.h"
@@ -50,6 +51,9 @@ ABSL_FLAG(std::string, bar_policy, "eager",
           "vBAR mapping policy: eager (map/unmap on every decode toggle) or deferred");
 ABSL_FLAG(uint64_t, bar_cost_ns_per_gib, 0,
           "cost model: extra delay per GiB mapped or unmapped (14062500 = 1.8 s per 128 GiB)");
+ABSL_FLAG(std::vector<std::string>, vfio, {},
+          "pass a host PCI device through with VFIO: its address (0000:03:00.0 or 03:00.0), bound "
+          "to vfio-pci; repeatable (or comma-separated); it takes the next free slot");
 ABSL_FLAG(bool, test_devices, true,
           "attach the test devices of pcivmm_guest_abi.h (echo ports, stream port, scratch MMIO)");
 ABSL_FLAG(std::string, api_socket, "",
@@ -67,6 +71,28 @@ ABSL_FLAG(std::string, metrics_file, "", "append a JSON line of all metrics here
 ABSL_FLAG(std::string, metrics_interval, "1s", "period of --metrics-file lines (e.g. 500ms, 2s)");
 
 namespace pcivmm {
+
+// absl keeps the last of a repeated list flag: joins every "--NAME=V" / "--NAME V" into one
+// "--NAME=V1,V2" (after NormalizeFlagNames).
+std::vector<std::string> JoinRepeatedFlag(std::vector<std::string> args, const std::string& name) {
+  const std::string eq = "--" + name + "=";
+  std::vector<std::string> out, values;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") {
+      out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+      break;
+    }
+    if (args[i].rfind(eq, 0) == 0) {
+      values.push_back(args[i].substr(eq.size()));
+    } else if (args[i] == "--" + name && i + 1 < args.size()) {
+      values.push_back(args[++i]);
+    } else {
+      out.push_back(args[i]);
+    }
+  }
+  if (!values.empty()) out.insert(out.begin() + 1, eq + absl::StrJoin(values, ","));
+  return out;
+}
 
 // Accepts --flag-name as well as absl's --flag_name.
 std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
@@ -135,6 +161,9 @@ absl::Status MachineAndPciFlags(v1::VmConfig* c) {
   if (Given(FLAGS_memory_decode)) p->set_memory_decode(absl::GetFlag(FLAGS_memory_decode));
   if (Given(FLAGS_bar_cost_ns_per_gib)) {
     p->set_bar_cost_ns_per_gib(absl::GetFlag(FLAGS_bar_cost_ns_per_gib));
+  }
+  for (const std::string& address : absl::GetFlag(FLAGS_vfio)) {
+    p->add_vfio_devices()->set_host_address(address);
   }
   if (Given(FLAGS_bar_policy)) {
     const std::string policy = absl::GetFlag(FLAGS_bar_policy);
@@ -246,6 +275,7 @@ void PrintReport(VmHost& host, const StopReason& reason) {
   std::fputs(FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
   std::fputs(FormatConfigStats(host.pci().bus().stats()).c_str(), stdout);
   std::fputs(FormatBarMapping(host.pci().bus(), host.pci().mapper()).c_str(), stdout);
+  std::fputs(FormatVfioDevices(host.pci().vfio()).c_str(), stdout);
 }
 
 void PrintDevices(VmHost& host) {
@@ -330,7 +360,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "pcivmm --guest-image=FILE [--guest-arg=N] [--vcpus=N] [--config-file=FILE] "
       "[--api-socket=PATH]");
-  std::vector<std::string> args = pcivmm::NormalizeFlagNames(argc, argv);
+  std::vector<std::string> args =
+      pcivmm::JoinRepeatedFlag(pcivmm::NormalizeFlagNames(argc, argv), "vfio");
   std::vector<char*> argp;
   argp.reserve(args.size());
   for (std::string& a : args) argp.push_back(a.data());

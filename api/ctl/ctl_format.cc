@@ -155,8 +155,9 @@ std::string FormatDevices(const v1::ListDevicesResponse& d) {
   std::string out =
       absl::StrFormat("%d function(s), %d ECAM bus(es)\n", d.functions_size(), d.ecam_buses());
   for (const auto& f : d.functions()) {
-    absl::StrAppendFormat(&out, "%s %04x:%04x class %06x cmd %04x %s\n", BdfText(f.bdf()),
-                          f.vendor_id(), f.device_id(), f.class_code(), f.command(), f.name());
+    absl::StrAppendFormat(&out, "%s %04x:%04x class %06x cmd %04x %s%s\n", BdfText(f.bdf()),
+                          f.vendor_id(), f.device_id(), f.class_code(), f.command(), f.name(),
+                          f.passthrough() ? " (VFIO passthrough)" : "");
     for (const auto& b : f.bars()) {
       absl::StrAppendFormat(&out, "    BAR%d %-5s%s %#14x size %#x%s\n", b.index(),
                             BarKindName(b.kind()), b.prefetchable() ? " pref" : "     ",
