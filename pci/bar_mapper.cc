@@ -68,21 +68,18 @@ absl::Status BarMapper::Attach(PciFunction& f) {
 
 namespace {
 
-absl::Status CheckPiece(const PciFunction& f, const BarSpec* spec, int index, const BarPiece& p) {
+absl::Status CheckPiece(const PciFunction& f, const BarSpec& spec, int index, const BarPiece& p) {
   const bool aligned = p.offset % 4096 == 0 && p.size % 4096 == 0 && p.size != 0;
   const auto end = CheckedAdd(p.offset, p.size);
-  if (spec != nullptr && spec->kind != BarKind::kIo && aligned && end && *end <= spec->size &&
-      p.host != nullptr) {
-    return absl::OkStatus();
-  }
+  if (aligned && end && *end <= spec.size && p.host != nullptr) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrFormat(
-      "devices[%s].bars[%d]: piece [%#x, +%#x) is not a 4 KiB-aligned part of a memory BAR",
+      "devices[%s].bars[%d]: piece [%#x, +%#x) is not a 4 KiB-aligned part of the BAR",
       f.spec().name, index, p.offset, p.size));
 }
 
 }  // namespace
 
-absl::Status BarMapper::AttachExternal(PciFunction& f, std::vector<ExternalBar> bars) {
+absl::Status BarMapper::AttachExternal(PciFunction& f, const std::vector<ExternalBar>& bars) {
   {
     absl::MutexLock lock(&mu_);
     for (const ExternalBar& bar : bars) {
@@ -90,8 +87,14 @@ absl::Status BarMapper::AttachExternal(PciFunction& f, std::vector<ExternalBar> 
       for (const BarSpec& s : f.spec().bars) {
         if (s.index == bar.index) spec = &s;
       }
-      for (const BarPiece& p : bar.pieces)
-        PCIVMM_RETURN_IF_ERROR(CheckPiece(f, spec, bar.index, p));
+      if (spec == nullptr || spec->kind == BarKind::kIo) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("devices[%s].bars: BAR%d is not a memory BAR of the function",
+                            f.spec().name, bar.index));
+      }
+      for (const BarPiece& p : bar.pieces) {
+        PCIVMM_RETURN_IF_ERROR(CheckPiece(f, *spec, bar.index, p));
+      }
       for (size_t i = 0; i < bar.pieces.size(); ++i) {
         const BarPiece& p = bar.pieces[i];
         auto state = std::make_unique<BarState>(

@@ -102,7 +102,7 @@ class BarMapper : public ConfigWriteObserver {
   // an emulated BAR, a piece never stays mapped while the guest's memory decode is off,
   // under either policy: the device would stay reachable where the guest expects all-ones.
   // InvalidArgument for a piece that is unaligned, outside its BAR, or on a non-memory BAR.
-  absl::Status AttachExternal(PciFunction& f, std::vector<ExternalBar> bars);
+  absl::Status AttachExternal(PciFunction& f, const std::vector<ExternalBar>& bars);
 
   void OnConfigWrite(PciFunction& function, uint16_t offset, uint8_t width) override;
 

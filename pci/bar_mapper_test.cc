@@ -249,5 +249,21 @@ TEST_F(BarMapperTest, EveryOperationAndConflictIsReportedAsAnEvent) {
   EXPECT_EQ(sink.events[4].size, 1ull << 30);
 }
 
+TEST_F(BarMapperTest, ExternalPiecesMustBeAlignedPartsOfAMemoryBar) {
+  Build(MapPolicy::kDeferred, true, 0);
+  DeviceSpec spec = GpuLikeDevice("real", 5, 1ull << 30);
+  spec.passthrough = true;
+  PciFunction& f = **bus_->AddDevice(spec);
+  alignas(4096) static uint8_t page[4096];
+  EXPECT_EQ(mapper_->AttachExternal(f, {{0, {{0x800, 4096, page}}}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(mapper_->AttachExternal(f, {{0, {{0, 32ull << 20, page}}}}).code(),
+            absl::StatusCode::kInvalidArgument);  // beyond the 16 MiB BAR0
+  EXPECT_EQ(mapper_->AttachExternal(f, {{2, {{0, 4096, page}}}}).code(),
+            absl::StatusCode::kInvalidArgument);  // no BAR2 (BAR1 is 64-bit)
+  EXPECT_EQ(mapper_->AttachExternal(f, {{0, {{0, 4096, nullptr}}}}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace pcivmm

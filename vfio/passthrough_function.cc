@@ -42,10 +42,10 @@ class BarTrap : public IoDevice {
         bar_(bar),
         name_(absl::StrFormat("%s-bar%d", owner->function().spec().name, bar)) {}
   std::string_view Name() const override { return name_; }
-  void Read(uint64_t offset, absl::Span<uint8_t> data, int) override {
+  void Read(uint64_t offset, absl::Span<uint8_t> data, int /*vcpu*/) override {
     owner_->BarRead(bar_, offset, data);
   }
-  void Write(uint64_t offset, absl::Span<const uint8_t> data, int) override {
+  void Write(uint64_t offset, absl::Span<const uint8_t> data, int /*vcpu*/) override {
     owner_->BarWrite(bar_, offset, data);
   }
 
@@ -302,7 +302,7 @@ absl::Status PassthroughFunction::Activate(Bus& mmio, Bus& pio, BarMapper& mappe
     }
     external.push_back(std::move(e));
   }
-  PCIVMM_RETURN_IF_ERROR(mapper.AttachExternal(*function_, std::move(external)));
+  PCIVMM_RETURN_IF_ERROR(mapper.AttachExternal(*function_, external));
   if (options_.config_fast_path) {
     for (uint16_t d = 0; d < config_size_; d += 4) function_->MirrorDevice(d);
   }

@@ -317,9 +317,10 @@ absl::Status VfioDevice::QueryRegion(int index) {
       std::memcpy(&sparse, raw + at, sizeof(sparse));
       r.areas.clear();
       const size_t first = at + sizeof(sparse);
-      for (uint32_t i = 0; i < sparse.nr_areas && first + (i + 1) * 16 <= bytes; ++i) {
+      constexpr size_t kArea = sizeof(vfio_region_sparse_mmap_area);
+      for (size_t i = 0; i < sparse.nr_areas && first + (i + 1) * kArea <= bytes; ++i) {
         vfio_region_sparse_mmap_area area{};
-        std::memcpy(&area, raw + first + i * 16, sizeof(area));
+        std::memcpy(&area, raw + first + i * kArea, sizeof(area));
         r.areas.emplace_back(area.offset, area.size);
       }
     }

@@ -84,7 +84,7 @@ absl::Status KvmIrqRouter::Irqfd(int fd, uint32_t gsi, uint32_t flags, int resam
 absl::StatusOr<int> KvmIrqRouter::AddMsiRoute(int fd, uint64_t address, uint32_t data) {
   absl::MutexLock lock(&mu_);
   uint32_t gsi = kIoapicPins;
-  while (msi_.count(gsi) != 0) ++gsi;
+  while (msi_.contains(gsi)) ++gsi;
   msi_[gsi] = {fd, address, data};
   if (absl::Status st = Commit(); !st.ok()) {
     msi_.erase(gsi);
