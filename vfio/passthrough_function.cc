@@ -25,6 +25,7 @@ constexpr uint16_t kMsiMultipleEnable = 0x0070;
 constexpr uint16_t kMsi64Bit = 0x0080;
 constexpr uint16_t kMsiPerVectorMask = 0x0100;
 constexpr uint16_t kDecodeBits = cfg::kCommandIo | cfg::kCommandMemory;
+constexpr uint64_t kPage = 4096;
 
 uint32_t WidthMask(uint8_t width) { return width >= 4 ? 0xFFFFFFFFu : (1u << (8 * width)) - 1; }
 
@@ -194,6 +195,40 @@ void PassthroughFunction::HideMsix() {
   if (it == caps.end()) return;
   device_bits_[it->pointer_at / 4] &= ~(0xFFu << (8 * (it->pointer_at & 3)));
   function_->EmulateRegister(it->pointer_at, 1, it->next, 0);
+  // PCI 3.0, 6.8.2: Message Control bits 10:0 are the table size N-1; the Table and PBA
+  // Offset/BIR registers hold a BAR index in bits 2:0 and a QWORD-aligned offset above. The
+  // table has 16 bytes per entry, the PBA a bit per entry in QWORDs.
+  const uint32_t entries = (ReadDevice(static_cast<uint16_t>(it->at + 2), 2) & 0x7FF) + 1;
+  const uint64_t sizes[2] = {entries * 16ull, (entries + 63) / 64 * 8ull};
+  for (int i = 0; i < 2; ++i) {
+    const uint32_t reg = ReadDevice(static_cast<uint16_t>(it->at + 4 + 4 * i), 4);
+    const uint64_t offset = reg & ~7u;
+    msix_ranges_.push_back({static_cast<int>(reg & 7), offset & ~(kPage - 1),
+                            (offset + sizes[i] + kPage - 1) & ~(kPage - 1)});
+  }
+}
+
+// The BAR's mapped areas minus the MSI-X pages.
+std::vector<BarPiece> PassthroughFunction::SlotPieces(int bar) const {
+  std::vector<BarPiece> pieces;
+  for (const MappedArea& a : device_.region(bar).mapped) {
+    pieces.push_back({a.offset, a.size, a.host});
+  }
+  for (const TrappedRange& t : msix_ranges_) {
+    if (t.bar != bar) continue;
+    std::vector<BarPiece> next;
+    for (const BarPiece& p : pieces) {
+      const uint64_t end = p.offset + p.size;
+      if (t.end <= p.offset || t.begin >= end) {
+        next.push_back(p);
+        continue;
+      }
+      if (t.begin > p.offset) next.push_back({p.offset, t.begin - p.offset, p.host});
+      if (t.end < end) next.push_back({t.end, end - t.end, p.host + (t.end - p.offset)});
+    }
+    pieces = std::move(next);
+  }
+  return pieces;
 }
 
 uint32_t PassthroughFunction::DeviceBits(uint16_t dword) const {
@@ -295,12 +330,8 @@ absl::Status PassthroughFunction::Activate(Bus& mmio, Bus& pio, BarMapper& mappe
                                    b.index, region.status().ToString()));
     }
     if (b.kind == BarKind::kIo || !options_.mmap_bars) continue;
-    if (device_.region(b.index).mapped.empty()) continue;
-    ExternalBar e{b.index, {}};
-    for (const MappedArea& a : device_.region(b.index).mapped) {
-      e.pieces.push_back({a.offset, a.size, a.host});
-    }
-    external.push_back(std::move(e));
+    std::vector<BarPiece> pieces = SlotPieces(b.index);
+    if (!pieces.empty()) external.push_back({b.index, std::move(pieces)});
   }
   PCIVMM_RETURN_IF_ERROR(mapper.AttachExternal(*function_, external));
   if (options_.config_fast_path) {

@@ -53,7 +53,8 @@ absl::StatusOr<DeviceSpec> PassthroughSpec(const PassthroughDevice& device,
 // Guest writes to VMM-owned bits never reach the device.
 //
 // BARs: every mmappable area of a memory BAR becomes a slot through the vBAR mapper (which
-// never keeps one while the guest's decode is off); the whole BAR is also registered as a
+// never keeps one while the guest's decode is off), except the pages of the MSI-X table and
+// PBA, which always trap (VFIO reads them as all-ones); the whole BAR is also registered as a
 // trapping range on the MMIO (or port) bus, which serves whatever no slot covers (sub-page
 // BARs, sparse-mmap gaps, non-mmappable regions) through the region fd. A trapped access
 // reads all-ones and is dropped while the guest's decode is off or the BAR is mid-move.
@@ -119,6 +120,12 @@ class PassthroughFunction : public ConfigPassthrough {
     UniqueFd resample;
     bool on_device = false;  // VFIO signals `trigger` (off while MSI is on)
   };
+  // Where the MSI-X table or PBA sits in a BAR, widened to whole pages: kept out of slots.
+  struct TrappedRange {
+    int bar;
+    uint64_t begin;
+    uint64_t end;
+  };
   struct Msi {
     uint64_t address = 0;
     uint32_t data = 0;
@@ -132,6 +139,7 @@ class PassthroughFunction : public ConfigPassthrough {
   absl::Status InitOwnership();
   void EmulateMsi();
   void HideMsix();
+  std::vector<BarPiece> SlotPieces(int bar) const;
   absl::Status EnableRealDecode();
   void ForwardWrite(uint16_t offset, uint8_t width, uint32_t value, uint32_t mask);
   uint32_t RealOwnedValue(uint16_t offset, uint8_t width);
@@ -154,6 +162,7 @@ class PassthroughFunction : public ConfigPassthrough {
   std::array<Trap, 6> traps_{};
   InterruptRouter* router_ = nullptr;
   uint8_t msi_cap_ = 0;
+  std::vector<TrappedRange> msix_ranges_;
   bool msi_64bit_ = false;
   Intx intx_;  // set up by Activate; on_device guarded by the function's write lock
   Msi msi_;    // guarded by the function's write lock

@@ -1,5 +1,6 @@
 #include "vfio/passthrough_function.h"
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <optional>
@@ -83,7 +84,9 @@ void MakeEduLike(FakePassthroughDevice& d) {
   d.SetConfig(cfg::kInterruptLine, 1, 0x0B);
   d.SetConfig(cfg::kInterruptPin, 1, 0x01);
   d.SetConfig(kMsiCap, 4, 0x0080'5005);  // MSI, next 0x50, 64-bit capable
-  d.SetConfig(0x50, 4, 0x0000'6011);     // MSI-X, next 0x60
+  d.SetConfig(0x50, 4, 0x000F'6011);     // MSI-X, 16 entries, next 0x60
+  d.SetConfig(0x54, 4, 0x0000'2000);     // table in BAR0 at 0x2000
+  d.SetConfig(0x58, 4, 0x0000'3800);     // PBA in BAR0 at 0x3800
   d.SetConfig(0x60, 4, 0x0003'0001);     // PM, end
   d.AddBar(0, 1 << 20, true);
   d.AddBar(2, 16 << 20, true);
@@ -262,6 +265,21 @@ TEST_F(PassthroughFunctionTest, MsixCapabilityIsUnlinkedFromTheGuestsList) {
     ids.push_back(Read(static_cast<uint16_t>(at), 1));
   }
   EXPECT_EQ(ids, (std::vector<uint32_t>{0x05, 0x01}));
+}
+
+TEST_F(PassthroughFunctionTest, MsixTableAndPbaPagesStayOutOfTheSlots) {
+  Build();
+  std::vector<std::pair<uint64_t, uint64_t>> slots;
+  for (const Memslot& m : slots_.List()) slots.emplace_back(m.range.base(), m.range.size());
+  std::sort(slots.begin(), slots.end());
+  // BAR0 (1 MiB) around the table page 0x2000 and the PBA page 0x3000; BAR2 whole.
+  const std::vector<std::pair<uint64_t, uint64_t>> want = {
+      {Bar(0), 0x2000}, {Bar(0) + 0x4000, (1 << 20) - 0x4000}, {Bar(2), 16 << 20}};
+  EXPECT_EQ(slots, want);
+  const uint32_t pattern = 0x7AB1E000;
+  std::memcpy(dev_.bar(0) + 0x2010, &pattern, 4);
+  EXPECT_EQ(MmioRead32(Bar(0) + 0x2010), pattern);  // trapped, forwarded to the device
+  EXPECT_EQ(pt_->counters().bar_reads, 1u);
 }
 
 TEST_F(PassthroughFunctionTest, TrappedBarForwardsAndReadsAllOnesWhileDecodeIsOff) {
