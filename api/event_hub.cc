@@ -110,7 +110,7 @@ void EventHub::Close() {
 
 EventHub::Subscription::Subscription(EventHub* hub, int slot, uint32_t kinds, size_t buffer,
                                      UniqueFd wake)
-    : hub_(hub), slot_(slot), kinds_(kinds), ring_(buffer), wake_(std::move(wake)) {}
+    : ring_(buffer), hub_(hub), slot_(slot), kinds_(kinds), wake_(std::move(wake)) {}
 
 EventHub::Subscription::~Subscription() { hub_->Unsubscribe(slot_); }
 

@@ -116,13 +116,13 @@ class EventHub::Subscription {
   void Drain(size_t max, std::vector<EventRecord>* out);
   void WaitForWake(absl::Duration timeout);
 
-  EventHub* const hub_;
-  const int slot_;
-  const uint32_t kinds_;
   EventRing<EventRecord> ring_;
-  UniqueFd wake_;  // eventfd: written by a producer when the consumer sleeps
+  EventHub* const hub_;
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> offers_{0};  // 2 per offer; bit 0: the consumer sleeps
+  const int slot_;
+  const uint32_t kinds_;
+  UniqueFd wake_;  // eventfd: written by a producer when the consumer sleeps
   std::atomic<bool> closed_{false};
 };
 

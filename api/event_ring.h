@@ -69,10 +69,11 @@ class EventRing {
     std::atomic<size_t> seq;
     T value;
   };
-  const size_t mask_;
-  std::unique_ptr<Cell[]> cells_;
+  // Producers and the consumer on different cache lines; mask_ and cells_ are read-only.
   alignas(64) std::atomic<size_t> tail_{0};
   alignas(64) std::atomic<size_t> head_{0};
+  const size_t mask_;
+  std::unique_ptr<Cell[]> cells_;
 };
 
 }  // namespace pcivmm

@@ -61,9 +61,9 @@ class StatsCollector {
     std::vector<uint64_t> mmio;                     // (region + 1) * 2 + direction
   };
   struct ConfigBaseline {
-    std::array<uint64_t, kConfigPathCount * 2> by_path{};
+    std::array<uint64_t, size_t{kConfigPathCount} * 2> by_path{};
     std::array<uint64_t, kConfigPathCount> malformed{};
-    std::array<uint64_t, ConfigStats::kFunctions * kConfigPathCount * 2> functions{};
+    std::array<uint64_t, ConfigStats::kFunctions * size_t{kConfigPathCount} * 2> functions{};
     absl::flat_hash_map<uint64_t, uint64_t> registers;  // RegisterKey()
   };
   using KvmBaseline = std::map<std::string, uint64_t>;  // "vm/name", "vcpu3/name"

@@ -240,7 +240,11 @@ v1::GetVmInfoResponse VmHost::Info() const {
 // The VMM's cost beyond guest RAM: VmRSS counts the guest RAM pages that are resident (the
 // memfd is mapped into this process), so the difference is what pcivmm itself uses.
 void VmHost::DescribeMemory(v1::HostMemory* m) const {
-  m->set_rss_bytes(ProcessRssBytes().value_or(0));
+  const ProcessRss rss = ProcessRssBytes().value_or(ProcessRss{});
+  m->set_rss_bytes(rss.total);
+  m->set_rss_anon_bytes(rss.anon);
+  m->set_rss_file_bytes(rss.file);
+  m->set_rss_shmem_bytes(rss.shmem);
   m->set_guest_ram_resident_bytes(GuestRamResidentBytes(machine_->memory()));
   m->set_overhead_bytes(m->rss_bytes() > m->guest_ram_resident_bytes()
                             ? m->rss_bytes() - m->guest_ram_resident_bytes()

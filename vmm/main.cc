@@ -129,7 +129,7 @@ void RecordGivenFlags(const std::vector<std::string>& args) {
 
 template <typename T>
 bool Given(const absl::Flag<T>& flag) {
-  return GivenFlags().count(std::string(absl::GetFlagReflectionHandle(flag).Name())) > 0;
+  return GivenFlags().contains(std::string{absl::GetFlagReflectionHandle(flag).Name()});
 }
 
 absl::Status GuestFlags(v1::VmConfig* c) {
@@ -251,7 +251,7 @@ class SignalWatcher {
   }
   ~SignalWatcher() {
     done_.store(true);
-    pthread_kill(thread_.native_handle(), SIGTERM);
+    pthread_kill(thread_.native_handle(), SIGINT);  // wakes sigwait; done_ says why
     thread_.join();
   }
   static sigset_t Signals() {

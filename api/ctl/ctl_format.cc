@@ -145,8 +145,10 @@ std::string FormatInfo(const v1::GetVmInfoResponse& i) {
   }
   const v1::HostMemory& m = i.memory();
   absl::StrAppendFormat(&out,
-                        "memory       rss %s, guest RAM resident %s, overhead %s, ecam shadow %s\n",
-                        Bytes(m.rss_bytes()), Bytes(m.guest_ram_resident_bytes()),
+                        "memory       rss %s (anon %s, file %s, shmem %s), guest RAM resident %s, "
+                        "overhead %s, ecam shadow %s\n",
+                        Bytes(m.rss_bytes()), Bytes(m.rss_anon_bytes()), Bytes(m.rss_file_bytes()),
+                        Bytes(m.rss_shmem_bytes()), Bytes(m.guest_ram_resident_bytes()),
                         Bytes(m.overhead_bytes()), Bytes(m.ecam_shadow_bytes()));
   return out;
 }
