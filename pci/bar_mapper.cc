@@ -241,6 +241,11 @@ void BarMapper::SetCostModel(CostModel cost) {
   options_.cost = cost;
 }
 
+CostModel BarMapper::cost_model() const {
+  absl::MutexLock lock(&mu_);
+  return options_.cost;
+}
+
 void BarMapper::SetEventSink(MapEventSink* sink) {
   absl::MutexLock lock(&mu_);
   sink_ = sink;
@@ -274,6 +279,11 @@ BarMapStats BarMapper::Total() const {
     t.ioctl.sum_ns += b->stats.ioctl.sum_ns;
   }
   return t;
+}
+
+void BarMapper::ResetStats() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [key, b] : bars_) b->stats = BarMapStats{};
 }
 
 std::optional<uint64_t> BarMapper::MappedAt(const PciFunction& f, int bar) const {

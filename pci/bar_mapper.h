@@ -91,12 +91,15 @@ class BarMapper : public ConfigWriteObserver {
   void SetPolicy(MapPolicy policy);
   MapPolicy policy() const;
   void SetCostModel(CostModel cost);
+  CostModel cost_model() const;
   void SetEventSink(MapEventSink* sink);
 
   // The host view of a BAR's memory (to seed it or to check what the guest wrote).
   absl::StatusOr<absl::Span<uint8_t>> Backing(const PciFunction& f, int bar) const;
   BarMapStats stats(const PciFunction& f, int bar) const;
   BarMapStats Total() const;
+  // Zeroes every BAR's counters and histogram (the API's ResetStats).
+  void ResetStats();
   std::optional<uint64_t> MappedAt(const PciFunction& f, int bar) const;
 
  private:

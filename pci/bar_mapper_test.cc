@@ -196,6 +196,18 @@ TEST_F(BarMapperTest, CostModelIsReportedApartFromMeasuredTime) {
   EXPECT_EQ(mapper_->stats(gpu(0), 0).modelled_ns, 3 * 1'000'000u * 16 / 1024);
 }
 
+TEST_F(BarMapperTest, ResetStatsZeroesCountersButKeepsTheSlots) {
+  Build(MapPolicy::kEager, /*decode_on=*/true, /*gpus=*/1, CostModel{1000, /*sleep=*/false});
+  Decode(gpu(0), false);
+  ASSERT_GT(mapper_->Total().unmaps, 0u);
+  mapper_->ResetStats();
+  const BarMapStats s = mapper_->stats(gpu(0), 1);
+  EXPECT_EQ(s.maps + s.unmaps + s.ioctl.count + s.ioctl.max_ns + s.modelled_ns, 0u);
+  Decode(gpu(0), true);
+  EXPECT_EQ(mapper_->stats(gpu(0), 1).maps, 1u);
+  EXPECT_EQ(mapper_->cost_model().ns_per_gib, 1000u);
+}
+
 TEST_F(BarMapperTest, BackingIsHostMemoryOfTheBarsSize) {
   Build(MapPolicy::kEager);
   auto b = mapper_->Backing(gpu(0), 3);

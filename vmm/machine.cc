@@ -87,6 +87,7 @@ StopReason Machine::RunVcpu(int index) {
   Vcpu& v = vcpu(index);
   ExitDispatcher dispatcher(&pio_, &mmio_, &stats_.vcpu(index), index, v.run_size());
   StopReason reason = v.Run(dispatcher, control_);
+  control_.LeaveRun();
   // A vCPU that fails takes the VM down; one that halts leaves the others running.
   if (reason.exit_code != 0) control_.RequestStop(reason);
   return reason;
@@ -95,6 +96,7 @@ StopReason Machine::RunVcpu(int index) {
 StopReason Machine::Run() {
   std::vector<StopReason> reasons(vcpus_.size());
   std::vector<std::thread> threads;
+  control_.BeginRun(static_cast<int>(vcpus_.size()));
   for (size_t i = 0; i < vcpus_.size(); ++i) {
     threads.emplace_back([this, i, &reasons] { reasons[i] = RunVcpu(static_cast<int>(i)); });
   }

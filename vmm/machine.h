@@ -44,6 +44,8 @@ class Machine {
   // Runs every vCPU on its own thread until the VM stops; returns why.
   StopReason Run();
   void RequestStop(StopReason reason) { control_.RequestStop(std::move(reason)); }
+  // Stop, pause and resume for a controller (the API).
+  RunControl& control() { return control_; }
 
   Kvm& kvm() { return *kvm_; }
   Vm& vm() { return *vm_; }

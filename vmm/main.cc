@@ -1,20 +1,41 @@
-// pcivmm: run a guest on KVM and report its exits.
+// pcivmm: run a guest on KVM, report its exits, and (with --api-socket or --api-tcp) serve
+// the pcivmm.v1 control API while it runs.
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "api/api_server.h"
+#include "api/config_convert.h"
+#include "api/metrics.h"
+#include "api/vm_host.h"
+#include "api/vm_service.h"
+#include "google/protobuf/util/json_util.h"
+#include "vmm/base/status_macros.h"
 #include "vmm/exit_report.h"
-#include "vmm/machine.h"
-#include "vmm/pci_platform.h"
-#include "vmm/test_devices.h"
 
+ABSL_FLAG(std::string, config_file, "",
+          "VM configuration: a pcivmm.v1.VmConfig in the proto3 JSON mapping; flags given on the "
+          "command line override its fields");
+ABSL_FLAG(bool, print_config, false, "print the effective VmConfig as JSON and exit");
 ABSL_FLAG(std::string, guest_image, "", "freestanding test guest (flat binary) to run");
 ABSL_FLAG(uint64_t, guest_arg, 0, "argument passed to the test guest in rdi");
+ABSL_FLAG(std::string, kernel, "", "Linux bzImage to boot directly (instead of --guest-image)");
+ABSL_FLAG(std::string, initrd, "", "initramfs for --kernel");
+ABSL_FLAG(std::string, cmdline, "", "kernel command line for --kernel");
+ABSL_FLAG(std::string, console, "", "write the guest console to this file instead of stdout");
 ABSL_FLAG(uint64_t, ram_mib, 64, "guest RAM in MiB");
 ABSL_FLAG(int, vcpus, 1, "number of vCPUs");
 ABSL_FLAG(bool, stats, true, "print exit counts when the guest stops");
@@ -31,9 +52,19 @@ ABSL_FLAG(uint64_t, bar_cost_ns_per_gib, 0,
           "cost model: extra delay per GiB mapped or unmapped (14062500 = 1.8 s per 128 GiB)");
 ABSL_FLAG(bool, test_devices, true,
           "attach the test devices of pcivmm_guest_abi.h (echo ports, stream port, scratch MMIO)");
+ABSL_FLAG(std::string, api_socket, "",
+          "serve the control API on this Unix socket (created 0600; a stale file is replaced)");
+ABSL_FLAG(std::string, api_tcp, "",
+          "also serve the API on TCP: PORT (127.0.0.1) or HOST:PORT; unauthenticated");
+ABSL_FLAG(bool, paused, false, "start with every vCPU parked; ResumeVm starts the guest");
+ABSL_FLAG(bool, pause_on_boot_marker, false,
+          "park every vCPU right after the guest's first boot-marker write");
+ABSL_FLAG(bool, exit_with_guest, false,
+          "with the API on: exit when the guest stops instead of serving until ShutdownVm");
+ABSL_FLAG(std::string, metrics_file, "", "append a JSON line of all metrics here periodically");
+ABSL_FLAG(absl::Duration, metrics_interval, absl::Seconds(1), "period of --metrics-file lines");
 
 namespace pcivmm {
-namespace {}  // namespace
 
 // Accepts --flag-name as well as absl's --flag_name.
 std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
@@ -50,81 +81,257 @@ std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
 
 namespace {
 
-absl::StatusOr<PciConfig> PciConfigFromFlags() {
-  PciConfig c;
-  const std::string policy = absl::GetFlag(FLAGS_bar_policy);
-  if (policy != "eager" && policy != "deferred") {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--bar-policy: '%s' is neither eager nor deferred", policy));
-  }
-  c.bar_policy = policy == "eager" ? MapPolicy::kEager : MapPolicy::kDeferred;
-  c.bar_cost.ns_per_gib = absl::GetFlag(FLAGS_bar_cost_ns_per_gib);
-  c.bus_count = absl::GetFlag(FLAGS_ecam_buses);
-  c.pio_enabled = absl::GetFlag(FLAGS_pci_pio);
-  c.ecam_fast_path = absl::GetFlag(FLAGS_ecam_fast_path);
-  c.hand_off.memory_decode = absl::GetFlag(FLAGS_memory_decode);
-  const int gpus = absl::GetFlag(FLAGS_gpus);
-  c.devices.reserve(static_cast<size_t>(std::max(gpus, 0)));
-  for (int i = 0; i < gpus; ++i) {
-    c.devices.push_back(
-        GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1, absl::GetFlag(FLAGS_gpu_bar1_gib) << 30));
-  }
-  return c;
+constexpr int kExitUsage = 2;
+
+// The flags named on the command line (this absl keeps IsSpecifiedOnCommandLine private):
+// "--name", "--name=value", "--noname" for booleans.
+std::set<std::string>& GivenFlags() {
+  static auto* given = new std::set<std::string>();
+  return *given;
 }
 
-int Fail(const absl::Status& status) {
+void RecordGivenFlags(const std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
+    if (args[i].rfind("--", 0) != 0) continue;
+    const std::string name = args[i].substr(2, args[i].find('=') - 2);
+    GivenFlags().insert(name);
+    if (name.rfind("no", 0) == 0) GivenFlags().insert(name.substr(2));
+  }
+}
+
+template <typename T>
+bool Given(const absl::Flag<T>& flag) {
+  return GivenFlags().count(std::string(absl::GetFlagReflectionHandle(flag).Name())) > 0;
+}
+
+absl::Status GuestFlags(v1::VmConfig* c) {
+  if (Given(FLAGS_guest_image) && Given(FLAGS_kernel)) {
+    return absl::InvalidArgumentError("--guest-image and --kernel: choose one guest");
+  }
+  if (Given(FLAGS_guest_image))
+    c->mutable_test_guest()->set_image_path(absl::GetFlag(FLAGS_guest_image));
+  if (Given(FLAGS_guest_arg)) c->mutable_test_guest()->set_arg(absl::GetFlag(FLAGS_guest_arg));
+  if (Given(FLAGS_kernel)) c->mutable_linux_boot()->set_kernel_path(absl::GetFlag(FLAGS_kernel));
+  if (Given(FLAGS_initrd)) c->mutable_linux_boot()->set_initrd_path(absl::GetFlag(FLAGS_initrd));
+  if (Given(FLAGS_cmdline)) c->mutable_linux_boot()->set_cmdline(absl::GetFlag(FLAGS_cmdline));
+  if (Given(FLAGS_console)) c->set_console_path(absl::GetFlag(FLAGS_console));
+  if (Given(FLAGS_test_devices)) c->set_test_devices(absl::GetFlag(FLAGS_test_devices));
+  return absl::OkStatus();
+}
+
+absl::Status MachineAndPciFlags(v1::VmConfig* c) {
+  if (Given(FLAGS_ram_mib)) c->mutable_machine()->set_ram_mib(absl::GetFlag(FLAGS_ram_mib));
+  if (Given(FLAGS_vcpus)) {
+    c->mutable_machine()->set_vcpus(static_cast<uint32_t>(std::max(absl::GetFlag(FLAGS_vcpus), 0)));
+  }
+  v1::PciConfig* p = c->mutable_pci();
+  if (Given(FLAGS_ecam_buses)) {
+    p->set_ecam_buses(static_cast<uint32_t>(std::max(absl::GetFlag(FLAGS_ecam_buses), 0)));
+  }
+  if (Given(FLAGS_pci_pio)) p->set_pio_enabled(absl::GetFlag(FLAGS_pci_pio));
+  if (Given(FLAGS_ecam_fast_path)) p->set_ecam_fast_path(absl::GetFlag(FLAGS_ecam_fast_path));
+  if (Given(FLAGS_memory_decode)) p->set_memory_decode(absl::GetFlag(FLAGS_memory_decode));
+  if (Given(FLAGS_bar_cost_ns_per_gib)) {
+    p->set_bar_cost_ns_per_gib(absl::GetFlag(FLAGS_bar_cost_ns_per_gib));
+  }
+  if (Given(FLAGS_bar_policy)) {
+    const std::string policy = absl::GetFlag(FLAGS_bar_policy);
+    if (policy != "eager" && policy != "deferred") {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("--bar-policy: '%s' is neither eager nor deferred", policy));
+    }
+    p->set_bar_policy(policy == "eager" ? v1::BAR_POLICY_EAGER : v1::BAR_POLICY_DEFERRED);
+  }
+  return absl::OkStatus();
+}
+
+// --gpus=N replaces the device list with N GPU-like devices; --gpu-bar1-gib alone resizes
+// the BAR1 of the devices the config file declared.
+void GpuFlags(v1::VmConfig* merged) {
+  v1::PciConfig* p = merged->mutable_pci();
+  if (Given(FLAGS_gpus)) {
+    p->clear_devices();
+    for (int i = 0; i < absl::GetFlag(FLAGS_gpus); ++i) {
+      v1::PciDevice* d = p->add_devices();
+      d->set_name(absl::StrFormat("gpu%d", i));
+      d->set_slot(static_cast<uint32_t>(i + 1));
+      d->set_model(v1::DEVICE_MODEL_GPU_LIKE);
+      d->set_bar1_gib(absl::GetFlag(FLAGS_gpu_bar1_gib));
+    }
+  } else if (Given(FLAGS_gpu_bar1_gib)) {
+    for (v1::PciDevice& d : *p->mutable_devices())
+      d.set_bar1_gib(absl::GetFlag(FLAGS_gpu_bar1_gib));
+  }
+}
+
+// The config file (if any) with the command line's flags on top.
+absl::StatusOr<v1::VmConfig> EffectiveConfig() {
+  v1::VmConfig config;
+  if (const std::string path = absl::GetFlag(FLAGS_config_file); !path.empty()) {
+    PCIVMM_ASSIGN_OR_RETURN(config, ReadVmConfigFile(path));
+  }
+  v1::VmConfig flags;
+  PCIVMM_RETURN_IF_ERROR(GuestFlags(&flags));
+  PCIVMM_RETURN_IF_ERROR(MachineAndPciFlags(&flags));
+  OverlayVmConfig(flags, &config);
+  GpuFlags(&config);
+  return config;
+}
+
+int Fail(const absl::Status& status, int code = kExitStatusVmmError) {
   std::fprintf(stderr, "pcivmm: %s\n", status.ToString().c_str());
-  return kExitStatusVmmError;
+  return code;
+}
+
+// What ends the daemon: the VM stopping (without the API, or with --exit-with-guest), a
+// ShutdownVm call, SIGINT or SIGTERM.
+class DaemonExit {
+ public:
+  void VmStopped() { Set(&vm_stopped_); }
+  void ShutdownRequested() { Set(&shutdown_); }
+  // Returns true when the wait ended by a shutdown request.
+  bool Wait(bool until_vm_stops) {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(until_vm_stops ? &either_ : &shutdown_));
+    return shutdown_;
+  }
+
+ private:
+  void Set(bool* flag) {
+    absl::MutexLock lock(&mu_);
+    *flag = true;
+    either_ = vm_stopped_ || shutdown_;
+  }
+  absl::Mutex mu_;
+  bool vm_stopped_ = false;
+  bool shutdown_ = false;
+  bool either_ = false;
+};
+
+// SIGINT/SIGTERM, blocked in every thread, are taken by one sigwait thread.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(DaemonExit* exit) {
+    thread_ = std::thread([this, exit] {
+      sigset_t set = Signals();
+      int sig = 0;
+      while (sigwait(&set, &sig) == 0 && !done_.load()) exit->ShutdownRequested();
+    });
+  }
+  ~SignalWatcher() {
+    done_.store(true);
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+  static sigset_t Signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    return set;
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+void PrintReport(VmHost& host, const StopReason& reason) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "pcivmm: %s (exit status %d)\n", reason.detail.c_str(), reason.exit_code);
+  if (!absl::GetFlag(FLAGS_stats)) return;
+  Machine& m = host.machine();
+  std::fputs(FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
+  std::fputs(FormatConfigStats(host.pci().bus().stats()).c_str(), stdout);
+  std::fputs(FormatBarMapping(host.pci().bus(), host.pci().mapper()).c_str(), stdout);
+}
+
+void PrintDevices(VmHost& host) {
+  std::fputs(FormatPciDevices(host.pci().bus()).c_str(), stdout);
+  if (host.pci().fast_path().enabled()) {
+    absl::PrintF("ecam fast path: %d read-only slot(s), shadow %d KiB of host memory\n",
+                 host.pci().fast_path().slot_ranges().size(),
+                 host.pci().fast_path().shadow_bytes() >> 10);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<ApiServer>> StartApi(VmServiceImpl* service) {
+  ApiServerOptions o;
+  o.unix_socket = absl::GetFlag(FLAGS_api_socket);
+  o.tcp = absl::GetFlag(FLAGS_api_tcp);
+  if (o.unix_socket.empty() && o.tcp.empty()) return nullptr;
+  PCIVMM_ASSIGN_OR_RETURN(auto server, ApiServer::Start(service, o));
+  if (!o.unix_socket.empty())
+    std::fprintf(stderr, "pcivmm: API on unix:%s\n", o.unix_socket.c_str());
+  if (!o.tcp.empty()) std::fprintf(stderr, "pcivmm: API on tcp port %d\n", server->tcp_port());
+  return server;
+}
+
+int Serve(VmHost& host, DaemonExit& daemon_exit) {
+  VmServiceImpl::Options options;
+  options.on_shutdown = [&daemon_exit] { daemon_exit.ShutdownRequested(); };
+  VmServiceImpl service(&host, std::move(options));
+  auto server = StartApi(&service);
+  if (!server.ok()) return Fail(server.status(), kExitUsage);
+  std::unique_ptr<MetricsFileWriter> metrics;
+  if (const std::string path = absl::GetFlag(FLAGS_metrics_file); !path.empty()) {
+    auto w = MetricsFileWriter::Start(path, absl::GetFlag(FLAGS_metrics_interval), &host);
+    if (!w.ok()) return Fail(w.status(), kExitUsage);
+    metrics = std::move(*w);
+  }
+  const bool api = *server != nullptr;
+  host.Start();
+  if (daemon_exit.Wait(/*until_vm_stops=*/!api || absl::GetFlag(FLAGS_exit_with_guest))) {
+    host.Shutdown().IgnoreError();
+  }
+  const StopReason reason = host.Wait();
+  host.events().Close();
+  if (api) (*server)->Shutdown(absl::Seconds(2));
+  if (metrics) metrics->Stop();
+  PrintReport(host, reason);
+  return reason.exit_code;
 }
 
 int RunMain() {
-  const std::string image = absl::GetFlag(FLAGS_guest_image);
-  if (image.empty()) {
-    std::fprintf(stderr, "pcivmm: --guest-image is required (a flat binary from guest-images/)\n");
-    return 2;
+  auto config = EffectiveConfig();
+  if (!config.ok()) return Fail(config.status(), kExitUsage);
+  if (absl::GetFlag(FLAGS_print_config)) {
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(*config, &json);
+    std::puts(json.c_str());
+    return 0;
   }
-  MachineConfig config;
-  config.ram_bytes = absl::GetFlag(FLAGS_ram_mib) << 20;
-  config.vcpus = absl::GetFlag(FLAGS_vcpus);
-  auto machine = Machine::Create(config);
-  if (!machine.ok()) return Fail(machine.status());
-  Machine& m = **machine;
-  if (absl::GetFlag(FLAGS_test_devices)) {
-    if (absl::Status st = testing::AttachTestDevices(m.pio(), m.mmio()); !st.ok()) return Fail(st);
+  auto spec = VmSpecFromConfig(*config);
+  if (!spec.ok()) return Fail(spec.status(), kExitUsage);
+  if (const std::string path = absl::GetFlag(FLAGS_api_socket); !path.empty()) {
+    if (absl::Status st = ClaimUnixSocketPath(path); !st.ok()) return Fail(st, kExitUsage);
   }
-  auto pci_config = PciConfigFromFlags();
-  if (!pci_config.ok()) return Fail(pci_config.status());
-  auto pci = PciPlatform::Attach(m, *pci_config);
-  if (!pci.ok()) return Fail(pci.status());
-  std::fputs(FormatPciDevices((*pci)->bus()).c_str(), stdout);
-  if ((*pci)->fast_path().enabled()) {
-    absl::PrintF("ecam fast path: %d read-only slot(s), shadow %d KiB of host memory\n",
-                 (*pci)->fast_path().slot_ranges().size(),
-                 (*pci)->fast_path().shadow_bytes() >> 10);
-  }
-  if (absl::Status st = m.LoadTestGuest(image, absl::GetFlag(FLAGS_guest_arg)); !st.ok()) {
-    return Fail(st);
-  }
-  StopReason reason = m.Run();
-  std::fflush(stdout);
-  std::fprintf(stderr, "pcivmm: %s (exit status %d)\n", reason.detail.c_str(), reason.exit_code);
-  if (absl::GetFlag(FLAGS_stats)) {
-    std::fputs(FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
-    std::fputs(FormatConfigStats((*pci)->bus().stats()).c_str(), stdout);
-    std::fputs(FormatBarMapping((*pci)->bus(), (*pci)->mapper()).c_str(), stdout);
-  }
-  return reason.exit_code;
+  DaemonExit daemon_exit;
+  VmHost::Options options{absl::GetFlag(FLAGS_paused), absl::GetFlag(FLAGS_pause_on_boot_marker),
+                          /*echo_console=*/true, [&daemon_exit] { daemon_exit.VmStopped(); }};
+  auto host = VmHost::Create(*spec, std::move(options));
+  if (!host.ok()) return Fail(host.status());
+  PrintDevices(**host);
+  SignalWatcher signals(&daemon_exit);
+  return Serve(**host, daemon_exit);
 }
 
 }  // namespace
 }  // namespace pcivmm
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("pcivmm --guest-image=FILE [--guest-arg=N] [--vcpus=N]");
+  absl::SetProgramUsageMessage(
+      "pcivmm --guest-image=FILE [--guest-arg=N] [--vcpus=N] [--config-file=FILE] "
+      "[--api-socket=PATH]");
   std::vector<std::string> args = pcivmm::NormalizeFlagNames(argc, argv);
   std::vector<char*> argp;
   argp.reserve(args.size());
   for (std::string& a : args) argp.push_back(a.data());
+  pcivmm::RecordGivenFlags(args);
   absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
+  // Before any thread exists, so every thread inherits the mask (see SignalWatcher).
+  sigset_t set = pcivmm::SignalWatcher::Signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   return pcivmm::RunMain();
 }

@@ -50,12 +50,22 @@ void Vcpu::SetInRun(bool in_run) {
   thread_ = pthread_self();
 }
 
-StopReason Vcpu::Run(ExitDispatcher& dispatcher, const RunControl& control) {
+StopReason Vcpu::Run(ExitDispatcher& dispatcher, RunControl& control) {
   SetInRun(true);
   StopReason reason{0, absl::StrFormat("vcpu %d stopped", index_)};
   while (!control.stop_requested()) {
+    if (control.pause_requested()) {
+      control.Park();
+      continue;
+    }
     if (::ioctl(fd_.get(), KVM_RUN, 0) < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == EINTR || errno == EAGAIN) {
+        // A kick (stop or pause): clear immediate_exit *before* the loop reads the flags. If
+        // the exchange sees the kicker's 1, the flag it set first is visible; if not, the 1
+        // lands after and the next KVM_RUN returns at once.
+        std::atomic_ref<uint8_t>(run_->immediate_exit).exchange(0, std::memory_order_acq_rel);
+        continue;
+      }
       reason = {kExitStatusVmmError,
                 absl::StrFormat("vcpu %d: KVM_RUN failed: %s", index_, std::strerror(errno))};
       break;

@@ -29,8 +29,8 @@ class Vcpu {
   Vcpu(const Vcpu&) = delete;
   Vcpu& operator=(const Vcpu&) = delete;
 
-  // Runs the guest until the dispatcher or `control` stops it.
-  StopReason Run(ExitDispatcher& dispatcher, const RunControl& control);
+  // Runs the guest until the dispatcher or `control` stops it; parks while it is paused.
+  StopReason Run(ExitDispatcher& dispatcher, RunControl& control);
   void Kick();
 
   int fd() const { return fd_.get(); }

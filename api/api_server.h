@@ -1,0 +1,55 @@
+// The gRPC server of the daemon: a Unix socket (mode 0600) and, when asked, TCP (loopback
+// unless an address says otherwise); server reflection and the standard health service on;
+// bounded message sizes.
+#ifndef PCIVMM_API_API_SERVER_H_
+#define PCIVMM_API_API_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace pcivmm {
+
+struct ApiServerOptions {
+  std::string unix_socket;           // empty: none
+  std::string tcp;                   // "PORT" (loopback) or "HOST:PORT"; empty: none
+  int max_receive_bytes = 64 << 10;  // requests are small
+  int max_send_bytes = 16 << 20;     // a full GetStats of a busy VM fits easily
+};
+
+// Prepares `path` for a new server: a live server there is FailedPrecondition naming the
+// path; a stale socket file is removed; anything that is not a socket is refused.
+absl::Status ClaimUnixSocketPath(const std::string& path);
+
+// "PORT" -> "127.0.0.1:PORT"; "HOST:PORT" unchanged. InvalidArgument for anything else.
+absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp);
+
+class ApiServer {
+ public:
+  // `service` outlives the server.
+  static absl::StatusOr<std::unique_ptr<ApiServer>> Start(grpc::Service* service,
+                                                          const ApiServerOptions& options);
+  ~ApiServer();
+
+  // Stops accepting, lets calls finish until `deadline`, then cancels the rest.
+  void Shutdown(absl::Duration grace);
+  // The TCP port actually bound (when `tcp` asked for port 0), or 0.
+  int tcp_port() const { return tcp_port_; }
+  const std::string& unix_socket() const { return unix_socket_; }
+  // An in-process channel (tests).
+  std::shared_ptr<grpc::Channel> InProcessChannel();
+
+ private:
+  ApiServer() = default;
+  std::unique_ptr<grpc::Server> server_;
+  std::string unix_socket_;
+  int tcp_port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_API_API_SERVER_H_

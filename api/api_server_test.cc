@@ -1,0 +1,209 @@
+#include "api/api_server.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+#include "api/fake_vm_backend.h"
+#include "api/vm_service.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
+
+namespace pcivmm {
+namespace {
+
+using ::pcivmm::testing::FakeVmBackend;
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/pcivmm-api-test.XXXXXX";
+  const char* dir = ::mkdtemp(tmpl);
+  EXPECT_NE(dir, nullptr);
+  return dir ? dir : "/tmp";
+}
+
+bool Ok(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::VmService::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::GetVmInfoResponse info;
+  return stub->GetVmInfo(&ctx, v1::GetVmInfoRequest(), &info).ok() && info.pid() == 42;
+}
+
+void Wait(grpc::CompletionQueue& cq, intptr_t want) {
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(reinterpret_cast<intptr_t>(tag), want);
+}
+
+std::string Bytes(const grpc::ByteBuffer& b) {
+  std::vector<grpc::Slice> slices;
+  (void)b.Dump(&slices);
+  std::string out;
+  for (const auto& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return out;
+}
+
+grpc::ByteBuffer Buffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+// One unary call with raw bytes: for services we have no generated stubs for.
+grpc::Status RawUnary(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                      const std::string& request, std::string* response) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareUnaryCall(&ctx, method, Buffer(request), &cq);
+  call->StartCall();
+  grpc::ByteBuffer resp;
+  grpc::Status st;
+  call->Finish(&resp, &st, reinterpret_cast<void*>(1));
+  Wait(cq, 1);
+  *response = Bytes(resp);
+  return st;
+}
+
+ApiServerOptions UnixOptions(const std::string& path) {
+  ApiServerOptions o;
+  o.unix_socket = path;
+  return o;
+}
+
+ApiServerOptions TcpOptions(const std::string& tcp) {
+  ApiServerOptions o;
+  o.tcp = tcp;
+  return o;
+}
+
+ApiServerOptions SmallRequests(int bytes) {
+  ApiServerOptions o;
+  o.max_receive_bytes = bytes;
+  return o;
+}
+
+class ApiServerTest : public ::testing::Test {
+ protected:
+  ApiServerTest() : service_(&backend_, {}), dir_(TempDir()), socket_(dir_ + "/api.sock") {}
+  ~ApiServerTest() override { backend_.events().Close(); }
+
+  FakeVmBackend backend_;
+  VmServiceImpl service_;
+  std::string dir_;
+  std::string socket_;
+};
+
+TEST_F(ApiServerTest, TheUnixSocketIsCreated0600AndServes) {
+  auto server = ApiServer::Start(&service_, UnixOptions(socket_));
+  ASSERT_TRUE(server.ok()) << server.status();
+  struct stat st {};
+  ASSERT_EQ(::stat(socket_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_TRUE(Ok(grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials())));
+  (*server)->Shutdown(absl::Seconds(1));
+  EXPECT_NE(::access(socket_.c_str(), F_OK), 0);  // removed on shutdown
+}
+
+TEST_F(ApiServerTest, ASecondServerOnALiveSocketIsRefusedNamingThePath) {
+  auto first = ApiServer::Start(&service_, UnixOptions(socket_));
+  ASSERT_TRUE(first.ok());
+  auto second = ApiServer::Start(&service_, UnixOptions(socket_));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find(socket_), absl::string_view::npos);
+  EXPECT_NE(second.status().message().find("live server"), absl::string_view::npos);
+  EXPECT_TRUE(Ok(grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials())));
+}
+
+TEST_F(ApiServerTest, AStaleSocketFileIsReplaced) {
+  {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, socket_.c_str());
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  }  // closed without listening: a stale file, like a crashed daemon's
+  auto server = ApiServer::Start(&service_, UnixOptions(socket_));
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_TRUE(Ok(grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials())));
+}
+
+TEST_F(ApiServerTest, AFileThatIsNotASocketIsLeftAlone) {
+  std::ofstream(socket_) << "precious";
+  auto server = ApiServer::Start(&service_, UnixOptions(socket_));
+  ASSERT_FALSE(server.ok());
+  EXPECT_NE(server.status().message().find("not a socket"), absl::string_view::npos);
+  std::string content;
+  std::ifstream(socket_) >> content;
+  EXPECT_EQ(content, "precious");
+}
+
+TEST_F(ApiServerTest, TcpListensOnLoopbackUnlessAHostIsGiven) {
+  EXPECT_EQ(*TcpListenAddress("0"), "127.0.0.1:0");
+  EXPECT_EQ(*TcpListenAddress("8080"), "127.0.0.1:8080");
+  EXPECT_EQ(*TcpListenAddress("0.0.0.0:9"), "0.0.0.0:9");
+  EXPECT_EQ(*TcpListenAddress("[::1]:9"), "[::1]:9");
+  EXPECT_FALSE(TcpListenAddress("x").ok());
+  EXPECT_FALSE(TcpListenAddress("70000").ok());
+  EXPECT_FALSE(TcpListenAddress(":80").ok());
+  auto server = ApiServer::Start(&service_, TcpOptions("0"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->tcp_port(), 0);
+  EXPECT_TRUE(Ok(grpc::CreateChannel(absl::StrCat("127.0.0.1:", (*server)->tcp_port()),
+                                     grpc::InsecureChannelCredentials())));
+}
+
+// grpc.health.v1.Health/Check with an empty HealthCheckRequest (service "") answers
+// HealthCheckResponse{status: SERVING (1)}: field 1, varint, value 1.
+TEST_F(ApiServerTest, TheStandardHealthServiceSaysServing) {
+  auto server = ApiServer::Start(&service_, {});
+  ASSERT_TRUE(server.ok());
+  std::string resp;
+  ASSERT_TRUE(
+      RawUnary((*server)->InProcessChannel(), "/grpc.health.v1.Health/Check", "", &resp).ok());
+  EXPECT_EQ(resp, std::string("\x08\x01", 2));
+}
+
+// grpc.reflection.v1alpha.ServerReflection: ServerReflectionRequest{list_services: ""} is
+// field 7, length-delimited, empty; the answer lists the service names.
+TEST_F(ApiServerTest, ServerReflectionListsTheService) {
+  auto server = ApiServer::Start(&service_, {});
+  ASSERT_TRUE(server.ok());
+  grpc::GenericStub stub((*server)->InProcessChannel());
+  grpc::ClientContext ctx;
+  grpc::CompletionQueue cq;
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  Wait(cq, 1);
+  call->Write(Buffer(std::string("\x3a\x00", 2)), reinterpret_cast<void*>(2));
+  Wait(cq, 2);
+  grpc::ByteBuffer resp;
+  call->Read(&resp, reinterpret_cast<void*>(3));
+  Wait(cq, 3);
+  call->WritesDone(reinterpret_cast<void*>(4));
+  Wait(cq, 4);
+  grpc::Status st;
+  call->Finish(&st, reinterpret_cast<void*>(5));
+  Wait(cq, 5);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_NE(Bytes(resp).find("pcivmm.v1.VmService"), std::string::npos);
+}
+
+TEST_F(ApiServerTest, OversizedRequestsAreRefused) {
+  auto server = ApiServer::Start(&service_, SmallRequests(1024));
+  ASSERT_TRUE(server.ok());
+  std::string resp;
+  grpc::Status st = RawUnary((*server)->InProcessChannel(), "/pcivmm.v1.VmService/GetVmInfo",
+                             std::string(4096, '\0'), &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+}
+
+}  // namespace
+}  // namespace pcivmm

@@ -1,0 +1,208 @@
+#include "api/config_convert.h"
+
+#include <bit>
+#include <set>
+
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "vmm/base/status_macros.h"
+
+namespace pcivmm {
+namespace {
+
+constexpr uint64_t kMaxRamMib = 1ull << 20;  // 1 TiB
+constexpr uint32_t kMaxEcamBuses = 256;      // PCIe Base 4.0, 7.2.2: 8 bus-number bits
+
+absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
+
+absl::Status MachineFromConfig(const v1::MachineConfig& c, MachineConfig* m) {
+  const uint64_t ram_mib = c.has_ram_mib() ? c.ram_mib() : m->ram_bytes >> 20;
+  if (ram_mib < 2 || ram_mib > kMaxRamMib) {
+    return Invalid(absl::StrFormat("machine.ram_mib: %d is outside 2..%d", ram_mib, kMaxRamMib));
+  }
+  m->ram_bytes = ram_mib << 20;
+  const uint32_t vcpus = c.has_vcpus() ? c.vcpus() : 1;
+  if (vcpus < 1 || vcpus > static_cast<uint32_t>(Machine::kMaxVcpus)) {
+    return Invalid(
+        absl::StrFormat("machine.vcpus: %d is outside 1..%d", vcpus, Machine::kMaxVcpus));
+  }
+  m->vcpus = static_cast<int>(vcpus);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DeviceSpec> DeviceFromConfig(const v1::PciDevice& d, int i) {
+  const std::string field = absl::StrFormat("pci.devices[%d]", i);
+  if (d.name().empty()) return Invalid(field + ".name: must not be empty");
+  if (d.slot() < 1 || d.slot() > 31) {
+    return Invalid(absl::StrFormat("%s.slot: %d is outside 1..31", field, d.slot()));
+  }
+  if (d.model() != v1::DEVICE_MODEL_GPU_LIKE) {
+    return Invalid(absl::StrFormat("%s.model: %s is not a device model pcivmm emulates", field,
+                                   v1::DeviceModel_Name(d.model())));
+  }
+  const uint64_t gib = d.bar1_gib() == 0 ? kDefaultGpuBar1Gib : d.bar1_gib();
+  if (!std::has_single_bit(gib) || gib > (1ull << 16)) {
+    return Invalid(
+        absl::StrFormat("%s.bar1_gib: %d is not a power of two in 1..65536", field, d.bar1_gib()));
+  }
+  DeviceSpec spec = GpuLikeDevice(d.name(), static_cast<int>(d.slot()), gib << 30);
+  spec.ecam_fast_path = !d.has_ecam_fast_path() || d.ecam_fast_path();
+  return spec;
+}
+
+absl::Status DevicesFromConfig(const v1::PciConfig& c, PciConfig* p) {
+  std::set<std::string> names;
+  std::set<uint32_t> slots;
+  for (int i = 0; i < c.devices_size(); ++i) {
+    const v1::PciDevice& d = c.devices(i);
+    PCIVMM_ASSIGN_OR_RETURN(DeviceSpec spec, DeviceFromConfig(d, i));
+    if (!names.insert(d.name()).second) {
+      return Invalid(absl::StrFormat("pci.devices[%d].name: '%s' is used twice", i, d.name()));
+    }
+    if (!slots.insert(d.slot()).second) {
+      return Invalid(absl::StrFormat("pci.devices[%d].slot: %d is used twice", i, d.slot()));
+    }
+    p->devices.push_back(std::move(spec));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MapPolicy> PolicyFromConfig(v1::BarPolicy policy, const char* field) {
+  switch (policy) {
+    case v1::BAR_POLICY_UNSPECIFIED:
+    case v1::BAR_POLICY_EAGER:
+      return MapPolicy::kEager;
+    case v1::BAR_POLICY_DEFERRED:
+      return MapPolicy::kDeferred;
+    default:
+      return Invalid(absl::StrFormat("%s: %d is not a BarPolicy", field, policy));
+  }
+}
+
+absl::Status PciFromConfig(const v1::PciConfig& c, PciConfig* p) {
+  const uint32_t buses = c.has_ecam_buses() ? c.ecam_buses() : 1;
+  if (buses < 1 || buses > kMaxEcamBuses) {
+    return Invalid(absl::StrFormat("pci.ecam_buses: %d is outside 1..%d", buses, kMaxEcamBuses));
+  }
+  p->bus_count = static_cast<int>(buses);
+  p->pio_enabled = !c.has_pio_enabled() || c.pio_enabled();
+  p->ecam_fast_path = c.has_ecam_fast_path() && c.ecam_fast_path();
+  p->hand_off.memory_decode = !c.has_memory_decode() || c.memory_decode();
+  PCIVMM_ASSIGN_OR_RETURN(p->bar_policy, PolicyFromConfig(c.bar_policy(), "pci.bar_policy"));
+  if (c.bar_cost_ns_per_gib() > kMaxCostNsPerGib) {
+    return Invalid(absl::StrFormat("pci.bar_cost_ns_per_gib: %d is above %d (1 s per GiB)",
+                                   c.bar_cost_ns_per_gib(), kMaxCostNsPerGib));
+  }
+  p->bar_cost.ns_per_gib = c.bar_cost_ns_per_gib();
+  return DevicesFromConfig(c, p);
+}
+
+absl::Status GuestFromConfig(const v1::VmConfig& c, VmSpec* spec) {
+  switch (c.guest_case()) {
+    case v1::VmConfig::kTestGuest:
+      if (c.test_guest().image_path().empty()) {
+        return Invalid("test_guest.image_path: must not be empty");
+      }
+      spec->guest = TestGuestConfig{c.test_guest().image_path(), c.test_guest().arg()};
+      return absl::OkStatus();
+    case v1::VmConfig::kLinuxBoot:
+      if (c.linux_boot().kernel_path().empty()) {
+        return Invalid("linux_boot.kernel_path: must not be empty");
+      }
+      spec->guest = LinuxBootConfig{c.linux_boot().kernel_path(), c.linux_boot().initrd_path(),
+                                    c.linux_boot().cmdline()};
+      return absl::OkStatus();
+    default:
+      return Invalid("guest: set test_guest (--guest-image) or linux_boot (--kernel)");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::VmConfig> ParseVmConfigJson(std::string_view json) {
+  v1::VmConfig config;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto st = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &config, options);
+  if (!st.ok()) return Invalid(absl::StrFormat("config: %s", st.message().as_string()));
+  return config;
+}
+
+absl::StatusOr<v1::VmConfig> ReadVmConfigFile(const std::string& path) {
+  PCIVMM_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  auto config = ParseVmConfigJson(text);
+  if (!config.ok()) {
+    return Invalid(absl::StrFormat("--config-file %s: %s", path, config.status().message()));
+  }
+  return config;
+}
+
+void OverlayVmConfig(const v1::VmConfig& overrides, v1::VmConfig* base) {
+  v1::VmConfig o = overrides;
+  if (o.pci().devices_size() > 0) base->mutable_pci()->clear_devices();
+  // The same kind of guest merges field by field (--guest-arg alone keeps the file's image).
+  if (o.guest_case() != v1::VmConfig::GUEST_NOT_SET && o.guest_case() != base->guest_case()) {
+    base->clear_test_guest();
+    base->clear_linux_boot();
+  }
+  base->MergeFrom(o);
+}
+
+absl::StatusOr<VmSpec> VmSpecFromConfig(const v1::VmConfig& config) {
+  VmSpec spec;
+  PCIVMM_RETURN_IF_ERROR(MachineFromConfig(config.machine(), &spec.machine));
+  PCIVMM_RETURN_IF_ERROR(PciFromConfig(config.pci(), &spec.pci));
+  PCIVMM_RETURN_IF_ERROR(GuestFromConfig(config, &spec));
+  spec.test_devices = !config.has_test_devices() || config.test_devices();
+  if (config.has_console_path() && config.console_path().empty()) {
+    return Invalid("console_path: must not be empty when set");
+  }
+  spec.console_path = config.console_path();
+  return spec;
+}
+
+namespace {
+
+void DevicesToConfig(const PciConfig& p, v1::PciConfig* c) {
+  for (const DeviceSpec& d : p.devices) {
+    v1::PciDevice* out = c->add_devices();
+    out->set_name(d.name);
+    out->set_slot(static_cast<uint32_t>(d.slot));
+    out->set_model(v1::DEVICE_MODEL_GPU_LIKE);
+    for (const BarSpec& b : d.bars) {
+      if (b.index == 1) out->set_bar1_gib(b.size >> 30);
+    }
+    out->set_ecam_fast_path(d.ecam_fast_path);
+  }
+}
+
+}  // namespace
+
+v1::VmConfig ConfigFromSpec(const VmSpec& spec) {
+  v1::VmConfig c;
+  c.mutable_machine()->set_ram_mib(spec.machine.ram_bytes >> 20);
+  c.mutable_machine()->set_vcpus(static_cast<uint32_t>(spec.machine.vcpus));
+  v1::PciConfig* p = c.mutable_pci();
+  p->set_ecam_buses(static_cast<uint32_t>(spec.pci.bus_count));
+  p->set_pio_enabled(spec.pci.pio_enabled);
+  p->set_ecam_fast_path(spec.pci.ecam_fast_path);
+  p->set_memory_decode(spec.pci.hand_off.memory_decode);
+  p->set_bar_policy(spec.pci.bar_policy == MapPolicy::kEager ? v1::BAR_POLICY_EAGER
+                                                             : v1::BAR_POLICY_DEFERRED);
+  p->set_bar_cost_ns_per_gib(spec.pci.bar_cost.ns_per_gib);
+  DevicesToConfig(spec.pci, p);
+  if (const auto* t = std::get_if<TestGuestConfig>(&spec.guest)) {
+    c.mutable_test_guest()->set_image_path(t->image_path);
+    c.mutable_test_guest()->set_arg(t->arg);
+  } else if (const auto* l = std::get_if<LinuxBootConfig>(&spec.guest)) {
+    c.mutable_linux_boot()->set_kernel_path(l->kernel_path);
+    c.mutable_linux_boot()->set_initrd_path(l->initrd_path);
+    c.mutable_linux_boot()->set_cmdline(l->cmdline);
+  }
+  if (!spec.console_path.empty()) c.set_console_path(spec.console_path);
+  c.set_test_devices(spec.test_devices);
+  return c;
+}
+
+}  // namespace pcivmm

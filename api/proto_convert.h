@@ -1,0 +1,28 @@
+// Small conversions between the VMM's C++ types and pcivmm.v1 messages.
+#ifndef PCIVMM_API_PROTO_CONVERT_H_
+#define PCIVMM_API_PROTO_CONVERT_H_
+
+#include "api/event_hub.h"
+#include "api/kvm_stats.h"
+#include "api/vm_state.h"
+#include "pci/bar_mapper.h"
+#include "pci/bdf.h"
+#include "pci/latency_histogram.h"
+#include "pcivmm/v1/vm_service.pb.h"
+
+namespace pcivmm {
+
+v1::Bdf ToProto(Bdf bdf);
+// The caller validated the ranges (see ValidateBdf).
+Bdf FromProto(const v1::Bdf& bdf);
+v1::ConfigPath ToProto(ConfigPath path);
+v1::BarPolicy ToProto(MapPolicy policy);
+v1::VmState ToProto(VmState state);
+v1::BarMappingOp ToProto(MapEventKind kind);
+v1::KvmStatKind ToProto(KvmStatValue::Type type);
+void ToProto(const LatencyHistogram& h, v1::LatencyHistogram* out);
+void ToProto(const EventRecord& r, v1::Event* out);
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_API_PROTO_CONVERT_H_

@@ -1,0 +1,298 @@
+#include "api/vm_host.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_format.h"
+#include "api/config_convert.h"
+#include "api/host_memory.h"
+#include "api/proto_convert.h"
+#include "pci/config_space.h"
+#include "vmm/base/status_macros.h"
+#include "vmm/exit_dispatcher.h"
+#include "vmm/platform_layout.h"
+#include "vmm/test_devices.h"
+
+namespace pcivmm {
+namespace {
+
+constexpr absl::Duration kPauseTimeout = absl::Seconds(30);
+
+Bdf BdfOf(const PciFunction& f) {
+  return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
+}
+
+v1::BarKind KindOf(BarKind k) {
+  switch (k) {
+    case BarKind::kIo:
+      return v1::BAR_KIND_IO;
+    case BarKind::kMem32:
+      return v1::BAR_KIND_MEM32;
+    case BarKind::kMem64:
+      return v1::BAR_KIND_MEM64;
+  }
+  return v1::BAR_KIND_UNSPECIFIED;
+}
+
+}  // namespace
+
+absl::Status BootLinux(Machine& /*machine*/, PciPlatform& /*pci*/,
+                       const LinuxBootConfig& /*config*/) {
+  return absl::UnimplementedError("linux boot: lands with issue 6");
+}
+
+VmHost::VmHost(VmSpec spec, Options options, uint64_t start_ns)
+    : spec_(std::move(spec)),
+      options_(options),
+      start_ns_(start_ns),
+      events_(std::make_unique<EventHub>(start_ns)) {}
+
+absl::StatusOr<std::unique_ptr<VmHost>> VmHost::Create(const VmSpec& spec, Options options) {
+  std::unique_ptr<VmHost> h(new VmHost(spec, options, MonotonicNowNs()));
+  PCIVMM_RETURN_IF_ERROR(h->Build());
+  return h;
+}
+
+absl::Status VmHost::Build() {
+  MachineConfig mc = spec_.machine;
+  mc.console_echo = options_.echo_console ? stdout : nullptr;
+  if (!spec_.console_path.empty()) {
+    console_.reset(std::fopen(spec_.console_path.c_str(), "w"));
+    if (!console_) return absl::ErrnoToStatus(errno, "console_path " + spec_.console_path);
+    std::setvbuf(console_.get(), nullptr, _IOLBF, 0);
+    mc.console_echo = console_.get();
+  }
+  PCIVMM_ASSIGN_OR_RETURN(machine_, Machine::Create(mc));
+  if (spec_.test_devices) {
+    PCIVMM_RETURN_IF_ERROR(testing::AttachTestDevices(machine_->pio(), machine_->mmio()));
+  }
+  PCIVMM_ASSIGN_OR_RETURN(pci_, PciPlatform::Attach(*machine_, spec_.pci));
+  pci_->mapper().SetEventSink(events_.get());
+  pci_->bus().SetTracer(events_.get());
+  PCIVMM_RETURN_IF_ERROR(AttachBootMarker());
+  OpenKvmStats();
+  stats_ = std::make_unique<StatsCollector>(
+      StatsCollector::Sources{&machine_->stats(), &machine_->pio(), &machine_->mmio(), &pci_->bus(),
+                              &pci_->mapper(), &kvm_stats_});
+  if (const auto* t = std::get_if<TestGuestConfig>(&spec_.guest)) {
+    PCIVMM_RETURN_IF_ERROR(machine_->LoadTestGuest(t->image_path, t->arg));
+  } else {
+    PCIVMM_RETURN_IF_ERROR(BootLinux(*machine_, *pci_, std::get<LinuxBootConfig>(spec_.guest)));
+  }
+  machine_->control().SetParkedListener([this] { events_->PublishState(VmState::kPaused, 0); });
+  if (options_.start_paused) machine_->control().RequestPause();
+  return absl::OkStatus();
+}
+
+absl::Status VmHost::AttachBootMarker() {
+  boot_marker_ = std::make_shared<BootMarker>(
+      start_ns_, [this](uint64_t boot_ns, int vcpu) { OnBootMarker(boot_ns, vcpu); });
+  return machine_->pio().Register(layout::kBootMarkerPort, 1, boot_marker_).status();
+}
+
+// Runs on the writing vCPU's thread: publish and request the pause, never wait.
+void VmHost::OnBootMarker(uint64_t boot_ns, int vcpu) {
+  events_->PublishBootMarker(boot_ns, vcpu);
+  if (options_.pause_on_boot_marker && !boot_paused_.exchange(true)) {
+    machine_->control().RequestPause();
+  }
+}
+
+void VmHost::OpenKvmStats() {
+  auto vm = KvmStatsReader::Open(machine_->vm().fd());
+  if (!vm.ok()) {
+    kvm_stats_.unavailable = std::string(vm.status().message());
+    return;
+  }
+  kvm_stats_.vm = std::move(*vm);
+  for (int i = 0; i < machine_->vcpu_count(); ++i) {
+    auto v = KvmStatsReader::Open(machine_->vcpu(i).fd());
+    if (!v.ok()) {
+      kvm_stats_.unavailable = std::string(v.status().message());
+      return;
+    }
+    kvm_stats_.vcpus.push_back(std::move(*v));
+  }
+}
+
+VmHost::~VmHost() {
+  if (run_thread_.joinable()) {
+    machine_->RequestStop({kExitStatusVmmError, "the VMM is shutting down"});
+    run_thread_.join();
+  }
+  events_->Close();
+}
+
+void VmHost::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_) return;
+  started_ = true;
+  if (!options_.start_paused) events_->PublishState(VmState::kRunning, 0);
+  run_thread_ = std::thread([this] { OnStopped(machine_->Run()); });
+}
+
+void VmHost::OnStopped(const StopReason& reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    stopped_ = true;
+    stop_reason_ = reason;
+    events_->PublishState(VmState::kStopped, reason.exit_code);
+  }
+  if (options_.on_stopped) options_.on_stopped();
+}
+
+StopReason VmHost::Wait() {
+  if (run_thread_.joinable()) run_thread_.join();
+  absl::MutexLock lock(&mu_);
+  return stop_reason_;
+}
+
+VmState VmHost::state() const {
+  absl::MutexLock lock(&mu_);
+  if (stopped_) return VmState::kStopped;
+  if (!started_) return VmState::kCreated;
+  return machine_->control().paused() ? VmState::kPaused : VmState::kRunning;
+}
+
+absl::Status VmHost::RequireNotStopped(const char* what) const {
+  if (state() != VmState::kStopped) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrFormat("%s: the VM has stopped (state STOPPED)", what));
+}
+
+absl::Status VmHost::Pause() {
+  const VmState s = state();
+  if (s != VmState::kRunning) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("state: the VM is %s; pause needs RUNNING", VmStateName(s)));
+  }
+  machine_->control().RequestPause();
+  if (machine_->control().WaitParked(kPauseTimeout)) return absl::OkStatus();
+  if (state() == VmState::kStopped) {
+    return absl::FailedPreconditionError("state: the VM stopped while pausing");
+  }
+  return absl::DeadlineExceededError("the vCPUs did not park within 30 s");
+}
+
+absl::Status VmHost::Resume() {
+  const VmState s = state();
+  if (s != VmState::kPaused) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("state: the VM is %s; resume needs PAUSED", VmStateName(s)));
+  }
+  machine_->control().Resume();
+  events_->PublishState(VmState::kRunning, 0);
+  return absl::OkStatus();
+}
+
+absl::Status VmHost::Shutdown() {
+  machine_->RequestStop({0, "shut down through the API"});
+  return absl::OkStatus();
+}
+
+bool VmHost::HasFunction(Bdf bdf) const { return pci_->bus().Find(bdf) != nullptr; }
+
+uint32_t VmHost::ReadConfig(Bdf bdf, uint16_t offset, uint8_t width) {
+  return pci_->bus().Read(ConfigPath::kHost, bdf, offset, width, kHostAccess);
+}
+
+absl::Status VmHost::WriteConfig(Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) {
+  PCIVMM_RETURN_IF_ERROR(RequireNotStopped("WriteConfig"));
+  pci_->bus().Write(ConfigPath::kHost, bdf, offset, width, value, kHostAccess);
+  return absl::OkStatus();
+}
+
+v1::GetVmInfoResponse VmHost::Info() const {
+  v1::GetVmInfoResponse r;
+  *r.mutable_config() = ConfigFromSpec(spec_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) {
+      r.set_exit_code(stop_reason_.exit_code);
+      r.set_stop_detail(stop_reason_.detail);
+    }
+  }
+  if (auto ns = boot_marker_->boot_ns()) r.set_boot_ns(*ns);
+  r.set_uptime_ns(MonotonicNowNs() - start_ns_);
+  r.set_pid(static_cast<uint32_t>(::getpid()));
+  r.set_vcpus(static_cast<uint32_t>(machine_->vcpu_count()));
+  r.set_ram_bytes(machine_->memory().size());
+  r.mutable_config_mode()->set_pio_enabled(pci_->pio().enabled());
+  r.mutable_config_mode()->set_ecam_fast_path(pci_->fast_path().enabled());
+  r.set_bar_policy(ToProto(pci_->mapper().policy()));
+  r.set_bar_cost_ns_per_gib(pci_->mapper().cost_model().ns_per_gib);
+  v1::HostMemory* m = r.mutable_memory();
+  m->set_rss_bytes(ProcessRssBytes().value_or(0));
+  m->set_guest_ram_resident_bytes(GuestRamResidentBytes(machine_->memory()));
+  m->set_overhead_bytes(m->rss_bytes() > m->guest_ram_resident_bytes()
+                            ? m->rss_bytes() - m->guest_ram_resident_bytes()
+                            : 0);
+  m->set_ecam_shadow_bytes(pci_->fast_path().shadow_bytes());
+  return r;
+}
+
+v1::ListDevicesResponse VmHost::Devices() const {
+  v1::ListDevicesResponse r;
+  r.set_ecam_buses(static_cast<uint32_t>(spec_.pci.bus_count));
+  for (const PciFunction* f : pci_->bus().functions()) {
+    const DeviceSpec& s = f->spec();
+    v1::PciFunctionInfo* o = r.add_functions();
+    *o->mutable_bdf() = ToProto(BdfOf(*f));
+    o->set_name(s.name);
+    o->set_vendor_id(s.vendor_id);
+    o->set_device_id(s.device_id);
+    o->set_class_code(s.class_code);
+    o->set_command(f->Read(cfg::kCommand, 2));
+    for (const BarSpec& b : s.bars) {
+      v1::BarInfo* bar = o->add_bars();
+      bar->set_index(static_cast<uint32_t>(b.index));
+      bar->set_kind(KindOf(b.kind));
+      bar->set_prefetchable(b.prefetchable);
+      bar->set_size(b.size);
+      bar->set_address(f->BarAddress(b));
+      if (auto at = pci_->mapper().MappedAt(*f, b.index)) bar->set_mapped_gpa(*at);
+    }
+    o->set_rom_size(s.rom_size);
+    o->set_rom_address(s.rom_size != 0 ? f->RomAddress() : 0);
+    o->set_ecam_fast_path(s.ecam_fast_path);
+  }
+  return r;
+}
+
+v1::GetStatsResponse VmHost::Stats(const StatsQuery& query) const {
+  v1::GetStatsResponse r;
+  stats_->CollectExits(r.mutable_exits());
+  stats_->CollectConfig(query.config_registers, query.bdf, r.mutable_config());
+  if (query.kvm) stats_->CollectKvm(r.mutable_kvm());
+  r.set_state(ToProto(state()));
+  r.set_time_ns(MonotonicNowNs() - start_ns_);
+  return r;
+}
+
+void VmHost::ResetStats(uint32_t scopes) { stats_->Reset(scopes); }
+
+v1::MappingStats VmHost::MappingStats(std::optional<Bdf> bdf) const {
+  v1::MappingStats m;
+  stats_->CollectMapping(bdf, &m);
+  return m;
+}
+
+absl::Status VmHost::SetBarPolicy(std::optional<MapPolicy> policy,
+                                  std::optional<uint64_t> cost_ns_per_gib) {
+  PCIVMM_RETURN_IF_ERROR(RequireNotStopped("SetBarPolicy"));
+  if (cost_ns_per_gib) pci_->mapper().SetCostModel({*cost_ns_per_gib, /*sleep=*/true});
+  if (policy) pci_->mapper().SetPolicy(*policy);
+  return absl::OkStatus();
+}
+
+absl::Status VmHost::SetConfigMode(std::optional<bool> pio_enabled,
+                                   std::optional<bool> ecam_fast_path) {
+  PCIVMM_RETURN_IF_ERROR(RequireNotStopped("SetConfigMode"));
+  if (ecam_fast_path) {
+    PCIVMM_RETURN_IF_ERROR(*ecam_fast_path ? pci_->fast_path().Enable()
+                                           : pci_->fast_path().Disable());
+  }
+  if (pio_enabled) pci_->pio().set_enabled(*pio_enabled);
+  return absl::OkStatus();
+}
+
+}  // namespace pcivmm

@@ -1,0 +1,102 @@
+// The daemon's VM: a Machine with its PCI platform, boot marker, event hub and statistics,
+// run on its own thread and controlled through the VmBackend interface.
+#ifndef PCIVMM_API_VM_HOST_H_
+#define PCIVMM_API_VM_HOST_H_
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "api/event_hub.h"
+#include "api/stats_collector.h"
+#include "api/vm_backend.h"
+#include "api/vm_spec.h"
+#include "vmm/boot_marker.h"
+#include "vmm/machine.h"
+#include "vmm/pci_platform.h"
+
+namespace pcivmm {
+
+// Where the VM would boot a Linux kernel. Direct Linux boot lands with issue 6; until then
+// this is Unimplemented.
+absl::Status BootLinux(Machine& machine, PciPlatform& pci, const LinuxBootConfig& config);
+
+// Threads: Start() runs the vCPUs on one thread (Machine::Run); every other method may be
+// called from any thread (the gRPC handlers). Life-cycle calls are serialised by mu_.
+class VmHost : public VmBackend {
+ public:
+  struct Options {
+    bool start_paused = false;          // vCPUs park before their first KVM_RUN
+    bool pause_on_boot_marker = false;  // park every vCPU right after the first marker write
+    bool echo_console = true;           // with no console_path: echo to stdout
+    std::function<void()> on_stopped;   // called on the run thread once the VM stopped
+  };
+
+  static absl::StatusOr<std::unique_ptr<VmHost>> Create(const VmSpec& spec, Options options);
+  ~VmHost() override;  // stops the VM if it runs, joins, closes the event feed
+
+  void Start();
+  // Blocks until the VM stopped; returns why. Start() must have been called.
+  StopReason Wait();
+
+  Machine& machine() { return *machine_; }
+  PciPlatform& pci() { return *pci_; }
+  const VmSpec& spec() const { return spec_; }
+
+  // VmBackend.
+  VmState state() const override;
+  v1::GetVmInfoResponse Info() const override;
+  int bus_count() const override { return spec_.pci.bus_count; }
+  bool HasFunction(Bdf bdf) const override;
+  absl::Status Pause() override;
+  absl::Status Resume() override;
+  absl::Status Shutdown() override;
+  v1::ListDevicesResponse Devices() const override;
+  uint32_t ReadConfig(Bdf bdf, uint16_t offset, uint8_t width) override;
+  absl::Status WriteConfig(Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) override;
+  v1::GetStatsResponse Stats(const StatsQuery& query) const override;
+  void ResetStats(uint32_t scopes) override;
+  v1::MappingStats MappingStats(std::optional<Bdf> bdf) const override;
+  absl::Status SetBarPolicy(std::optional<MapPolicy> policy,
+                            std::optional<uint64_t> cost_ns_per_gib) override;
+  absl::Status SetConfigMode(std::optional<bool> pio_enabled,
+                             std::optional<bool> ecam_fast_path) override;
+  EventHub& events() override { return *events_; }
+
+ private:
+  VmHost(VmSpec spec, Options options, uint64_t start_ns);
+  absl::Status Build();
+  absl::Status AttachBootMarker();
+  void OpenKvmStats();
+  void OnBootMarker(uint64_t boot_ns, int vcpu);
+  void OnStopped(const StopReason& reason);
+  absl::Status RequireNotStopped(const char* what) const;
+
+  const VmSpec spec_;
+  const Options options_;
+  const uint64_t start_ns_;
+  // Destruction runs bottom-up: the PCI platform before the machine whose memslots it
+  // uses, both before the hub and the console they report to.
+  std::unique_ptr<EventHub> events_;
+  std::unique_ptr<FILE, int (*)(FILE*)> console_{nullptr, &std::fclose};
+  std::unique_ptr<Machine> machine_;
+  std::unique_ptr<PciPlatform> pci_;
+  std::shared_ptr<BootMarker> boot_marker_;
+  KvmStatsFiles kvm_stats_;
+  std::unique_ptr<StatsCollector> stats_;
+
+  mutable absl::Mutex mu_;  // life cycle: Start, Pause, Resume, Shutdown, the stop
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  StopReason stop_reason_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> boot_paused_{false};
+  std::thread run_thread_;
+};
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_API_VM_HOST_H_

@@ -1,0 +1,37 @@
+// A validated VM configuration in C++ terms: what the daemon builds a VM from.
+#ifndef PCIVMM_API_VM_SPEC_H_
+#define PCIVMM_API_VM_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "vmm/machine.h"
+#include "vmm/pci_platform.h"
+
+namespace pcivmm {
+
+// A freestanding test guest (a flat binary from guest-images/).
+struct TestGuestConfig {
+  std::string image_path;
+  uint64_t arg = 0;
+};
+
+// Direct Linux boot: a bzImage, an optional initramfs and the command line.
+struct LinuxBootConfig {
+  std::string kernel_path;
+  std::string initrd_path;
+  std::string cmdline;
+};
+
+struct VmSpec {
+  MachineConfig machine;  // console_echo is set by whoever opens console_path
+  PciConfig pci;
+  bool test_devices = true;
+  std::variant<TestGuestConfig, LinuxBootConfig> guest;
+  std::string console_path;  // empty: stdout
+};
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_API_VM_SPEC_H_
