@@ -25,6 +25,8 @@ MODES = {  # name -> pcivmm flags
 
 
 def timed(cmd):
+    print(f"boot_bench: {os.path.basename(cmd[0])} {' '.join(cmd[1:4])} ...", file=sys.stderr,
+          flush=True)
     start = time.monotonic()
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=300)
