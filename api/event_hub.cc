@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <thread>
@@ -116,15 +117,16 @@ EventHub::Subscription::~Subscription() { hub_->Unsubscribe(slot_); }
 void EventHub::Subscription::Offer(const EventRecord& record) {
   if ((kinds_ & EventKindBit(record.kind)) == 0) return;
   if (!ring_.TryPush(record)) dropped_.fetch_add(1, std::memory_order_relaxed);
-  // Pairs with the fence in Next(): either the consumer sees the event on its re-check, or
-  // this thread sees waiting_ and wakes it.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   Wake(/*force=*/false);
 }
 
-// A non-blocking eventfd write; only when the consumer said it sleeps (one per sleep).
+// Every offer adds 2 to offers_; bit 0 says the consumer is (about to be) asleep. Only the
+// producer that clears the bit writes the eventfd: one non-blocking write per sleep.
 void EventHub::Subscription::Wake(bool force) {
-  if (!waiting_.exchange(false, std::memory_order_acq_rel) && !force) return;
+  const uint64_t old = offers_.fetch_add(2, std::memory_order_acq_rel);
+  const bool sleeping =
+      (old & 1) != 0 && (offers_.fetch_and(~uint64_t{1}, std::memory_order_acq_rel) & 1) != 0;
+  if (!sleeping && !force) return;
   const uint64_t one = 1;
   [[maybe_unused]] const ssize_t n = ::write(wake_.get(), &one, sizeof(one));
 }
@@ -139,25 +141,31 @@ void EventHub::Subscription::Drain(size_t max, std::vector<EventRecord>* out) {
 
 void EventHub::Subscription::WaitForWake(absl::Duration timeout) {
   pollfd p{wake_.get(), POLLIN, 0};
-  ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  const int64_t ms =
+      std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1))));
+  ::poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, INT32_MAX)));
   uint64_t count = 0;
   [[maybe_unused]] const ssize_t n = ::read(wake_.get(), &count, sizeof(count));
 }
 
+// The consumer reads offers_ *before* draining and goes to sleep only if a CAS proves no
+// offer came since: an offer either happened before that read (then its push is visible to
+// the drain: the acquire load pairs with the offer's release) or after it (then the CAS
+// fails and we drain again, or the offer sees bit 0 and wakes us). No fences needed.
 EventHub::Subscription::Batch EventHub::Subscription::Next(size_t max, absl::Duration timeout) {
   Batch b;
-  Drain(max, &b.events);
-  if (b.events.empty() && dropped_.load(std::memory_order_relaxed) == 0 &&
-      !closed_.load(std::memory_order_acquire)) {
-    waiting_.store(true, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    const uint64_t seen = offers_.load(std::memory_order_acquire) & ~uint64_t{1};
     Drain(max, &b.events);
-    if (b.events.empty() && dropped_.load(std::memory_order_relaxed) == 0 &&
-        !closed_.load(std::memory_order_acquire)) {
-      WaitForWake(timeout);
+    if (!b.events.empty() || dropped_.load(std::memory_order_relaxed) != 0 ||
+        closed_.load(std::memory_order_acquire) || absl::Now() >= deadline) {
+      break;
     }
-    waiting_.store(false, std::memory_order_relaxed);
-    Drain(max, &b.events);
+    uint64_t expected = seen;
+    if (!offers_.compare_exchange_strong(expected, seen | 1, std::memory_order_acq_rel)) continue;
+    WaitForWake(deadline - absl::Now());
+    offers_.fetch_and(~uint64_t{1}, std::memory_order_acq_rel);
   }
   b.dropped = dropped_.exchange(0, std::memory_order_relaxed);
   b.closed = b.events.empty() && closed_.load(std::memory_order_acquire);

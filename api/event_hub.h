@@ -122,7 +122,7 @@ class EventHub::Subscription {
   EventRing<EventRecord> ring_;
   UniqueFd wake_;  // eventfd: written by a producer when the consumer sleeps
   std::atomic<uint64_t> dropped_{0};
-  std::atomic<bool> waiting_{false};
+  std::atomic<uint64_t> offers_{0};  // 2 per offer; bit 0: the consumer sleeps
   std::atomic<bool> closed_{false};
 };
 

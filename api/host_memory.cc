@@ -14,19 +14,33 @@
 
 namespace pcivmm {
 
-absl::StatusOr<uint64_t> ProcessRssBytes() {
+namespace {
+
+// "VmRSS:\t    1234 kB" -> 1234 * 1024 when the line starts with `key`.
+bool ParseKib(absl::string_view line, absl::string_view key, uint64_t* bytes) {
+  if (!absl::ConsumePrefix(&line, key)) return false;
+  std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+  uint64_t kib = 0;
+  if (parts.empty() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(parts[0]), &kib)) return false;
+  *bytes = kib * 1024;
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<ProcessRss> ProcessRssBytes() {
   std::ifstream in("/proc/self/status");
   std::string line;
+  ProcessRss r;
+  bool found = false;
   while (std::getline(in, line)) {
-    absl::string_view rest = line;
-    if (!absl::ConsumePrefix(&rest, "VmRSS:")) continue;
-    // "VmRSS:	    1234 kB"
-    std::vector<absl::string_view> parts = absl::StrSplit(rest, ' ', absl::SkipWhitespace());
-    uint64_t kib = 0;
-    if (parts.empty() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(parts[0]), &kib)) break;
-    return kib * 1024;
+    found |= ParseKib(line, "VmRSS:", &r.total);
+    ParseKib(line, "RssAnon:", &r.anon);
+    ParseKib(line, "RssFile:", &r.file);
+    ParseKib(line, "RssShmem:", &r.shmem);
   }
-  return absl::UnavailableError("/proc/self/status has no VmRSS line");
+  if (!found) return absl::UnavailableError("/proc/self/status has no VmRSS line");
+  return r;
 }
 
 uint64_t ResidentBytes(const uint8_t* host, uint64_t size) {

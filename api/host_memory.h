@@ -9,8 +9,14 @@
 
 namespace pcivmm {
 
-// VmRSS of this process (/proc/self/status), in bytes.
-absl::StatusOr<uint64_t> ProcessRssBytes();
+// This process's resident set (/proc/self/status), in bytes: VmRSS and its parts.
+struct ProcessRss {
+  uint64_t total = 0;  // VmRSS
+  uint64_t anon = 0;   // RssAnon: heap, stacks, counters
+  uint64_t file = 0;   // RssFile: shared-library and executable pages
+  uint64_t shmem = 0;  // RssShmem: memfds (guest RAM, BAR backings, config pages)
+};
+absl::StatusOr<ProcessRss> ProcessRssBytes();
 
 // Bytes of [host, host + size) resident in memory (mincore: for guest RAM's shared memfd
 // mapping, the pages the guest or the VMM ever touched). `host` must be page-aligned.

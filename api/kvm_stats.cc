@@ -62,6 +62,25 @@ std::string NameAt(const std::vector<char>& block, size_t at, uint32_t name_size
 
 }  // namespace
 
+// One descriptor at `at` of the descriptor block: flags, exponent, size, offset, then the name.
+KvmStatsReader::Descriptor KvmStatsReader::ParseDescriptor(const std::vector<char>& block,
+                                                           size_t at, uint32_t name_size) {
+  uint32_t flags = 0, offset = 0;
+  int16_t exponent = 0;
+  uint16_t count = 0;
+  std::memcpy(&flags, block.data() + at, 4);
+  std::memcpy(&exponent, block.data() + at + 4, 2);
+  std::memcpy(&count, block.data() + at + 6, 2);
+  std::memcpy(&offset, block.data() + at + 8, 4);
+  KvmStatValue meta{NameAt(block, at + kDescFixedBytes, name_size),
+                    TypeOf(flags),
+                    UnitOf(flags),
+                    exponent,
+                    ((flags >> 8) & 0xF) == 1,
+                    {}};
+  return Descriptor{std::move(meta), offset, count};
+}
+
 absl::StatusOr<std::unique_ptr<KvmStatsReader>> KvmStatsReader::Open(int kvm_fd) {
   const int fd = ::ioctl(kvm_fd, KVM_GET_STATS_FD, nullptr);
   if (fd < 0) {
@@ -92,24 +111,9 @@ absl::StatusOr<std::unique_ptr<KvmStatsReader>> KvmStatsReader::FromStatsFd(Uniq
   std::vector<Descriptor> descriptors;
   size_t data_bytes = 0;
   for (uint32_t i = 0; i < h.num_desc; ++i) {
-    const size_t at = stride * i;
-    uint32_t flags = 0, offset = 0;
-    int16_t exponent = 0;
-    uint16_t count = 0;
-    std::memcpy(&flags, block.data() + at, 4);
-    std::memcpy(&exponent, block.data() + at + 4, 2);
-    std::memcpy(&count, block.data() + at + 6, 2);
-    std::memcpy(&offset, block.data() + at + 8, 4);
-    Descriptor d{{NameAt(block, at + kDescFixedBytes, h.name_size),
-                  TypeOf(flags),
-                  UnitOf(flags),
-                  exponent,
-                  ((flags >> 8) & 0xF) == 1,
-                  {}},
-                 offset,
-                 count};
-    data_bytes = std::max(data_bytes, size_t{offset} + size_t{count} * 8);
-    descriptors.push_back(std::move(d));
+    descriptors.push_back(ParseDescriptor(block, stride * i, h.name_size));
+    const Descriptor& d = descriptors.back();
+    data_bytes = std::max(data_bytes, size_t{d.offset} + size_t{d.count} * 8);
   }
   return std::unique_ptr<KvmStatsReader>(new KvmStatsReader(
       std::move(fd), std::string(id.data()), std::move(descriptors), h.data_offset, data_bytes));

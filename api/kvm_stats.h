@@ -42,6 +42,7 @@ class KvmStatsReader {
     uint32_t offset;    // from the data block
     uint16_t count;     // u64 values
   };
+  static Descriptor ParseDescriptor(const std::vector<char>& block, size_t at, uint32_t name_size);
   KvmStatsReader(UniqueFd fd, std::string id, std::vector<Descriptor> d, uint32_t data_offset,
                  size_t data_bytes)
       : fd_(std::move(fd)),

@@ -63,13 +63,18 @@ void RenderVm(const v1::GetVmInfoResponse& info, PromText* p) {
     p->Seconds("pcivmm_boot_seconds", "", info.boot_ns());
   }
   p->Family("pcivmm_memory_bytes", "gauge",
-            "Host memory: rss (VmRSS), guest_ram (resident guest RAM), overhead (the "
-            "difference), ecam_shadow");
+            "Host memory: rss (VmRSS) and its rss_anon/rss_file/rss_shmem parts, guest_ram "
+            "(resident guest RAM), overhead (rss - guest_ram), ecam_shadow");
   const v1::HostMemory& m = info.memory();
   p->Sample("pcivmm_memory_bytes", Label("kind", "rss"), m.rss_bytes());
   p->Sample("pcivmm_memory_bytes", Label("kind", "guest_ram"), m.guest_ram_resident_bytes());
   p->Sample("pcivmm_memory_bytes", Label("kind", "overhead"), m.overhead_bytes());
   p->Sample("pcivmm_memory_bytes", Label("kind", "ecam_shadow"), m.ecam_shadow_bytes());
+  p->Sample("pcivmm_memory_bytes", Label("kind", "rss_anon"), m.rss_anon_bytes());
+  p->Sample("pcivmm_memory_bytes", Label("kind", "rss_file"), m.rss_file_bytes());
+  p->Sample("pcivmm_memory_bytes", Label("kind", "rss_shmem"), m.rss_shmem_bytes());
+  p->Family("pcivmm_ecam_fast_path_slots", "gauge", "Read-only memslots of the ECAM fast path");
+  p->Sample("pcivmm_ecam_fast_path_slots", "", info.ecam_fast_path().slots());
   p->Family("pcivmm_config_mode", "gauge", "1 when the configuration path is on");
   p->Sample("pcivmm_config_mode", Label("path", "pio"), info.config_mode().pio_enabled());
   p->Sample("pcivmm_config_mode", Label("path", "ecam_fast_path"),

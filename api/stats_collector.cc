@@ -23,6 +23,10 @@ size_t PathSlot(ConfigPath p, Direction d) {
   return static_cast<size_t>(p) * 2 + static_cast<size_t>(d);
 }
 
+size_t FunctionSlot(Bdf bdf, ConfigPath p, Direction d) {
+  return size_t{bdf.devfn()} * kConfigPathCount * 2 + PathSlot(p, d);
+}
+
 Bdf BdfOf(const PciFunction& f) {
   return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
 }
@@ -74,15 +78,17 @@ void StatsCollector::CollectExits(v1::ExitStats* out) const {
     c->set_count(n);
   }
   out->set_total(total);
-  for (uint32_t p = 0; p < VcpuExitStats::kPorts; ++p) {
-    const auto port = static_cast<uint16_t>(p);
-    const uint64_t rd = Port(port, Direction::kRead), wr = Port(port, Direction::kWrite);
-    if (rd + wr == 0) continue;
-    v1::PortExitCount* c = out->add_by_port();
-    c->set_port(p);
-    c->set_reads(rd);
-    c->set_writes(wr);
-  }
+  // Touched (port, direction) pairs come in ascending order, so both directions of a port
+  // are adjacent.
+  src_.exits->ForEachTouchedPort([this, out](uint16_t port, Direction d) {
+    const uint64_t n = Port(port, d);
+    if (n == 0) return;
+    if (out->by_port_size() == 0 || out->by_port().rbegin()->port() != port) {
+      out->add_by_port()->set_port(port);
+    }
+    v1::PortExitCount* c = out->mutable_by_port()->Mutable(out->by_port_size() - 1);
+    (d == Direction::kRead ? c->set_reads(n) : c->set_writes(n));
+  });
   for (int region = Bus::kUnclaimed; region < src_.mmio->region_count(); ++region) {
     const uint64_t rd = Mmio(region, Direction::kRead), wr = Mmio(region, Direction::kWrite);
     if (rd + wr == 0) continue;
@@ -135,28 +141,33 @@ void StatsCollector::CollectConfig(bool registers, std::optional<Bdf> only,
 }
 
 void StatsCollector::CollectFunction(Bdf bdf, bool registers, v1::ConfigStats* out) const {
+  const ConfigStats& c = src_.pci->stats();
   for (ConfigPath p : kPaths) {
-    uint64_t reads = 0, writes = 0;
-    for (uint16_t dw = 0; dw < kDwords; ++dw) {
-      const uint64_t rd = Register(p, Direction::kRead, bdf, dw);
-      const uint64_t wr = Register(p, Direction::kWrite, bdf, dw);
-      if (rd + wr == 0) continue;
-      reads += rd;
-      writes += wr;
-      if (!registers) continue;
-      v1::ConfigRegisterCount* rc = out->add_by_register();
-      *rc->mutable_bdf() = ToProto(bdf);
-      rc->set_offset(uint32_t{dw} * 4);
-      rc->set_path(ToProto(p));
-      rc->set_reads(rd);
-      rc->set_writes(wr);
-    }
+    const uint64_t reads = Sub(c.function_accesses(p, Direction::kRead, bdf),
+                               config_.functions[FunctionSlot(bdf, p, Direction::kRead)]);
+    const uint64_t writes = Sub(c.function_accesses(p, Direction::kWrite, bdf),
+                                config_.functions[FunctionSlot(bdf, p, Direction::kWrite)]);
     if (reads + writes == 0) continue;
     v1::ConfigFunctionCount* fc = out->add_by_function();
     *fc->mutable_bdf() = ToProto(bdf);
     fc->set_path(ToProto(p));
     fc->set_reads(reads);
     fc->set_writes(writes);
+    if (registers) CollectRegisters(bdf, p, out);
+  }
+}
+
+void StatsCollector::CollectRegisters(Bdf bdf, ConfigPath p, v1::ConfigStats* out) const {
+  for (uint16_t dw = 0; dw < kDwords; ++dw) {
+    const uint64_t rd = Register(p, Direction::kRead, bdf, dw);
+    const uint64_t wr = Register(p, Direction::kWrite, bdf, dw);
+    if (rd + wr == 0) continue;
+    v1::ConfigRegisterCount* rc = out->add_by_register();
+    *rc->mutable_bdf() = ToProto(bdf);
+    rc->set_offset(uint32_t{dw} * 4);
+    rc->set_path(ToProto(p));
+    rc->set_reads(rd);
+    rc->set_writes(wr);
   }
 }
 
@@ -195,36 +206,45 @@ void StatsCollector::CollectKvmFile(const KvmStatsReader& r, const std::string& 
   }
 }
 
+namespace {
+
+void AddBar(const PciFunction& f, const BarSpec& b, const BarMapper& mapper,
+            v1::MappingStats* out) {
+  const BarMapStats s = mapper.stats(f, b.index);
+  v1::BarMappingStats* o = out->add_bars();
+  *o->mutable_bdf() = ToProto(BdfOf(f));
+  o->set_device(f.spec().name);
+  o->set_bar(static_cast<uint32_t>(b.index));
+  o->set_size(b.size);
+  o->set_address(f.BarAddress(b));
+  if (auto at = mapper.MappedAt(f, b.index)) o->set_mapped_gpa(*at);
+  o->set_maps(s.maps);
+  o->set_unmaps(s.unmaps);
+  o->set_moves(s.moves);
+  o->set_conflicts(s.conflicts);
+  ToProto(s.ioctl, o->mutable_ioctl());
+  o->set_modelled_ns(s.modelled_ns);
+  v1::MappingTotals* t = out->mutable_totals();
+  t->set_maps(t->maps() + s.maps);
+  t->set_unmaps(t->unmaps() + s.unmaps);
+  t->set_moves(t->moves() + s.moves);
+  t->set_conflicts(t->conflicts() + s.conflicts);
+  t->set_ioctl_count(t->ioctl_count() + s.ioctl.count);
+  t->set_ioctl_sum_ns(t->ioctl_sum_ns() + s.ioctl.sum_ns);
+  t->set_modelled_ns(t->modelled_ns() + s.modelled_ns);
+}
+
+}  // namespace
+
 void StatsCollector::CollectMapping(std::optional<Bdf> only, v1::MappingStats* out) const {
   if (src_.pci == nullptr || src_.mapper == nullptr) return;
   out->set_policy(ToProto(src_.mapper->policy()));
   out->set_cost_ns_per_gib(src_.mapper->cost_model().ns_per_gib);
-  v1::MappingTotals* t = out->mutable_totals();
+  out->mutable_totals();
   for (const PciFunction* f : src_.pci->functions()) {
     if (only && !(BdfOf(*f) == *only)) continue;
     for (const BarSpec& b : f->spec().bars) {
-      if (b.kind == BarKind::kIo) continue;
-      const BarMapStats s = src_.mapper->stats(*f, b.index);
-      v1::BarMappingStats* o = out->add_bars();
-      *o->mutable_bdf() = ToProto(BdfOf(*f));
-      o->set_device(f->spec().name);
-      o->set_bar(static_cast<uint32_t>(b.index));
-      o->set_size(b.size);
-      o->set_address(f->BarAddress(b));
-      if (auto at = src_.mapper->MappedAt(*f, b.index)) o->set_mapped_gpa(*at);
-      o->set_maps(s.maps);
-      o->set_unmaps(s.unmaps);
-      o->set_moves(s.moves);
-      o->set_conflicts(s.conflicts);
-      ToProto(s.ioctl, o->mutable_ioctl());
-      o->set_modelled_ns(s.modelled_ns);
-      t->set_maps(t->maps() + s.maps);
-      t->set_unmaps(t->unmaps() + s.unmaps);
-      t->set_moves(t->moves() + s.moves);
-      t->set_conflicts(t->conflicts() + s.conflicts);
-      t->set_ioctl_count(t->ioctl_count() + s.ioctl.count);
-      t->set_ioctl_sum_ns(t->ioctl_sum_ns() + s.ioctl.sum_ns);
-      t->set_modelled_ns(t->modelled_ns() + s.modelled_ns);
+      if (b.kind != BarKind::kIo) AddBar(*f, b, *src_.mapper, out);
     }
   }
 }
@@ -246,13 +266,9 @@ void StatsCollector::ResetExits() {
     }
   }
   exits_.ports.clear();
-  for (uint32_t p = 0; p < VcpuExitStats::kPorts; ++p) {
-    for (Direction d : kDirections) {
-      if (uint64_t n = s.pio(static_cast<uint16_t>(p), d)) {
-        exits_.ports[p * 2 + static_cast<uint32_t>(d)] = n;
-      }
-    }
-  }
+  s.ForEachTouchedPort([this, &s](uint16_t port, Direction d) {
+    exits_.ports[uint32_t{port} * 2 + static_cast<uint32_t>(d)] = s.pio(port, d);
+  });
   exits_.mmio.assign((Bus::kMaxRegions + 1) * 2, 0);
   for (int region = Bus::kUnclaimed; region < Bus::kMaxRegions; ++region) {
     for (Direction d : kDirections) {
@@ -270,6 +286,11 @@ void StatsCollector::ResetConfig() {
   config_.registers.clear();
   for (uint16_t devfn = 0; devfn < ConfigStats::kFunctions; ++devfn) {
     const Bdf bdf{0, static_cast<uint8_t>(devfn >> 3), static_cast<uint8_t>(devfn & 7)};
+    for (ConfigPath p : kPaths) {
+      for (Direction d : kDirections) {
+        config_.functions[FunctionSlot(bdf, p, d)] = c.function_accesses(p, d, bdf);
+      }
+    }
     for (uint16_t dw = 0; dw < kDwords; ++dw) {
       for (ConfigPath p : kPaths) {
         for (Direction d : kDirections) {

@@ -63,6 +63,7 @@ class StatsCollector {
   struct ConfigBaseline {
     std::array<uint64_t, kConfigPathCount * 2> by_path{};
     std::array<uint64_t, kConfigPathCount> malformed{};
+    std::array<uint64_t, ConfigStats::kFunctions * kConfigPathCount * 2> functions{};
     absl::flat_hash_map<uint64_t, uint64_t> registers;  // RegisterKey()
   };
   using KvmBaseline = std::map<std::string, uint64_t>;  // "vm/name", "vcpu3/name"
@@ -75,6 +76,8 @@ class StatsCollector {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CollectVcpus(v1::ExitStats* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CollectFunction(Bdf bdf, bool registers, v1::ConfigStats* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void CollectRegisters(Bdf bdf, ConfigPath p, v1::ConfigStats* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CollectKvmFile(const KvmStatsReader& r, const std::string& prefix,
                       google::protobuf::RepeatedPtrField<v1::KvmStat>* out) const

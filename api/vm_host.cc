@@ -6,6 +6,7 @@
 #include "api/config_convert.h"
 #include "api/host_memory.h"
 #include "api/proto_convert.h"
+#include "guest-images/include/pcivmm_guest_abi.h"
 #include "pci/config_space.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/exit_dispatcher.h"
@@ -15,6 +16,10 @@
 
 namespace pcivmm {
 namespace {
+
+static_assert(PCIVMM_BOOT_MARKER_PORT == layout::kBootMarkerPort &&
+                  PCIVMM_BOOT_MARKER_VALUE == layout::kBootMarkerValue,
+              "the guest ABI and the platform layout disagree on the boot marker");
 
 constexpr absl::Duration kPauseTimeout = absl::Seconds(30);
 
@@ -233,41 +238,59 @@ v1::GetVmInfoResponse VmHost::Info() const {
   r.mutable_config_mode()->set_ecam_fast_path(pci_->fast_path().enabled());
   r.set_bar_policy(ToProto(pci_->mapper().policy()));
   r.set_bar_cost_ns_per_gib(pci_->mapper().cost_model().ns_per_gib);
-  v1::HostMemory* m = r.mutable_memory();
-  m->set_rss_bytes(ProcessRssBytes().value_or(0));
+  DescribeMemory(r.mutable_memory());
+  v1::EcamFastPathInfo* fast = r.mutable_ecam_fast_path();
+  fast->set_enabled(pci_->fast_path().enabled());
+  fast->set_slots(fast->enabled() ? static_cast<uint32_t>(pci_->fast_path().slot_ranges().size())
+                                  : 0);
+  fast->set_shadow_bytes(pci_->fast_path().shadow_bytes());
+  uint32_t trapping = 0;
+  for (const PciFunction* f : pci_->bus().functions()) trapping += f->spec().ecam_fast_path ? 0 : 1;
+  fast->set_trapping_functions(trapping);
+  return r;
+}
+
+// The VMM's cost beyond guest RAM: VmRSS counts the guest RAM pages that are resident (the
+// memfd is mapped into this process), so the difference is what pcivmm itself uses.
+void VmHost::DescribeMemory(v1::HostMemory* m) const {
+  const ProcessRss rss = ProcessRssBytes().value_or(ProcessRss{});
+  m->set_rss_bytes(rss.total);
+  m->set_rss_anon_bytes(rss.anon);
+  m->set_rss_file_bytes(rss.file);
+  m->set_rss_shmem_bytes(rss.shmem);
   m->set_guest_ram_resident_bytes(GuestRamResidentBytes(machine_->memory()));
   m->set_overhead_bytes(m->rss_bytes() > m->guest_ram_resident_bytes()
                             ? m->rss_bytes() - m->guest_ram_resident_bytes()
                             : 0);
   m->set_ecam_shadow_bytes(pci_->fast_path().shadow_bytes());
-  return r;
+}
+
+void VmHost::DescribeFunction(const PciFunction& f, v1::PciFunctionInfo* o) const {
+  const DeviceSpec& s = f.spec();
+  *o->mutable_bdf() = ToProto(BdfOf(f));
+  o->set_name(s.name);
+  o->set_vendor_id(s.vendor_id);
+  o->set_device_id(s.device_id);
+  o->set_class_code(s.class_code);
+  o->set_command(f.Read(cfg::kCommand, 2));
+  for (const BarSpec& b : s.bars) {
+    v1::BarInfo* bar = o->add_bars();
+    bar->set_index(static_cast<uint32_t>(b.index));
+    bar->set_kind(KindOf(b.kind));
+    bar->set_prefetchable(b.prefetchable);
+    bar->set_size(b.size);
+    bar->set_address(f.BarAddress(b));
+    if (auto at = pci_->mapper().MappedAt(f, b.index)) bar->set_mapped_gpa(*at);
+  }
+  o->set_rom_size(s.rom_size);
+  o->set_rom_address(s.rom_size != 0 ? f.RomAddress() : 0);
+  o->set_ecam_fast_path(s.ecam_fast_path);
 }
 
 v1::ListDevicesResponse VmHost::Devices() const {
   v1::ListDevicesResponse r;
   r.set_ecam_buses(static_cast<uint32_t>(spec_.pci.bus_count));
-  for (const PciFunction* f : pci_->bus().functions()) {
-    const DeviceSpec& s = f->spec();
-    v1::PciFunctionInfo* o = r.add_functions();
-    *o->mutable_bdf() = ToProto(BdfOf(*f));
-    o->set_name(s.name);
-    o->set_vendor_id(s.vendor_id);
-    o->set_device_id(s.device_id);
-    o->set_class_code(s.class_code);
-    o->set_command(f->Read(cfg::kCommand, 2));
-    for (const BarSpec& b : s.bars) {
-      v1::BarInfo* bar = o->add_bars();
-      bar->set_index(static_cast<uint32_t>(b.index));
-      bar->set_kind(KindOf(b.kind));
-      bar->set_prefetchable(b.prefetchable);
-      bar->set_size(b.size);
-      bar->set_address(f->BarAddress(b));
-      if (auto at = pci_->mapper().MappedAt(*f, b.index)) bar->set_mapped_gpa(*at);
-    }
-    o->set_rom_size(s.rom_size);
-    o->set_rom_address(s.rom_size != 0 ? f->RomAddress() : 0);
-    o->set_ecam_fast_path(s.ecam_fast_path);
-  }
+  for (const PciFunction* f : pci_->bus().functions()) DescribeFunction(*f, r.add_functions());
   return r;
 }
 

@@ -73,6 +73,8 @@ class VmHost : public VmBackend {
   void OnBootMarker(uint64_t boot_ns, int vcpu);
   void OnStopped(const StopReason& reason);
   absl::Status RequireNotStopped(const char* what) const;
+  void DescribeFunction(const PciFunction& f, v1::PciFunctionInfo* out) const;
+  void DescribeMemory(v1::HostMemory* out) const;
 
   const VmSpec spec_;
   const Options options_;

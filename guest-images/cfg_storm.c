@@ -1,10 +1,12 @@
-/* Reads one dword of a present function (00:01.0, vendor/device) `arg & 0xFFFFFFFF` times
- * through the path in bit 32 of arg (0 = PIO, 1 = ECAM: trapping or fast, as the VMM
- * serves it), then one absent function's ID. Reports the count and what it read. */
+/* Writes the boot marker first, then reads one dword of a present function (00:01.0,
+ * vendor/device) `arg & 0xFFFFFFFF` times through the path in bit 32 of arg (0 = PIO,
+ * 1 = ECAM: trapping or fast, as the VMM serves it), then one absent function's ID and one
+ * absent word. Reports the count and what it read. */
 #include "pci_cfg.h"
 
 int guest_main(uint64_t arg, uint64_t cpu) {
   (void)cpu;
+  boot_marker();
   cfg_path = (arg >> 32) & 1 ? CFG_ECAM : CFG_PIO;
   const uint64_t n = arg & 0xFFFFFFFFu;
   const uint32_t first = cfg_read(1, 0, 0, 4);

@@ -47,6 +47,10 @@ void insb(uint16_t port, void* buf, uint64_t n);
 void puts(const char* s);
 void put_u64(uint64_t v);
 void put_hex(uint64_t v);
+/* Writes the boot-done marker (one PIO exit): harnesses wait for it, and pcivmm
+ * --pause-on-boot-marker parks the VM right after it. */
+void boot_marker(void);
+
 /* Prints "REPORT <key>=<value>\n": the machine-readable results the tests parse. */
 void report(const char* key, uint64_t value);
 

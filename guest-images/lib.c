@@ -48,3 +48,5 @@ void report(const char* key, uint64_t value) {
   put_u64(value);
   puts("\n");
 }
+
+void boot_marker(void) { outb(PCIVMM_BOOT_MARKER_PORT, PCIVMM_BOOT_MARKER_VALUE); }

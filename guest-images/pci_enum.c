@@ -1,7 +1,8 @@
 /* Enumerates bus 0 the way Linux's probe did before 6.14, through the path in arg bit 0
  * (0 = PIO 0xCF8/0xCFC, 1 = ECAM; bit 1: report totals only): vendor ID of all 32 x 8 functions,
  * each present header, the capability lists, and every BAR and the ROM sized with memory decode
- * turned off and back on around each one. Reports what it found and how many accesses it made. */
+ * turned off and back on around each one. Reports what it found and how many accesses it made.
+ * The boot marker comes first, before any configuration access. */
 #include "pci_cfg.h"
 
 #define CMD_DECODE 0x3 /* PCI_COMMAND_IO | PCI_COMMAND_MEMORY */
@@ -120,6 +121,7 @@ static void probe_function(uint32_t dev, uint32_t fn, uint32_t id) {
 
 int guest_main(uint64_t arg, uint64_t cpu) {
   (void)cpu;
+  boot_marker();
   cfg_path = (arg & 1) ? CFG_ECAM : CFG_PIO;
   quiet = (arg >> 1) & 1;
   uint64_t found = 0;

@@ -118,6 +118,10 @@ TEST_F(ConfigAccessTest, CountsByPathDirectionAndRegister) {
   EXPECT_EQ(pci_->stats().accesses(ConfigPath::kEcam, Direction::kRead), 1u);
   EXPECT_EQ(pci_->stats().register_accesses(ConfigPath::kPio, Direction::kRead, kGpu, 0x10), 2u);
   EXPECT_EQ(pci_->stats().register_accesses(ConfigPath::kEcam, Direction::kRead, kGpu, 0x13), 1u);
+  PioRead(kGpu, 0x3C, 1);
+  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, Direction::kRead, kGpu), 3u);
+  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, Direction::kWrite, kGpu), 0u);
+  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, Direction::kRead, Bdf{0, 9, 0}), 0u);
 }
 
 class RecordingTracer : public ConfigTracer {

@@ -37,8 +37,15 @@ ConfigStats::ConfigStats()
 
 void ConfigStats::Count(ConfigPath path, Direction dir, Bdf bdf, uint16_t reg) {
   Add(by_path_[Slot(path, dir)]);
-  if (bdf.bus == 0 && reg < kDwords * 4)
+  if (bdf.bus == 0 && reg < kDwords * 4) {
+    Add(by_function_[size_t{bdf.devfn()} * kConfigPathCount * 2 + Slot(path, dir)]);
     Add(by_register_.get()[RegisterIndex(path, dir, bdf, reg)]);
+  }
+}
+
+uint64_t ConfigStats::function_accesses(ConfigPath path, Direction dir, Bdf bdf) const {
+  if (bdf.bus != 0) return 0;
+  return Load(by_function_[size_t{bdf.devfn()} * kConfigPathCount * 2 + Slot(path, dir)]);
 }
 
 uint64_t ConfigStats::accesses(ConfigPath path, Direction dir) const {

@@ -27,6 +27,8 @@ class ConfigStats {
   uint64_t accesses(ConfigPath path, Direction dir) const;
   // Accesses to the dword holding `reg` of a bus-0 function.
   uint64_t register_accesses(ConfigPath path, Direction dir, Bdf bdf, uint16_t reg) const;
+  // Accesses to any register of a bus-0 function (the sum of its register_accesses).
+  uint64_t function_accesses(ConfigPath path, Direction dir, Bdf bdf) const;
   uint64_t malformed(ConfigPath path) const { return Load(malformed_[Index(path)]); }
 
  private:
@@ -43,6 +45,7 @@ class ConfigStats {
   }
 
   uint64_t by_path_[kConfigPathCount * 2] = {};
+  uint64_t by_function_[kFunctions * kConfigPathCount * 2] = {};
   uint64_t malformed_[kConfigPathCount] = {};
   // kFunctions * kDwords * paths * 2 counters (12 MiB of address space); calloc'd, so only
   // the pages of registers actually accessed cost memory.

@@ -3,6 +3,8 @@
 #include <linux/kvm.h>
 
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -23,6 +25,19 @@ TEST(ExitStatsTest, SumsAcrossVcpus) {
   EXPECT_EQ(s.pio(0xCF8, Direction::kRead), 0u);
   EXPECT_EQ(s.mmio(3, Direction::kRead), 1u);
   EXPECT_EQ(s.mmio(Bus::kUnclaimed, Direction::kRead), 0u);
+}
+
+TEST(ExitStatsTest, TouchedPortsAreListedOnceInOrderAcrossVcpus) {
+  ExitStats s(2);
+  s.vcpu(1).CountPio(0xFFFF, Direction::kWrite);
+  s.vcpu(0).CountPio(0xCFC, Direction::kRead);
+  s.vcpu(1).CountPio(0xCFC, Direction::kRead);
+  s.vcpu(0).CountPio(0x0, Direction::kWrite);
+  std::vector<std::pair<uint16_t, Direction>> seen;
+  s.ForEachTouchedPort([&seen](uint16_t port, Direction d) { seen.emplace_back(port, d); });
+  const std::vector<std::pair<uint16_t, Direction>> want = {
+      {0x0, Direction::kWrite}, {0xCFC, Direction::kRead}, {0xFFFF, Direction::kWrite}};
+  EXPECT_EQ(seen, want);
 }
 
 TEST(ExitStatsTest, OutOfRangeReasonsAndRegionsAreSafe) {

@@ -63,28 +63,20 @@ void RunControl::BeginRun(int vcpus) {
   active_ = vcpus;
 }
 
+// The listener runs under mu_, so it has run before WaitParked() returns.
 void RunControl::Park() {
-  std::function<void()> notify;
-  {
-    absl::MutexLock lock(&mu_);
-    ++parked_;
-    if (AllParked()) notify = on_parked_;
-  }
-  if (notify) notify();
   absl::MutexLock lock(&mu_);
+  ++parked_;
+  if (AllParked() && on_parked_) on_parked_();
   mu_.Await(absl::Condition(this, &RunControl::Released));
   --parked_;
 }
 
 // A vCPU that halts while the others are parked completes the pause.
 void RunControl::LeaveRun() {
-  std::function<void()> notify;
-  {
-    absl::MutexLock lock(&mu_);
-    --active_;
-    if (pause_.load(std::memory_order_relaxed) && AllParked()) notify = on_parked_;
-  }
-  if (notify) notify();
+  absl::MutexLock lock(&mu_);
+  --active_;
+  if (pause_.load(std::memory_order_relaxed) && AllParked() && on_parked_) on_parked_();
 }
 
 std::optional<StopReason> RunControl::reason() const {

@@ -40,7 +40,8 @@ class RunControl {
   bool paused() const;
   // True once every vCPU still running is parked; false on timeout or when the VM stopped.
   bool WaitParked(absl::Duration timeout);
-  // Called (on a vCPU thread, must not block) when the last running vCPU parks.
+  // Called when the last running vCPU parks, on that vCPU's thread with the control's lock
+  // held: it must not block or call back into RunControl.
   void SetParkedListener(std::function<void()> on_parked);
 
   // The vCPU side: `vcpus` threads are about to run; each calls Park() when it sees a pause

@@ -137,10 +137,18 @@ std::string FormatInfo(const v1::GetVmInfoResponse& i) {
                         i.config_mode().ecam_fast_path() ? "on" : "off");
   absl::StrAppendFormat(&out, "bar policy   %s, cost model %d ns/GiB\n", Policy(i.bar_policy()),
                         i.bar_cost_ns_per_gib());
+  if (i.ecam_fast_path().enabled()) {
+    absl::StrAppendFormat(&out,
+                          "ecam fast    %d read-only slot(s), shadow %s, %d trapping function(s)\n",
+                          i.ecam_fast_path().slots(), Bytes(i.ecam_fast_path().shadow_bytes()),
+                          i.ecam_fast_path().trapping_functions());
+  }
   const v1::HostMemory& m = i.memory();
   absl::StrAppendFormat(&out,
-                        "memory       rss %s, guest RAM resident %s, overhead %s, ecam shadow %s\n",
-                        Bytes(m.rss_bytes()), Bytes(m.guest_ram_resident_bytes()),
+                        "memory       rss %s (anon %s, file %s, shmem %s), guest RAM resident %s, "
+                        "overhead %s, ecam shadow %s\n",
+                        Bytes(m.rss_bytes()), Bytes(m.rss_anon_bytes()), Bytes(m.rss_file_bytes()),
+                        Bytes(m.rss_shmem_bytes()), Bytes(m.guest_ram_resident_bytes()),
                         Bytes(m.overhead_bytes()), Bytes(m.ecam_shadow_bytes()));
   return out;
 }

@@ -10,7 +10,8 @@
 ABSL_FLAG(std::string, socket, "", "the daemon's Unix socket (default: $PCIVMM_API_SOCKET)");
 ABSL_FLAG(std::string, address, "", "the daemon's TCP address HOST:PORT instead of --socket");
 ABSL_FLAG(bool, json, false, "print responses as JSON (the proto3 JSON mapping)");
-ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "deadline of each call (not watch)");
+// A string for absl::ParseDuration (a Duration flag does not build under TSan).
+ABSL_FLAG(std::string, timeout, "10s", "deadline of each call (not watch), e.g. 500ms, 30s");
 ABSL_FLAG(bool, registers, false, "stats: per-register config counters");
 ABSL_FLAG(bool, kvm, false, "stats: KVM's own counters");
 ABSL_FLAG(std::string, bdf, "", "stats, mapping: only this function (e.g. 00:01.0)");
@@ -27,7 +28,10 @@ namespace {
 pcivmm::ctl::Options OptionsFromFlags() {
   pcivmm::ctl::Options o;
   o.json = absl::GetFlag(FLAGS_json);
-  o.timeout = absl::GetFlag(FLAGS_timeout);
+  if (!absl::ParseDuration(absl::GetFlag(FLAGS_timeout), &o.timeout)) {
+    std::cerr << "pcivmmctl: --timeout: not a duration (e.g. 10s); using 10s\n";
+    o.timeout = absl::Seconds(10);
+  }
   o.registers = absl::GetFlag(FLAGS_registers);
   o.kvm = absl::GetFlag(FLAGS_kvm);
   o.bdf = absl::GetFlag(FLAGS_bdf);

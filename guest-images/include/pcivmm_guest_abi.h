@@ -14,6 +14,11 @@
 /* A 32-bit write here stops the VM; the value becomes the VMM's exit status. */
 #define PCIVMM_EXIT_PORT 0xF4
 
+/* The boot-done marker: one byte PCIVMM_BOOT_MARKER_VALUE written here tells the VMM (and
+ * the API's event feed) that the guest is up (vmm/platform_layout.h, kBootMarkerPort). */
+#define PCIVMM_BOOT_MARKER_PORT 0x610
+#define PCIVMM_BOOT_MARKER_VALUE 123
+
 /* Test devices that the KVM tests and benchmarks attach (not part of a normal VM). */
 #define PCIVMM_TEST_PIO_PORT 0x510          /* 8 ports: echo register file */
 #define PCIVMM_TEST_STREAM_PORT 0x518       /* byte sink/source for rep outs/ins */

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# KVM tier: the pcivmm daemon and pcivmmctl end to end: socket mode, refusal of a live
+# socket, replacement of a stale one, every pcivmmctl command against a real guest, exit
+# statuses, ShutdownVm ending the daemon.   usage: api_daemon_test.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+pcivmm=$build/vmm/pcivmm
+ctl=$build/api/pcivmmctl
+guest=$build/guest-images/cfg_storm.bin
+dir=$(mktemp -d /tmp/pcivmm-daemon-test.XXXXXX)
+sock=$dir/api.sock
+failures=0
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+check() { # DESCRIPTION COMMAND... : the command must succeed
+	local what=$1
+	shift
+	if "$@"; then echo "ok: $what"; else fail "$what"; fi
+}
+expect_status() { # WANT DESCRIPTION COMMAND...
+	local want=$1 what=$2 got
+	shift 2
+	"$@" >"$dir/last.out" 2>"$dir/last.err"
+	got=$?
+	if [ "$got" -eq "$want" ]; then echo "ok: $what (exit $got)"; else
+		fail "$what: exit $got, want $want; stderr: $(cat "$dir/last.err")"
+	fi
+}
+ctl() { "$ctl" --socket="$sock" "$@"; }
+wait_state() { # STATE
+	for _ in $(seq 600); do
+		ctl info 2>/dev/null | grep -q "^state        $1\$" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+start() { # LOG ARGS...
+	local log=$1
+	shift
+	"$pcivmm" --guest-image="$guest" --gpus=1 --api-socket="$sock" --console="$dir/console" \
+		"$@" >"$log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 600); do [ -S "$sock" ] && return 0; sleep 0.1; done
+	return 1
+}
+
+# 1. A daemon parked right after the guest's boot marker.
+check "daemon serves on $sock" start "$dir/d1.log" --guest-arg=100 --pause-on-boot-marker
+d1=${pids[-1]}
+check "VM parks after the boot marker" wait_state PAUSED
+check "socket mode is 0600" test "$(stat -c %a "$sock")" = 600
+
+# 2. A second daemon on the live socket is refused, naming the path.
+expect_status 2 "second daemon on a live socket refused" "$pcivmm" --guest-image="$guest" \
+	--api-socket="$sock"
+check "refusal names the path" grep -q "$sock: a live server is listening" "$dir/last.err"
+
+# 3. pcivmmctl against the paused VM.
+expect_status 0 "read 00:01.0 0" ctl read 00:01.0 0
+check "vendor/device read back" grep -qx 0x20b510de "$dir/last.out"
+expect_status 4 "read of an absent function is NOT_FOUND" ctl read 00:05.0 0
+expect_status 2 "a bad width is INVALID_ARGUMENT" ctl read 00:01.0 0 3
+expect_status 5 "pause while paused: FAILED_PRECONDITION" ctl pause
+expect_status 0 "devices" ctl devices
+check "devices lists gpu0" grep -qE "10de:20b5 class 030200 cmd [0-9a-f]{4} gpu0" "$dir/last.out"
+expect_status 0 "info --json" ctl --json info
+check "info --json has the state" grep -q '"state": "VM_STATE_PAUSED"' "$dir/last.out"
+expect_status 0 "set-policy deferred" ctl set-policy deferred
+expect_status 0 "mapping" ctl mapping
+check "mapping shows the deferred policy" grep -q "bar mapping (deferred" "$dir/last.out"
+expect_status 0 "reset-stats" ctl reset-stats config
+
+# 4. Resume: the guest's 100 + 2 reads, exactly, in the stats.
+expect_status 0 "resume" ctl resume
+check "the guest stops" wait_state STOPPED
+expect_status 0 "stats" ctl stats
+check "102 PIO config reads since the reset" grep -qE '^  pio   read +102 ' "$dir/last.out"
+expect_status 0 "metrics" ctl metrics
+check "prometheus text" grep -q 'pcivmm_config_accesses_total{path="pio",direction="read"} 102' \
+	"$dir/last.out"
+expect_status 0 "watch --count=1 starts with the state" ctl watch --count=1
+check "watch printed STOPPED" grep -q "state STOPPED" "$dir/last.out"
+
+# 5. ShutdownVm ends the daemon with the guest's status; the socket is removed.
+expect_status 0 "shutdown" ctl shutdown
+wait "$d1"
+check "daemon exit status 0" test $? -eq 0
+check "socket removed" test ! -e "$sock"
+expect_status 3 "no daemon: exit 3" ctl --timeout=1s info
+
+# 6. A stale socket (a killed daemon's) is replaced.
+check "second daemon starts" start "$dir/d2.log" --guest-arg=1 --paused
+kill -9 "${pids[-1]}"
+wait "${pids[-1]}" 2>/dev/null
+check "a stale socket file is left" test -S "$sock"
+check "third daemon replaces the stale socket" start "$dir/d3.log" --guest-arg=1 --paused
+check "third daemon answers" wait_state PAUSED
+expect_status 0 "shutdown the third" ctl shutdown
+
+echo "api_daemon_test: $failures failure(s)"
+[ "$failures" -eq 0 ]
