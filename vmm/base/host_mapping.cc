@@ -34,8 +34,7 @@ absl::StatusOr<HostMapping> HostMapping::CreateMemfd(const std::string& name, ui
   return HostMapping(std::move(fd), static_cast<uint8_t*>(p), size);
 }
 
-absl::StatusOr<HostMapping> HostMapping::CreateAnonymous(const std::string& name,
-                                                         uint64_t size) {
+absl::StatusOr<HostMapping> HostMapping::CreateAnonymous(const std::string& name, uint64_t size) {
   if (absl::Status st = CheckSize(name, size); !st.ok()) return st;
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
