@@ -6,6 +6,7 @@
 #   kernel command line  lab_out=<host outdir>  lab_job=<job script inside that outdir>
 #                        (unknown name=value parameters without a dot reach init as environment)
 #   console lines        LAB_READY           just before the job starts
+#                        LAB_HEARTBEAT       every 15 s while the job runs (not the job's output)
 #                        JOB_DONE rc=<N>     after it, with its exit status
 #                        LAB_ERROR: <why>    setup failed; no JOB_DONE follows
 # shellcheck shell=sh
@@ -78,6 +79,9 @@ done
 [ -c "$root/dev/kvm" ] || fail "/dev/kvm did not appear"
 
 echo LAB_READY
+# lab.sh takes a silent console for a wedged outer kernel (see watch_heartbeat there).
+(while sleep 15; do echo LAB_HEARTBEAT; done) &
+heartbeat=$!
 # A fixed, minimal environment: the job must not depend on whatever the host shell had.
 env -i \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -85,6 +89,7 @@ env -i \
 	PCIVMM_LAB=1 PCIVMM_LAB_OUT="$lab_out" \
 	/bin/chroot "$root" /bin/sh "$lab_job"
 rc=$?
+kill "$heartbeat"
 sync
 echo "JOB_DONE rc=$rc"
 finish
