@@ -21,7 +21,8 @@ usage: tests/lab/lab.sh [options] -- CMD [ARGS...]
   --env NAME=VAL   extra environment variable for the command (repeatable)
   --qemu-arg ARG   extra argument for the outer QEMU, e.g. devices for VFIO-LAB.md (repeatable)
   -v, --verbose    report preparation details and boot timings on stderr
-environment: PCIVMM_LAB_CACHE (default /var/cache/pcivmm-lab) holds the kernel and initramfs.
+environment: PCIVMM_LAB_CACHE (default /var/cache/pcivmm-lab) holds the kernel and initramfs;
+  PCIVMM_LAB_WEDGE_RETRIES (default 1): fresh labs to rerun the command in if the outer guest wedges.
 exit status: the command's, or 125 if the lab failed (boot failure, timeout, no /dev/kvm).
 EOF
 }
@@ -344,7 +345,22 @@ cleanup() {
 	if ((remove_outdir)); then rm -rf "$outdir"; fi
 }
 
+# A wedged outer kernel is the emulator's or the outer kernel's fault, not the command's (a
+# process cannot stop a kernel's timer interrupts): run the whole command again in a fresh lab,
+# PCIVMM_LAB_WEDGE_RETRIES times (default 1). Everything it printed so far stays above.
+retry_wedged() {
+	local left=${PCIVMM_LAB_WEDGE_RETRIES:-1}
+	((left > 0)) || return 0
+	log "last 40 console lines:"
+	tail -n 40 "$run_tmp/console.log" >&2
+	log "running the command again in a fresh lab ($left retry left for wedges)"
+	cleanup
+	trap - EXIT
+	PCIVMM_LAB_WEDGE_RETRIES=$((left - 1)) exec "$LAB_DIR/lab.sh" "${lab_args[@]}"
+}
+
 main() {
+	lab_args=("$@")
 	# One CPU by default: with two, QEMU 7.2's multi-threaded TCG wedges the outer kernel while it
 	# live-patches its text (static keys flipped by every KVM vCPU create), within a few hundred VM
 	# creations. One CPU never hung in thousands, and boots faster on a 2-core host.
@@ -438,6 +454,7 @@ main() {
 	qemu_rc=$(cat "$run_tmp/qemu.rc" 2>/dev/null || echo "?")
 	if [[ -e $run_tmp/wedged ]]; then
 		log "stopped the wedged outer guest (see above)"
+		retry_wedged
 	elif [[ $qemu_rc == 124 ]]; then
 		log "timed out after $timeout_s s (no JOB_DONE from the guest)"
 	elif grep -q '^LAB_ERROR' "$run_tmp/console.log"; then
