@@ -10,6 +10,7 @@
 #include "pci/config_space.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/exit_dispatcher.h"
+#include "vmm/linux_boot.h"
 #include "vmm/platform_layout.h"
 #include "vmm/test_devices.h"
 
@@ -38,12 +39,16 @@ v1::BarKind KindOf(BarKind k) {
   return v1::BAR_KIND_UNSPECIFIED;
 }
 
-}  // namespace
-
-absl::Status BootLinux(Machine& /*machine*/, PciPlatform& /*pci*/,
-                       const LinuxBootConfig& /*config*/) {
-  return absl::UnimplementedError("linux boot: lands with issue 6");
+// COM1's output to the console file (or stdout), flushed per line.
+SerialUart::Sink ConsoleSink(FILE* out) {
+  if (out == nullptr) return nullptr;
+  return [out](std::string_view bytes) {
+    std::fwrite(bytes.data(), 1, bytes.size(), out);
+    if (bytes.find('\n') != std::string_view::npos) std::fflush(out);
+  };
 }
+
+}  // namespace
 
 VmHost::VmHost(VmSpec spec, Options options, uint64_t start_ns)
     : spec_(std::move(spec)),
@@ -66,7 +71,12 @@ absl::Status VmHost::Build() {
     std::setvbuf(console_.get(), nullptr, _IOLBF, 0);
     mc.console_echo = console_.get();
   }
+  const auto* linux_boot = std::get_if<LinuxBootConfig>(&spec_.guest);
+  mc.pc_platform = linux_boot != nullptr;
   PCIVMM_ASSIGN_OR_RETURN(machine_, Machine::Create(mc));
+  if (linux_boot != nullptr) {
+    PCIVMM_ASSIGN_OR_RETURN(devices_, PcDevices::Attach(*machine_, {ConsoleSink(mc.console_echo)}));
+  }
   if (spec_.test_devices) {
     PCIVMM_RETURN_IF_ERROR(testing::AttachTestDevices(machine_->pio(), machine_->mmio()));
   }
@@ -81,7 +91,7 @@ absl::Status VmHost::Build() {
   if (const auto* t = std::get_if<TestGuestConfig>(&spec_.guest)) {
     PCIVMM_RETURN_IF_ERROR(machine_->LoadTestGuest(t->image_path, t->arg));
   } else {
-    PCIVMM_RETURN_IF_ERROR(BootLinux(*machine_, *pci_, std::get<LinuxBootConfig>(spec_.guest)));
+    PCIVMM_RETURN_IF_ERROR(LoadLinuxGuest(*machine_, *pci_, *linux_boot));
   }
   machine_->control().SetParkedListener([this] { events_->PublishState(VmState::kPaused, 0); });
   if (options_.start_paused) machine_->control().RequestPause();
@@ -132,7 +142,10 @@ void VmHost::Start() {
   if (started_) return;
   started_ = true;
   if (!options_.start_paused) events_->PublishState(VmState::kRunning, 0);
-  run_thread_ = std::thread([this] { OnStopped(machine_->Run()); });
+  run_thread_ = std::thread([this] {
+    StopReason reason = machine_->Run();
+    OnStopped(devices_ ? devices_->ExplainStop(std::move(reason)) : reason);
+  });
 }
 
 void VmHost::OnStopped(const StopReason& reason) {

@@ -17,13 +17,10 @@
 #include "api/vm_spec.h"
 #include "vmm/boot_marker.h"
 #include "vmm/machine.h"
+#include "vmm/pc_devices.h"
 #include "vmm/pci_platform.h"
 
 namespace pcivmm {
-
-// Where the VM would boot a Linux kernel. Direct Linux boot lands with issue 6; until then
-// this is Unimplemented.
-absl::Status BootLinux(Machine& machine, PciPlatform& pci, const LinuxBootConfig& config);
 
 // Threads: Start() runs the vCPUs on one thread (Machine::Run); every other method may be
 // called from any thread (the gRPC handlers). Life-cycle calls are serialised by mu_.
@@ -45,6 +42,7 @@ class VmHost : public VmBackend {
 
   Machine& machine() { return *machine_; }
   PciPlatform& pci() { return *pci_; }
+  const BootMarker& boot_marker() const { return *boot_marker_; }
   const VmSpec& spec() const { return spec_; }
 
   // VmBackend.
@@ -86,6 +84,7 @@ class VmHost : public VmBackend {
   std::unique_ptr<EventHub> events_;
   std::unique_ptr<FILE, int (*)(FILE*)> console_{nullptr, &std::fclose};
   std::unique_ptr<Machine> machine_;
+  std::unique_ptr<PcDevices> devices_;  // Linux guests: UART, RTC, ACPI PM, i8042
   std::unique_ptr<PciPlatform> pci_;
   std::shared_ptr<BootMarker> boot_marker_;
   KvmStatsFiles kvm_stats_;

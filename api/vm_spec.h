@@ -6,6 +6,7 @@
 #include <string>
 #include <variant>
 
+#include "vmm/linux_boot.h"
 #include "vmm/machine.h"
 #include "vmm/pci_platform.h"
 
@@ -15,13 +16,6 @@ namespace pcivmm {
 struct TestGuestConfig {
   std::string image_path;
   uint64_t arg = 0;
-};
-
-// Direct Linux boot: a bzImage, an optional initramfs and the command line.
-struct LinuxBootConfig {
-  std::string kernel_path;
-  std::string initrd_path;
-  std::string cmdline;
 };
 
 struct VmSpec {

@@ -5,7 +5,7 @@ label=$1
 build=$2
 log=$(mktemp)
 # -O copies the output to the log; no pipe, so the console streams live.
-ctest --test-dir "$build" -L "$label" --output-on-failure --timeout 600 -O "$log"
+ctest --test-dir "$build" -L "$label" --output-on-failure --timeout 300 -O "$log"
 rc=$?
 total=$(sed -nE 's/.* tests? failed out of ([0-9]+).*/\1/p' "$log" | tail -1)
 failed=$(sed -nE 's/.* ([0-9]+) tests? failed out of.*/\1/p' "$log" | tail -1)

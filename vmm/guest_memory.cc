@@ -14,7 +14,8 @@ absl::StatusOr<GuestMemory> GuestMemory::Create(uint64_t ram_bytes) {
     return absl::InvalidArgumentError(
         absl::StrFormat("ram size %#x: must be a multiple of 1 MiB and at least 2 MiB", ram_bytes));
   }
-  PCIVMM_ASSIGN_OR_RETURN(HostMapping backing, HostMapping::CreateMemfd("guest-ram", ram_bytes));
+  PCIVMM_ASSIGN_OR_RETURN(HostMapping backing,
+                          HostMapping::CreateAnonymous("guest-ram", ram_bytes));
   std::vector<Region> regions;
   const uint64_t low = std::min(ram_bytes, kLowRamLimit);
   regions.push_back({*AddressRange::Make(0, low), backing.data()});

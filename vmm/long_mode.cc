@@ -132,10 +132,14 @@ namespace {
 
 // CPUID.1:ECX[31] says "running under a hypervisor"; CPUID.1:EBX[31:24] is the initial
 // APIC ID and CPUID.0BH/1FH:EDX the x2APIC ID (Intel SDM vol. 2A, CPUID), here the vCPU index.
-void PersonalizeCpuid(kvm_cpuid_entry2& e, uint32_t apic_id) {
+// CPUID.1:ECX[24] (TSC-deadline timer) is not in KVM_GET_SUPPORTED_CPUID; KVM emulates it in
+// the in-kernel LAPIC when KVM_CAP_TSC_DEADLINE_TIMER says so. Without it Linux calibrates
+// the LAPIC timer against the PIT at boot.
+void PersonalizeCpuid(kvm_cpuid_entry2& e, uint32_t apic_id, bool tsc_deadline) {
   constexpr uint32_t kHypervisorBit = 1u << 31;
+  constexpr uint32_t kTscDeadlineBit = 1u << 24;
   if (e.function == 1) {
-    e.ecx |= kHypervisorBit;
+    e.ecx |= kHypervisorBit | (tsc_deadline ? kTscDeadlineBit : 0);
     e.ebx = (e.ebx & 0x00FFFFFF) | (apic_id << 24);
   }
   if (e.function == 0xB || e.function == 0x1F) e.edx = apic_id;
@@ -145,8 +149,9 @@ void PersonalizeCpuid(kvm_cpuid_entry2& e, uint32_t apic_id) {
 
 absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd, int vcpu_index) {
   PCIVMM_ASSIGN_OR_RETURN(auto cpuid, SupportedCpuid(kvm));
+  const bool tsc_deadline = kvm.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
   for (uint32_t i = 0; i < cpuid->header.nent && i < kMaxCpuidEntries; ++i) {
-    PersonalizeCpuid(cpuid->entries[i], static_cast<uint32_t>(vcpu_index));
+    PersonalizeCpuid(cpuid->entries[i], static_cast<uint32_t>(vcpu_index), tsc_deadline);
   }
   if (::ioctl(vcpu_fd, kKvmSetCpuid2, cpuid.get()) < 0) {
     return absl::ErrnoToStatus(errno, "KVM_SET_CPUID2");

@@ -270,9 +270,13 @@ class SignalWatcher {
 void PrintReport(VmHost& host, const StopReason& reason) {
   std::fflush(stdout);
   std::fprintf(stderr, "pcivmm: %s (exit status %d)\n", reason.detail.c_str(), reason.exit_code);
+  if (std::optional<uint64_t> ns = host.boot_marker().boot_ns()) {
+    std::fprintf(stderr, "pcivmm: boot marker after %.1f ms\n", static_cast<double>(*ns) / 1e6);
+  }
   if (!absl::GetFlag(FLAGS_stats)) return;
   Machine& m = host.machine();
   std::fputs(FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
+  absl::PrintF("config exits: %d\n", ConfigExitCount(m.stats(), host.pci()));
   std::fputs(FormatConfigStats(host.pci().bus().stats()).c_str(), stdout);
   std::fputs(FormatBarMapping(host.pci().bus(), host.pci().mapper()).c_str(), stdout);
   std::fputs(FormatVfioDevices(host.pci().vfio()).c_str(), stdout);

@@ -240,6 +240,13 @@ TEST(LinuxBootKvmTest, GuestReadsHostPatternThroughTheMappedBar) {
   EXPECT_EQ(written, 0x600DF00Du);
 }
 
+TEST(LinuxBootKvmTest, GuestRebootEndsTheVmCleanly) {
+  auto vm = MakeVm({.cmdline_extra = "pcivmm.reboot=1"});
+  ASSERT_NE(vm, nullptr);
+  StopReason r = Boot(*vm);
+  EXPECT_THAT(r.detail, HasSubstr("guest reset"));
+}
+
 TEST(LinuxBootKvmTest, KernelPanicEndsWithACrashStatusAndThePanicLine) {
   auto vm = MakeVm({.cmdline_extra = "pcivmm.panic=1"});
   ASSERT_NE(vm, nullptr);

@@ -8,6 +8,7 @@
 #                        device to vfio-pci (lab.sh --vfio-*)
 #                        (unknown name=value parameters without a dot reach init as environment)
 #   console lines        LAB_READY           just before the job starts
+#                        LAB_HEARTBEAT       every 15 s while the job runs (not the job's output)
 #                        JOB_DONE rc=<N>     after it, with its exit status
 #                        LAB_ERROR: <why>    setup failed; no JOB_DONE follows
 # shellcheck shell=sh
@@ -113,6 +114,9 @@ bind_vfio() {
 if [ -n "${lab_vfio:-}" ]; then bind_vfio; fi
 
 echo LAB_READY
+# lab.sh takes a silent console for a wedged outer kernel (see watch_heartbeat there).
+(while sleep 15; do echo LAB_HEARTBEAT; done) &
+heartbeat=$!
 # A fixed, minimal environment: the job must not depend on whatever the host shell had.
 env -i \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
@@ -121,6 +125,7 @@ env -i \
 	PCIVMM_VFIO_IVSHMEM="$vfio_ivshmem" PCIVMM_VFIO_EDU="$vfio_edu" \
 	/bin/chroot "$root" /bin/sh "$lab_job"
 rc=$?
+kill "$heartbeat"
 sync
 echo "JOB_DONE rc=$rc"
 finish

@@ -17,6 +17,7 @@ usage: tests/lab/lab.sh [options] -- CMD [ARGS...]
   --smp N          guest CPUs (default 1; 2 can wedge the guest, see README.md)
   --mem MiB        guest memory (default 2048)
   --timeout SEC    whole-run limit, boot included; 0 = none (default 1800)
+  --wedge-after SEC  stop the outer guest when its heartbeat is this old (default 120)
   --env NAME=VAL   extra environment variable for the command (repeatable)
   --qemu-arg ARG   extra argument for the outer QEMU, e.g. devices for VFIO-LAB.md (repeatable)
   --vfio-ivshmem FILE  give the guest an ivshmem-plain device whose 64-bit RAM BAR2 is FILE
@@ -26,7 +27,8 @@ usage: tests/lab/lab.sh [options] -- CMD [ARGS...]
                    With either: the job gets PCIVMM_VFIO_IVSHMEM / PCIVMM_VFIO_EDU, the bound
                    devices' BDFs (space-separated, in option order); /dev/vfio/<group> exists.
   -v, --verbose    report preparation details and boot timings on stderr
-environment: PCIVMM_LAB_CACHE (default /var/cache/pcivmm-lab) holds the kernel and initramfs.
+environment: PCIVMM_LAB_CACHE (default /var/cache/pcivmm-lab) holds the kernel and initramfs;
+  PCIVMM_LAB_WEDGE_RETRIES (default 1): fresh labs to rerun the command in if the outer guest wedges.
 exit status: the command's, or 125 if the lab failed (boot failure, timeout, no /dev/kvm).
 EOF
 }
@@ -238,6 +240,7 @@ prepare() {
 	fi
 	VMLINUX=$rdir/vmlinux
 	INITRD=$rdir/initramfs.cpio
+
 }
 
 # --- one run -------------------------------------------------------------------------------------
@@ -298,11 +301,14 @@ console_filter() { # LOG BOOT_START_US
 		booting)
 			if [[ $line == *LAB_READY ]]; then
 				phase=running
+				touch "$run_tmp/heartbeat"
 				vlog "guest ready (/dev/kvm present) after $(seconds_since "$start") s"
 			fi
 			;;
 		running)
-			if [[ $line == *"JOB_DONE rc="+([0-9]) ]]; then
+			if [[ $line == *LAB_HEARTBEAT* ]]; then
+				touch "$run_tmp/heartbeat" # for watch_heartbeat; not the command's output
+			elif [[ $line == *"JOB_DONE rc="+([0-9]) ]]; then
 				phase=finished
 				# Output without a final newline ends up on the marker's line.
 				line=${line%JOB_DONE rc=*}
@@ -312,6 +318,49 @@ console_filter() { # LOG BOOT_START_US
 			fi
 			;;
 		esac
+	done
+}
+
+# One human-monitor command through QEMU's monitor socket; prints the reply.
+monitor() { # COMMAND
+	python3 - "$run_tmp/monitor.sock" "$1" <<'EOF_PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+time.sleep(1)
+out = b""
+try:
+    while chunk := s.recv(65536):
+        out += chunk
+except socket.timeout:
+    pass
+print(out.decode(errors="replace").replace("\r", ""))
+EOF_PY
+}
+
+# The init prints LAB_HEARTBEAT every 15 s while the command runs. A command that hangs leaves
+# the heartbeat going (ctest's per-test timeout handles it); an outer kernel that wedges stops it.
+# Then there is nothing to wait for: report where the outer CPU is and stop QEMU.
+watch_heartbeat() { # STALE_SECONDS
+	local stale=$1 age regs rip
+	while sleep 5; do
+		[[ -d $run_tmp && ! -e $run_tmp/qemu.rc ]] || return 0
+		[[ -e $run_tmp/heartbeat ]] || continue
+		age=$(($(date +%s) - $(stat -c %Y "$run_tmp/heartbeat")))
+		((age > stale)) || continue
+		log "the outer guest wedged: no heartbeat for $age s; its CPU, sampled 3 times:"
+		for _ in 1 2 3; do
+			regs=$(monitor "info registers" 2>&1) || true
+			rip=$(sed -nE 's/.*RIP=([0-9a-f]+).*/\1/p' <<<"$regs" | head -1)
+			log "  RIP=$rip $(grep -oE 'CPL=[0-9]' <<<"$regs" | head -1)"
+			sleep 1
+		done
+		log "(the outer kernel boots with nokaslr: name these with the lab's /proc/kallsyms)"
+		touch "$run_tmp/wedged"
+		kill "$(cat "$run_tmp/timeout.pid")" 2>/dev/null || true
+		return 0
 	done
 }
 
@@ -328,15 +377,31 @@ cleanup() {
 		if [[ -n ${pipeline_pid:-} ]]; then wait "$pipeline_pid" 2>/dev/null || true; fi
 		rm -rf "$run_tmp"
 	fi
+	[[ -z ${watch_pid:-} ]] || kill "$watch_pid" 2>/dev/null || true
 	[[ -z ${job:-} ]] || rm -f "$job"
 	if ((remove_outdir)); then rm -rf "$outdir"; fi
 }
 
+# A wedged outer kernel is the emulator's or the outer kernel's fault, not the command's (a
+# process cannot stop a kernel's timer interrupts): run the whole command again in a fresh lab,
+# PCIVMM_LAB_WEDGE_RETRIES times (default 1). Everything it printed so far stays above.
+retry_wedged() {
+	local left=${PCIVMM_LAB_WEDGE_RETRIES:-1}
+	((left > 0)) || return 0
+	log "last 40 console lines:"
+	tail -n 40 "$run_tmp/console.log" >&2
+	log "running the command again in a fresh lab ($left retry left for wedges)"
+	cleanup
+	trap - EXIT
+	PCIVMM_LAB_WEDGE_RETRIES=$((left - 1)) exec "$LAB_DIR/lab.sh" "${lab_args[@]}"
+}
+
 main() {
+	lab_args=("$@")
 	# One CPU by default: with two, QEMU 7.2's multi-threaded TCG wedges the outer kernel while it
 	# live-patches its text (static keys flipped by every KVM vCPU create), within a few hundred VM
 	# creations. One CPU never hung in thousands, and boots faster on a 2-core host.
-	local outdir_arg="" smp=1 mem=2048 timeout_s=1800
+	local outdir_arg="" smp=1 mem=2048 timeout_s=1800 wedge_s=120
 	extra_env=()
 	local -a extra_qemu=() ivshmem_files=()
 	local edu=0
@@ -346,6 +411,7 @@ main() {
 		--smp) smp=${2:?--smp needs a value} && shift 2 ;;
 		--mem) mem=${2:?--mem needs a value} && shift 2 ;;
 		--timeout) timeout_s=${2:?--timeout needs a value} && shift 2 ;;
+		--wedge-after) wedge_s=${2:?--wedge-after needs a value} && shift 2 ;;
 		--env) extra_env+=("${2:?--env needs NAME=VALUE}") && shift 2 ;;
 		--qemu-arg) extra_qemu+=("${2:?--qemu-arg needs a value}") && shift 2 ;;
 		--vfio-ivshmem) ivshmem_files+=("${2:?--vfio-ivshmem needs a file}") && shift 2 ;;
@@ -358,7 +424,7 @@ main() {
 	done
 	(($#)) || { usage >&2 && exit 2; }
 	local n
-	for n in "$smp" "$mem" "$timeout_s"; do [[ $n =~ ^[0-9]+$ ]] || die "not a number: $n"; done
+	for n in "$smp" "$mem" "$timeout_s" "$wedge_s"; do [[ $n =~ ^[0-9]+$ ]] || die "not a number: $n"; done
 	for n in "${extra_env[@]}"; do [[ $n =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env $n: not NAME=VALUE"; done
 
 	check_tools
@@ -397,11 +463,12 @@ main() {
 		# 48 physical bits: TCG's default 40 cannot place several 128 GiB BARs.
 		-cpu EPYC,+svm,+npt,phys-bits=48
 		-smp "$smp" -m "$mem" -nographic -no-reboot -nic none
+		-monitor "unix:$run_tmp/monitor.sock,server=on,wait=off"
 		-kernel "$VMLINUX" -initrd "$INITRD"
 		# Serial output costs an exit per byte: keep the kernel silent (panics still print).
 		# A wedged guest never recovers: softlockup_panic turns ~20 s of it into a panic and,
 		# through panic=-1 and -no-reboot, into a QEMU exit instead of a wait for --timeout.
-		-append "console=ttyS0 quiet loglevel=1 panic=-1 softlockup_panic=1 lab_out=$outdir lab_job=$job$vfio_append"
+		-append "console=ttyS0 quiet loglevel=1 nokaslr panic=-1 softlockup_panic=1 lab_out=$outdir lab_job=$job$vfio_append"
 		-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
 		-virtfs "local,path=${outdir//,/,,},mount_tag=out,security_model=none"
 		"${extra_qemu[@]}"
@@ -417,6 +484,8 @@ main() {
 		echo "$rc" >"$run_tmp/qemu.rc"
 	} | console_filter "$run_tmp/console.log" "$boot_start" &
 	pipeline_pid=$!
+	watch_heartbeat "$wedge_s" &
+	watch_pid=$!
 	# wait (unlike a foreground pipeline) lets the INT/TERM traps run while the guest is up.
 	wait "$pipeline_pid" || true # the verdict comes from the console log below
 
@@ -427,7 +496,10 @@ main() {
 		exit "${status#JOB_DONE rc=}"
 	fi
 	qemu_rc=$(cat "$run_tmp/qemu.rc" 2>/dev/null || echo "?")
-	if [[ $qemu_rc == 124 ]]; then
+	if [[ -e $run_tmp/wedged ]]; then
+		log "stopped the wedged outer guest (see above)"
+		retry_wedged
+	elif [[ $qemu_rc == 124 ]]; then
 		log "timed out after $timeout_s s (no JOB_DONE from the guest)"
 	elif grep -q '^LAB_ERROR' "$run_tmp/console.log"; then
 		log "guest setup failed: $(grep -m1 '^LAB_ERROR' "$run_tmp/console.log")"

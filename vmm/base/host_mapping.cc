@@ -10,11 +10,18 @@
 
 namespace pcivmm {
 
+namespace {
+
+absl::Status CheckSize(const std::string& name, uint64_t size) {
+  if (size != 0 && (size & 0xFFF) == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s: size %#x must be a non-zero multiple of 4 KiB", name, size));
+}
+
+}  // namespace
+
 absl::StatusOr<HostMapping> HostMapping::CreateMemfd(const std::string& name, uint64_t size) {
-  if (size == 0 || (size & 0xFFF) != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s: size %#x must be a non-zero multiple of 4 KiB", name, size));
-  }
+  if (absl::Status st = CheckSize(name, size); !st.ok()) return st;
   UniqueFd fd(::memfd_create(name.c_str(), MFD_CLOEXEC));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrFormat("memfd_create %s", name));
   if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0) {
@@ -25,6 +32,18 @@ absl::StatusOr<HostMapping> HostMapping::CreateMemfd(const std::string& name, ui
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
   if (p == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrFormat("mmap %s", name));
   return HostMapping(std::move(fd), static_cast<uint8_t*>(p), size);
+}
+
+absl::StatusOr<HostMapping> HostMapping::CreateAnonymous(const std::string& name, uint64_t size) {
+  if (absl::Status st = CheckSize(name, size); !st.ok()) return st;
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrFormat("mmap %s", name));
+  // Transparent huge pages where the host allows them ("madvise" or "always"): KVM then maps
+  // guest RAM with 2 MiB pages and the guest takes one nested page fault per 2 MiB, not per
+  // 4 KiB. Advice only: a host with THP off still works.
+  ::madvise(p, size, MADV_HUGEPAGE);
+  return HostMapping(UniqueFd(), static_cast<uint8_t*>(p), size);
 }
 
 HostMapping::HostMapping(HostMapping&& o) noexcept

@@ -17,6 +17,9 @@ namespace pcivmm {
 class HostMapping {
  public:
   static absl::StatusOr<HostMapping> CreateMemfd(const std::string& name, uint64_t size);
+  // Private anonymous memory (fd() is -1), backed by transparent huge pages where the host
+  // allows: guest RAM.
+  static absl::StatusOr<HostMapping> CreateAnonymous(const std::string& name, uint64_t size);
 
   HostMapping(HostMapping&& o) noexcept;
   HostMapping& operator=(HostMapping&& o) noexcept;
