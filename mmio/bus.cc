@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "vmm/base/log.h"
+#include "vmm/base/status_macros.h"
 
 namespace pcivmm {
 
@@ -40,14 +41,19 @@ absl::StatusOr<int> Bus::Register(uint64_t base, uint64_t size, std::shared_ptr<
   return region;
 }
 
+absl::StatusOr<Bus::Snapshot::iterator> Bus::FindRegion(Snapshot& s, int region) const {
+  auto it =
+      std::find_if(s.begin(), s.end(), [region](const Entry& e) { return e.region == region; });
+  if (it == s.end()) {
+    return absl::NotFoundError(absl::StrFormat("%s bus: no region %d", name_, region));
+  }
+  return it;
+}
+
 absl::Status Bus::Unregister(int region) {
   absl::MutexLock lock(&mu_);
   Snapshot next = *snapshot_;
-  auto it = std::find_if(next.begin(), next.end(),
-                         [region](const Entry& e) { return e.region == region; });
-  if (it == next.end()) {
-    return absl::NotFoundError(absl::StrFormat("%s bus: no region %d", name_, region));
-  }
+  PCIVMM_ASSIGN_OR_RETURN(auto it, FindRegion(next, region));
   next.erase(it);
   Publish(std::move(next));
   return absl::OkStatus();
@@ -56,11 +62,7 @@ absl::Status Bus::Unregister(int region) {
 absl::Status Bus::Move(int region, uint64_t base) {
   absl::MutexLock lock(&mu_);
   Snapshot next = *snapshot_;
-  auto it = std::find_if(next.begin(), next.end(),
-                         [region](const Entry& e) { return e.region == region; });
-  if (it == next.end()) {
-    return absl::NotFoundError(absl::StrFormat("%s bus: no region %d", name_, region));
-  }
+  PCIVMM_ASSIGN_OR_RETURN(auto it, FindRegion(next, region));
   auto range = AddressRange::Make(base, it->range.size());
   if (!range || range->end() > limit_) {
     return absl::InvalidArgumentError(

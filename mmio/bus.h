@@ -80,6 +80,7 @@ class Bus {
   std::shared_ptr<const Snapshot> snapshot() const;
   void Publish(Snapshot next) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static const Entry* Find(const Snapshot& s, uint64_t addr, uint64_t len);
+  absl::StatusOr<Snapshot::iterator> FindRegion(Snapshot& s, int region) const;
   int DoRead(const Snapshot& s, uint64_t addr, absl::Span<uint8_t> data, int vcpu);
   int DoWrite(const Snapshot& s, uint64_t addr, absl::Span<const uint8_t> data, int vcpu);
   void LogUnclaimed(const char* what, uint64_t addr, size_t len);

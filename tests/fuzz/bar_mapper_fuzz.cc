@@ -14,21 +14,6 @@ namespace {
 
 using namespace pcivmm;  // NOLINT(google-build-using-namespace): fuzzer file
 
-class TrackingKvm : public MemslotBackend {
- public:
-  absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region& r) override {
-    if (r.memory_size == 0) {
-      fuzz::Check(live.erase(r.slot) == 1, "delete of a live slot");
-      return absl::OkStatus();
-    }
-    const auto range = *AddressRange::Make(r.guest_phys_addr, r.memory_size);
-    for (const auto& [id, other] : live) fuzz::Check(!other.Overlaps(range), "no overlap in KVM");
-    live.emplace(r.slot, range);
-    return absl::OkStatus();
-  }
-  std::map<uint32_t, AddressRange> live;
-};
-
 constexpr uint64_t kRamEnd = 1ull << 30;
 constexpr int kPhysBits = 40;
 
@@ -40,7 +25,7 @@ const std::vector<AddressRange>& Reserved() {
 }
 
 void CheckInvariants(const BarMapper& m, const std::vector<PciFunction*>& gpus,
-                     const TrackingKvm& kvm, MapPolicy policy) {
+                     const fuzz::TrackingKvm& kvm, MapPolicy policy) {
   fuzz::Check(kvm.live.size() <= 1 + 3 * gpus.size(), "slot count within the BARs");
   for (const auto& [id, r] : kvm.live) {
     if (r.base() == 0) continue;  // the RAM slot
@@ -68,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return b;
   }();
   fuzz::Check(AssignPciResources(*bus, *DefaultPciWindows(kRamEnd, kPhysBits), {}).ok(), "fw");
-  TrackingKvm kvm;
+  fuzz::TrackingKvm kvm;
   MemslotTable slots(&kvm, 64);
   fuzz::Check(slots.Install(0, kRamEnd, reinterpret_cast<void*>(0x7f0000000000), false).ok(),
               "ram");

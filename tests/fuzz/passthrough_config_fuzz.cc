@@ -18,21 +18,6 @@ namespace {
 
 using namespace pcivmm;  // NOLINT(google-build-using-namespace): fuzzer file
 
-class TrackingKvm : public MemslotBackend {
- public:
-  absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region& r) override {
-    if (r.memory_size == 0) {
-      fuzz::Check(live.erase(r.slot) == 1, "delete of a live slot");
-      return absl::OkStatus();
-    }
-    const auto range = *AddressRange::Make(r.guest_phys_addr, r.memory_size);
-    for (const auto& [id, other] : live) fuzz::Check(!other.Overlaps(range), "no overlap in KVM");
-    live.emplace(r.slot, range);
-    return absl::OkStatus();
-  }
-  std::map<uint32_t, AddressRange> live;
-};
-
 class CountingRouter : public InterruptRouter {
  public:
   absl::StatusOr<int> AddMsiRoute(int, uint64_t, uint32_t) override {
@@ -103,7 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto p = PassthroughFunction::Create(dev, *bus, {.slot = kBdf.device});
   fuzz::Check(p.ok(), "create");
   fuzz::Check(AssignPciResources(*bus, *DefaultPciWindows(kRamEnd, 40), {}).ok(), "firmware");
-  TrackingKvm kvm;
+  fuzz::TrackingKvm kvm;
   MemslotTable slots(&kvm, 64);
   const MapPolicy policy = (in.U8() & 1) ? MapPolicy::kDeferred : MapPolicy::kEager;
   BarMapper mapper(slots, {policy, {}, {*AddressRange::Make(0, kRamEnd)}, 40});

@@ -5,8 +5,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 
+#include "mmio/memslot_table.h"
 #include "pci/firmware.h"
 #include "pci/pci_bus.h"
 
@@ -18,6 +20,22 @@ inline void Check(bool ok, const char* what) {
     std::abort();
   }
 }
+
+// A memslot backend that checks what KVM would: deletes name a live slot, slots never overlap.
+class TrackingKvm : public MemslotBackend {
+ public:
+  absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region& r) override {
+    if (r.memory_size == 0) {
+      Check(live.erase(r.slot) == 1, "delete of a live slot");
+      return absl::OkStatus();
+    }
+    const auto range = *AddressRange::Make(r.guest_phys_addr, r.memory_size);
+    for (const auto& [id, other] : live) Check(!other.Overlaps(range), "no overlap in KVM");
+    live.emplace(r.slot, range);
+    return absl::OkStatus();
+  }
+  std::map<uint32_t, AddressRange> live;
+};
 
 inline std::unique_ptr<PciBus> MakeFuzzBus(int buses) {
   auto bus = PciBus::Create(buses);
