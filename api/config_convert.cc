@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
-#include "vfio/vfio_device.h"
+#include "pci/vfio/vfio_device.h"
 #include "vmm/base/status_macros.h"
 
 namespace pcivmm {

@@ -10,7 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "vfio/interrupt_router.h"
+#include "pci/vfio/interrupt_router.h"
 #include "vmm/kvm.h"
 
 namespace pcivmm {

@@ -10,8 +10,8 @@
 #include "absl/status/statusor.h"
 #include "pci/bar_mapper.h"
 #include "pci/pci_bus.h"
-#include "vfio/passthrough_function.h"
-#include "vfio/vfio_device.h"
+#include "pci/vfio/passthrough_function.h"
+#include "pci/vfio/vfio_device.h"
 #include "vmm/kvm_irq_router.h"
 #include "vmm/machine.h"
 

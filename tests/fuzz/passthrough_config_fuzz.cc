@@ -9,10 +9,10 @@
 
 #include "pci/config_access.h"
 #include "pci/firmware.h"
+#include "pci/vfio/fake_passthrough_device.h"
+#include "pci/vfio/passthrough_function.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/pci_fixture.h"
-#include "vfio/fake_passthrough_device.h"
-#include "vfio/passthrough_function.h"
 
 namespace {
 

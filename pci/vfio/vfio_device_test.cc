@@ -1,4 +1,4 @@
-#include "vfio/vfio_device.h"
+#include "pci/vfio/vfio_device.h"
 
 #include <unistd.h>
 

@@ -1,8 +1,8 @@
 // A real PCI device as passthrough sees it: regions read and written through the host, parts
 // of them mapped into the VMM, and interrupts signalled on eventfds. VfioDevice is the real
 // one (vfio/vfio_device.h); unit tests use FakePassthroughDevice.
-#ifndef PCIVMM_VFIO_PASSTHROUGH_DEVICE_H_
-#define PCIVMM_VFIO_PASSTHROUGH_DEVICE_H_
+#ifndef PCIVMM_PCI_VFIO_PASSTHROUGH_DEVICE_H_
+#define PCIVMM_PCI_VFIO_PASSTHROUGH_DEVICE_H_
 
 #include <cstdint>
 #include <string>
@@ -58,4 +58,4 @@ class PassthroughDevice {
 
 }  // namespace pcivmm
 
-#endif  // PCIVMM_VFIO_PASSTHROUGH_DEVICE_H_
+#endif  // PCIVMM_PCI_VFIO_PASSTHROUGH_DEVICE_H_

@@ -1,4 +1,4 @@
-#include "vfio/passthrough_function.h"
+#include "pci/vfio/passthrough_function.h"
 
 #include <algorithm>
 #include <functional>
@@ -8,7 +8,7 @@
 #include "gtest/gtest.h"
 #include "pci/config_access.h"
 #include "pci/firmware.h"
-#include "vfio/fake_passthrough_device.h"
+#include "pci/vfio/fake_passthrough_device.h"
 
 namespace pcivmm {
 namespace {

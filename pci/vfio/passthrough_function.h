@@ -1,7 +1,7 @@
 // A real PCI device (VFIO) as a function on the guest's bus: its config space through every
 // access path, its BARs as memory slots or trapping ranges, its MSI routed to the guest.
-#ifndef PCIVMM_VFIO_PASSTHROUGH_FUNCTION_H_
-#define PCIVMM_VFIO_PASSTHROUGH_FUNCTION_H_
+#ifndef PCIVMM_PCI_VFIO_PASSTHROUGH_FUNCTION_H_
+#define PCIVMM_PCI_VFIO_PASSTHROUGH_FUNCTION_H_
 
 #include <array>
 #include <atomic>
@@ -16,8 +16,8 @@
 #include "pci/bar_mapper.h"
 #include "pci/latency_histogram.h"
 #include "pci/pci_bus.h"
-#include "vfio/interrupt_router.h"
-#include "vfio/passthrough_device.h"
+#include "pci/vfio/interrupt_router.h"
+#include "pci/vfio/passthrough_device.h"
 #include "vmm/base/unique_fd.h"
 
 namespace pcivmm {
@@ -180,4 +180,4 @@ class PassthroughFunction : public ConfigPassthrough {
 
 }  // namespace pcivmm
 
-#endif  // PCIVMM_VFIO_PASSTHROUGH_FUNCTION_H_
+#endif  // PCIVMM_PCI_VFIO_PASSTHROUGH_FUNCTION_H_

@@ -1,6 +1,6 @@
 // The VFIO backend: a container (type1v2 IOMMU), its groups, and vfio-pci devices.
-#ifndef PCIVMM_VFIO_VFIO_DEVICE_H_
-#define PCIVMM_VFIO_VFIO_DEVICE_H_
+#ifndef PCIVMM_PCI_VFIO_VFIO_DEVICE_H_
+#define PCIVMM_PCI_VFIO_VFIO_DEVICE_H_
 
 #include <array>
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "vfio/passthrough_device.h"
+#include "pci/vfio/passthrough_device.h"
 #include "vmm/base/unique_fd.h"
 
 namespace pcivmm {
@@ -110,4 +110,4 @@ class VfioDevice : public PassthroughDevice {
 
 }  // namespace pcivmm
 
-#endif  // PCIVMM_VFIO_VFIO_DEVICE_H_
+#endif  // PCIVMM_PCI_VFIO_VFIO_DEVICE_H_

@@ -1,4 +1,4 @@
-#include "vfio/passthrough_function.h"
+#include "pci/vfio/passthrough_function.h"
 
 #include <sys/eventfd.h>
 

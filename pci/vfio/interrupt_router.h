@@ -1,6 +1,6 @@
 // Connects a passthrough device's interrupt eventfds to the guest's interrupt controller.
-#ifndef PCIVMM_VFIO_INTERRUPT_ROUTER_H_
-#define PCIVMM_VFIO_INTERRUPT_ROUTER_H_
+#ifndef PCIVMM_PCI_VFIO_INTERRUPT_ROUTER_H_
+#define PCIVMM_PCI_VFIO_INTERRUPT_ROUTER_H_
 
 #include <cstdint>
 
@@ -27,4 +27,4 @@ class InterruptRouter {
 
 }  // namespace pcivmm
 
-#endif  // PCIVMM_VFIO_INTERRUPT_ROUTER_H_
+#endif  // PCIVMM_PCI_VFIO_INTERRUPT_ROUTER_H_

@@ -1,4 +1,4 @@
-#include "vfio/vfio_device.h"
+#include "pci/vfio/vfio_device.h"
 
 #include <fcntl.h>
 #include <linux/vfio.h>

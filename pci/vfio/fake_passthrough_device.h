@@ -1,8 +1,8 @@
 // An in-memory PassthroughDevice for unit tests and fuzzing: a config space, BAR regions in
 // memfd-backed pages (so mapped areas are real, page-aligned host memory), and a log of
 // every write and IRQ change.
-#ifndef PCIVMM_VFIO_FAKE_PASSTHROUGH_DEVICE_H_
-#define PCIVMM_VFIO_FAKE_PASSTHROUGH_DEVICE_H_
+#ifndef PCIVMM_PCI_VFIO_FAKE_PASSTHROUGH_DEVICE_H_
+#define PCIVMM_PCI_VFIO_FAKE_PASSTHROUGH_DEVICE_H_
 
 #include <array>
 #include <cstring>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "vfio/passthrough_device.h"
+#include "pci/vfio/passthrough_device.h"
 #include "vmm/base/host_mapping.h"
 
 namespace pcivmm::testing {
@@ -92,4 +92,4 @@ class FakePassthroughDevice : public PassthroughDevice {
 
 }  // namespace pcivmm::testing
 
-#endif  // PCIVMM_VFIO_FAKE_PASSTHROUGH_DEVICE_H_
+#endif  // PCIVMM_PCI_VFIO_FAKE_PASSTHROUGH_DEVICE_H_
