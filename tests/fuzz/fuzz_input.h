@@ -1,11 +1,20 @@
-// Reads fixed-size fields off the front of a fuzzer input.
+// Reads fixed-size fields off the front of a fuzzer input; Check() aborts on a broken invariant.
 #ifndef PCIVMM_TESTS_FUZZ_FUZZ_INPUT_H_
 #define PCIVMM_TESTS_FUZZ_FUZZ_INPUT_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 namespace pcivmm::fuzz {
+
+inline void Check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "invariant violated: %s\n", what);
+    std::abort();
+  }
+}
 
 class FuzzInput {
  public:

@@ -11,15 +11,9 @@
 #include "mmio/memslot_table.h"
 #include "pci/firmware.h"
 #include "pci/pci_bus.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace pcivmm::fuzz {
-
-inline void Check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
 
 // A memslot backend that checks what KVM would: deletes name a live slot, slots never overlap.
 class TrackingKvm : public MemslotBackend {

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/kvm/linux_init_lines.h"
 #include "vmm/exit_dispatcher.h"
 #include "vmm/linux_vm.h"
 #include "vmm/platform_layout.h"
@@ -62,17 +63,6 @@ std::unique_ptr<LinuxVm> MakeVm(const Options& o) {
   return vm.ok() ? std::move(*vm) : nullptr;
 }
 
-// The console lines that start with "PCIVMM <kind> ", without that prefix.
-std::vector<std::string> Lines(LinuxVm& vm, std::string_view kind) {
-  std::vector<std::string> out;
-  const std::string prefix = absl::StrFormat("PCIVMM %s ", kind);
-  for (absl::string_view line : absl::StrSplit(vm.devices().uart().output_tail(), '\n')) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.rfind(prefix, 0) == 0) out.emplace_back(line.substr(prefix.size()));
-  }
-  return out;
-}
-
 // Runs the VM; a guest still running after kWatchdog is stopped, so a hang fails the test
 // (with the boot vCPU's instruction pointer) instead of the lab's time limit.
 StopReason RunWithWatchdog(LinuxVm& vm) {
@@ -112,8 +102,8 @@ TEST(LinuxBootKvmTest, BootsToInitAndPowersOffWithOneVcpu) {
   ASSERT_NE(vm, nullptr);
   StopReason r = Boot(*vm);
   EXPECT_THAT(r.detail, HasSubstr("powered off"));
-  EXPECT_THAT(Lines(*vm, "cpus"), ::testing::ElementsAre("0"));
-  EXPECT_THAT(Lines(*vm, "error"), ::testing::IsEmpty());
+  EXPECT_THAT(InitLines(*vm, "cpus"), ::testing::ElementsAre("0"));
+  EXPECT_THAT(InitLines(*vm, "error"), ::testing::IsEmpty());
   EXPECT_THAT(vm->devices().uart().output_tail(), HasSubstr("PCIVMM done"));
   ASSERT_TRUE(vm->boot_marker().boot_ns().has_value());
   EXPECT_EQ(vm->boot_marker().marks(), 1u);
@@ -123,7 +113,7 @@ TEST(LinuxBootKvmTest, StartsTheSecondVcpuThroughTheLapic) {
   auto vm = MakeVm({.vcpus = 2});
   ASSERT_NE(vm, nullptr);
   Boot(*vm);
-  EXPECT_THAT(Lines(*vm, "cpus"), ::testing::ElementsAre("0-1"));
+  EXPECT_THAT(InitLines(*vm, "cpus"), ::testing::ElementsAre("0-1"));
 }
 
 TEST(LinuxBootKvmTest, GuestSeesExactlyTheConfiguredDevicesAtFirmwareBars) {
@@ -141,9 +131,9 @@ TEST(LinuxBootKvmTest, GuestSeesExactlyTheConfiguredDevicesAtFirmwareBars) {
                                           f->BarAddress(b), f->BarAddress(b) + b.size - 1));
     }
   }
-  EXPECT_THAT(Lines(*vm, "pci"), ::testing::UnorderedElementsAreArray(want_pci));
+  EXPECT_THAT(InitLines(*vm, "pci"), ::testing::UnorderedElementsAreArray(want_pci));
   std::vector<std::string> got_bars;
-  for (const std::string& l : Lines(*vm, "bar")) {
+  for (const std::string& l : InitLines(*vm, "bar")) {
     if (l.find(" 6 start=") != std::string::npos) continue;  // the ROM: checked elsewhere
     got_bars.push_back(l.substr(0, l.find(" flags=")));
   }
@@ -154,7 +144,7 @@ TEST(LinuxBootKvmTest, LinuxAcceptsMmconfigAndUsesTypeOneBelow256WithPioOn) {
   auto vm = MakeVm({});
   ASSERT_NE(vm, nullptr);
   Boot(*vm);
-  const std::vector<std::string> dmesg = Lines(*vm, "dmesg");
+  const std::vector<std::string> dmesg = InitLines(*vm, "dmesg");
   EXPECT_THAT(dmesg, ::testing::Contains(HasSubstr(
                          "MMCONFIG for domain 0000 [bus 00-00] at [mem 0xe0000000-0xe00fffff]")));
   EXPECT_THAT(dmesg, ::testing::Contains(HasSubstr("Using configuration type 1 for base access")));
@@ -208,9 +198,9 @@ TEST(LinuxBootKvmTest, WithPioOffLinuxUsesMmconfigForEverything) {
   EXPECT_EQ(vm->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kRead), 0u);
   EXPECT_EQ(vm->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kWrite), 0u);
   EXPECT_GT(vm->pci().bus().stats().accesses(ConfigPath::kEcam, Direction::kRead), 0u);
-  EXPECT_THAT(Lines(*vm, "dmesg"),
+  EXPECT_THAT(InitLines(*vm, "dmesg"),
               ::testing::Not(::testing::Contains(HasSubstr("Using configuration type 1"))));
-  EXPECT_EQ(Lines(*vm, "pci").size(), vm->pci().bus().functions().size());
+  EXPECT_EQ(InitLines(*vm, "pci").size(), vm->pci().bus().functions().size());
 }
 
 TEST(LinuxBootKvmTest, FastPathBootReadsConfigWithoutExits) {
@@ -220,7 +210,7 @@ TEST(LinuxBootKvmTest, FastPathBootReadsConfigWithoutExits) {
   const int ecam = vm->pci().ecam_region();
   EXPECT_EQ(vm->machine().stats().mmio(ecam, Direction::kRead), 0u);
   EXPECT_GT(vm->machine().stats().mmio(ecam, Direction::kWrite), 0u);  // command, BAR sizing
-  EXPECT_EQ(Lines(*vm, "pci").size(), vm->pci().bus().functions().size());
+  EXPECT_EQ(InitLines(*vm, "pci").size(), vm->pci().bus().functions().size());
 }
 
 TEST(LinuxBootKvmTest, GuestReadsHostPatternThroughTheMappedBar) {
@@ -232,9 +222,9 @@ TEST(LinuxBootKvmTest, GuestReadsHostPatternThroughTheMappedBar) {
   const uint32_t pattern[4] = {0x11223344, 0xCAFEBABE, 0x0BADC0DE, 0x5A5AA5A5};
   std::memcpy(backing->data(), pattern, sizeof(pattern));
   Boot(*vm);
-  EXPECT_THAT(Lines(*vm, "barread"),
+  EXPECT_THAT(InitLines(*vm, "barread"),
               ::testing::ElementsAre("0000:00:01.0 1 0x11223344 0xCAFEBABE 0x0BADC0DE 0x5A5AA5A5"));
-  EXPECT_THAT(Lines(*vm, "barwrite"), ::testing::ElementsAre("0000:00:01.0 1 0x600DF00D"));
+  EXPECT_THAT(InitLines(*vm, "barwrite"), ::testing::ElementsAre("0000:00:01.0 1 0x600DF00D"));
   uint32_t written = 0;
   std::memcpy(&written, backing->data() + 16, 4);
   EXPECT_EQ(written, 0x600DF00Du);

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "pci/config_access.h"
 #include "tests/kvm/guest_vm.h"
+#include "tests/kvm/linux_init_lines.h"
 #include "tests/kvm/vfio_lab.h"
 #include "vmm/acpi_tables.h"
 #include "vmm/linux_vm.h"
@@ -247,17 +248,6 @@ TEST(VfioOpenTest, AnotherUserGetsPermissionDenied) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-}
-
-// The console lines of the Linux guest's /init that start with "PCIVMM <kind> ".
-std::vector<std::string> InitLines(LinuxVm& vm, std::string_view kind) {
-  std::vector<std::string> out;
-  const std::string prefix = absl::StrFormat("PCIVMM %s ", kind);
-  for (absl::string_view line : absl::StrSplit(vm.devices().uart().output_tail(), '\n')) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.rfind(prefix, 0) == 0) out.emplace_back(line.substr(prefix.size()));
-  }
-  return out;
 }
 
 std::string Word(uint64_t v) { return absl::StrFormat("0x%08X", v & 0xFFFFFFFF); }
