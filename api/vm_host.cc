@@ -6,20 +6,14 @@
 #include "api/config_convert.h"
 #include "api/host_memory.h"
 #include "api/proto_convert.h"
-#include "guest-images/include/pcivmm_guest_abi.h"
 #include "pci/config_space.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/exit_dispatcher.h"
 #include "vmm/linux_boot.h"
-#include "vmm/platform_layout.h"
 #include "vmm/test_devices.h"
 
 namespace pcivmm {
 namespace {
-
-static_assert(PCIVMM_BOOT_MARKER_PORT == layout::kBootMarkerPort &&
-                  PCIVMM_BOOT_MARKER_VALUE == layout::kBootMarkerValue,
-              "the guest ABI and the platform layout disagree on the boot marker");
 
 constexpr absl::Duration kPauseTimeout = absl::Seconds(30);
 
@@ -83,7 +77,8 @@ absl::Status VmHost::Build() {
   PCIVMM_ASSIGN_OR_RETURN(pci_, PciPlatform::Attach(*machine_, spec_.pci));
   pci_->mapper().SetEventSink(events_.get());
   pci_->bus().SetTracer(events_.get());
-  PCIVMM_RETURN_IF_ERROR(AttachBootMarker());
+  machine_->boot_marker().SetListener(
+      [this](uint64_t boot_ns, int vcpu) { OnBootMarker(boot_ns, vcpu); });
   OpenKvmStats();
   stats_ = std::make_unique<StatsCollector>(
       StatsCollector::Sources{&machine_->stats(), &machine_->pio(), &machine_->mmio(), &pci_->bus(),
@@ -96,12 +91,6 @@ absl::Status VmHost::Build() {
   machine_->control().SetParkedListener([this] { events_->PublishState(VmState::kPaused, 0); });
   if (options_.start_paused) machine_->control().RequestPause();
   return absl::OkStatus();
-}
-
-absl::Status VmHost::AttachBootMarker() {
-  boot_marker_ = std::make_shared<BootMarker>(
-      start_ns_, [this](uint64_t boot_ns, int vcpu) { OnBootMarker(boot_ns, vcpu); });
-  return machine_->pio().Register(layout::kBootMarkerPort, 1, boot_marker_).status();
 }
 
 // Runs on the writing vCPU's thread: publish and request the pause, never wait.
@@ -229,7 +218,7 @@ v1::GetVmInfoResponse VmHost::Info() const {
       r.set_stop_detail(stop_reason_.detail);
     }
   }
-  if (auto ns = boot_marker_->boot_ns()) r.set_boot_ns(*ns);
+  if (auto ns = machine_->boot_marker().boot_ns()) r.set_boot_ns(*ns);
   r.set_uptime_ns(MonotonicNowNs() - start_ns_);
   r.set_pid(static_cast<uint32_t>(::getpid()));
   r.set_vcpus(static_cast<uint32_t>(machine_->vcpu_count()));

@@ -42,7 +42,7 @@ class VmHost : public VmBackend {
 
   Machine& machine() { return *machine_; }
   PciPlatform& pci() { return *pci_; }
-  const BootMarker& boot_marker() const { return *boot_marker_; }
+  const BootMarker& boot_marker() const { return machine_->boot_marker(); }
   const VmSpec& spec() const { return spec_; }
 
   // VmBackend.
@@ -68,7 +68,6 @@ class VmHost : public VmBackend {
  private:
   VmHost(VmSpec spec, Options options, uint64_t start_ns);
   absl::Status Build();
-  absl::Status AttachBootMarker();
   void OpenKvmStats();
   void OnBootMarker(uint64_t boot_ns, int vcpu);
   void OnStopped(const StopReason& reason);
@@ -86,7 +85,6 @@ class VmHost : public VmBackend {
   std::unique_ptr<Machine> machine_;
   std::unique_ptr<PcDevices> devices_;  // Linux guests: UART, RTC, ACPI PM, i8042
   std::unique_ptr<PciPlatform> pci_;
-  std::shared_ptr<BootMarker> boot_marker_;
   KvmStatsFiles kvm_stats_;
   std::unique_ptr<StatsCollector> stats_;
 

@@ -21,6 +21,8 @@ class BootMarker : public IoDevice {
 
   explicit BootMarker(uint64_t start_ns, Listener listener = nullptr)
       : start_ns_(start_ns), listener_(std::move(listener)) {}
+  // Replaces the listener; only before the vCPUs run (vCPU threads read it without a lock).
+  void SetListener(Listener listener) { listener_ = std::move(listener); }
   std::string_view Name() const override { return "boot-marker"; }
   void Read(uint64_t offset, absl::Span<uint8_t> data, int vcpu) override;
   void Write(uint64_t offset, absl::Span<const uint8_t> data, int vcpu) override;
@@ -33,7 +35,7 @@ class BootMarker : public IoDevice {
  private:
   static constexpr uint64_t kNotYet = ~0ull;
   const uint64_t start_ns_;
-  const Listener listener_;
+  Listener listener_;
   std::atomic<uint64_t> first_ns_{kNotYet};
   std::atomic<uint64_t> marks_{0};
   std::atomic<uint64_t> bad_writes_{0};

@@ -28,6 +28,15 @@ TEST(BootMarkerTest, FirstMarkerWriteRecordsBootTimeAndNotifies) {
   EXPECT_GE(seen[1], first);
 }
 
+TEST(BootMarkerTest, ALaterListenerIsTheOneNotified) {
+  int first = 0, second = 0;
+  BootMarker m(MonotonicNowNs(), [&](uint64_t, int) { ++first; });
+  m.SetListener([&](uint64_t, int vcpu) { second += vcpu; });
+  m.Write(0, std::vector<uint8_t>{layout::kBootMarkerValue}, 3);
+  EXPECT_EQ(first, 0);
+  EXPECT_EQ(second, 3);
+}
+
 TEST(BootMarkerTest, OtherValuesAndWidthsAreCountedNotMarked) {
   BootMarker m(MonotonicNowNs());
   WriteByte(m, 7);

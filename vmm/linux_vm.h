@@ -33,14 +33,13 @@ class LinuxVm {
   Machine& machine() { return *machine_; }
   PciPlatform& pci() { return *pci_; }
   PcDevices& devices() { return *devices_; }
-  const BootMarker& boot_marker() const { return *boot_marker_; }
+  const BootMarker& boot_marker() const { return machine_->boot_marker(); }
 
  private:
   LinuxVm() = default;
   std::unique_ptr<Machine> machine_;
   std::unique_ptr<PcDevices> devices_;
   std::unique_ptr<PciPlatform> pci_;
-  std::shared_ptr<BootMarker> boot_marker_;
 };
 
 }  // namespace pcivmm

@@ -7,15 +7,21 @@
 #include "absl/strings/str_format.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "vmm/base/status_macros.h"
+#include "vmm/platform_layout.h"
 #include "vmm/x86_platform.h"
 
 namespace pcivmm {
+
+static_assert(PCIVMM_BOOT_MARKER_PORT == layout::kBootMarkerPort &&
+                  PCIVMM_BOOT_MARKER_VALUE == layout::kBootMarkerValue,
+              "the guest ABI and the platform layout disagree on the boot marker");
 
 absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const MachineConfig& config) {
   if (config.vcpus < 1 || config.vcpus > kMaxVcpus) {
     return absl::InvalidArgumentError(
         absl::StrFormat("vcpus: %d is outside 1..%d", config.vcpus, kMaxVcpus));
   }
+  const uint64_t start_ns = MonotonicNowNs();
   PCIVMM_ASSIGN_OR_RETURN(auto kvm, Kvm::Open(config.kvm_path));
   PCIVMM_RETURN_IF_ERROR(kvm->RequireExtension(KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"));
   PCIVMM_RETURN_IF_ERROR(kvm->RequireExtension(KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM"));
@@ -28,13 +34,13 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const MachineConfig& co
   PCIVMM_ASSIGN_OR_RETURN(auto vm, Vm::Create(*kvm));
   PCIVMM_ASSIGN_OR_RETURN(GuestMemory memory, GuestMemory::Create(config.ram_bytes));
   std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(memory),
-                                         static_cast<uint32_t>(max_slots), config));
+                                         static_cast<uint32_t>(max_slots), config, start_ns));
   PCIVMM_RETURN_IF_ERROR(m->Init(config));
   return m;
 }
 
 Machine::Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory memory,
-                 uint32_t max_slots, const MachineConfig& config)
+                 uint32_t max_slots, const MachineConfig& config, uint64_t start_ns)
     : kvm_(std::move(kvm)),
       vm_(std::move(vm)),
       memory_(std::move(memory)),
@@ -42,13 +48,15 @@ Machine::Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory m
       pio_("pio", 0x10000),
       mmio_("mmio", UINT64_MAX),
       stats_(config.vcpus),
-      console_(std::make_shared<DebugConsole>(config.console_echo)) {}
+      console_(std::make_shared<DebugConsole>(config.console_echo)),
+      boot_marker_(std::make_shared<BootMarker>(start_ns)) {}
 
 Machine::~Machine() = default;
 
 absl::Status Machine::Init(const MachineConfig& config) {
   PCIVMM_RETURN_IF_ERROR(memory_.InstallSlots(memslots_));
   PCIVMM_RETURN_IF_ERROR(pio_.Register(PCIVMM_DEBUG_CONSOLE_PORT, 1, console_).status());
+  PCIVMM_RETURN_IF_ERROR(pio_.Register(layout::kBootMarkerPort, 1, boot_marker_).status());
   PCIVMM_RETURN_IF_ERROR(
       pio_.Register(PCIVMM_EXIT_PORT, 4, std::make_shared<ExitPort>(&control_)).status());
   if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(CreateInKernelIrqchip(*vm_));

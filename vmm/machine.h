@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "mmio/bus.h"
 #include "mmio/memslot_table.h"
+#include "vmm/boot_marker.h"
 #include "vmm/debug_ports.h"
 #include "vmm/exit_stats.h"
 #include "vmm/guest_memory.h"
@@ -55,6 +56,9 @@ class Machine {
   Bus& mmio() { return mmio_; }
   ExitStats& stats() { return stats_; }
   const DebugConsole& console() const { return *console_; }
+  // The guest ABI's boot-done marker port (layout::kBootMarkerPort), timed from Create().
+  BootMarker& boot_marker() { return *boot_marker_; }
+  const BootMarker& boot_marker() const { return *boot_marker_; }
   Vcpu& vcpu(int index) { return *vcpus_[static_cast<size_t>(index)]; }
   int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
   // The in-kernel irqchip and PC vCPU state are present (MachineConfig::pc_platform).
@@ -62,7 +66,7 @@ class Machine {
 
  private:
   Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory memory, uint32_t max_slots,
-          const MachineConfig& config);
+          const MachineConfig& config, uint64_t start_ns);
   absl::Status Init(const MachineConfig& config);
   StopReason RunVcpu(int index);
 
@@ -75,6 +79,7 @@ class Machine {
   ExitStats stats_;
   RunControl control_;
   std::shared_ptr<DebugConsole> console_;
+  std::shared_ptr<BootMarker> boot_marker_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   bool pc_platform_ = false;
 };

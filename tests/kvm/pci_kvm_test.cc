@@ -72,6 +72,9 @@ TEST_F(PciKvmTest, PioEnumerationFindsTheDevicesWithTwoExitsPerAccess) {
   EXPECT_EQ(vm_->stats().pio(kPioConfigAddressPort, Direction::kWrite), Accesses());
   EXPECT_EQ(DataPortExits(vm_->stats()), Accesses());
   EXPECT_EQ(vm_->stats().mmio(ecam(), Direction::kRead), 0u);
+  // pci_enum writes the boot marker first: every machine serves that port.
+  EXPECT_EQ(vm_->machine().boot_marker().marks(), 1u);
+  EXPECT_EQ(vm_->machine().pio().unclaimed_writes(), 0u);
 }
 
 TEST_F(PciKvmTest, EcamEnumerationFindsTheDevicesWithOneExitPerAccess) {
