@@ -122,7 +122,7 @@ void PutFadtLegacyBlocks(Bytes& out) {
   Put(out, layout::kAcpiPm1aEvtPort, 4);  // PM1a_EVT_BLK
   Put(out, 0, 4);                         // PM1b_EVT_BLK
   Put(out, layout::kAcpiPm1aCntPort, 4);  // PM1a_CNT_BLK
-  PutZeros(out, 4 * 5);                   // PM1b_CNT, PM2_CNT, PM_TMR, GPE0, GPE1 blocks
+  PutZeros(out, size_t{4} * 5);           // PM1b_CNT, PM2_CNT, PM_TMR, GPE0, GPE1 blocks
   out.insert(out.end(), {4, 2, 0, 0, 0, 0, 0, 0});  // PM1_EVT_LEN, PM1_CNT_LEN, ..., CST_CNT
   Put(out, 101, 2);          // P_LVL2_LAT: "a value > 100 indicates the system does not support C2"
   Put(out, 1001, 2);         // P_LVL3_LAT: "a value > 1000 indicates ... does not support C3"
@@ -162,8 +162,9 @@ void PutFadtExtendedBlocks(Bytes& out) {
   PutGas(out, {.bit_width = 32, .access_size = 2, .address = layout::kAcpiPm1aEvtPort});
   PutZeros(out, 12);  // X_PM1b_EVT_BLK
   PutGas(out, {.bit_width = 16, .access_size = 2, .address = layout::kAcpiPm1aCntPort});
-  PutZeros(out, 12 * 7);  // X_PM1b_CNT, X_PM2_CNT, X_PM_TMR, X_GPE0, X_GPE1, SLEEP_CONTROL/STATUS
-  Put(out, 0, 8);         // Hypervisor Vendor Identity
+  PutZeros(out, size_t{12} *
+                    7);  // X_PM1b_CNT, X_PM2_CNT, X_PM_TMR, X_GPE0, X_GPE1, SLEEP_CONTROL/STATUS
+  Put(out, 0, 8);        // Hypervisor Vendor Identity
 }
 
 // ACPI 6.4, 5.2.9 Fixed ACPI Description Table, revision 6.

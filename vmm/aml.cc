@@ -63,7 +63,7 @@ Bytes AddressSpace(uint8_t tag, int width, uint8_t type, uint8_t type_flags, uin
   // clear (positive decode), bit 0 clear ("this device produces and consumes this resource").
   constexpr uint8_t kProducerFixedWindow = 0x0C;
   Bytes out = {tag};
-  PutLe(out, static_cast<uint64_t>(3 + 5 * width), 2);
+  PutLe(out, 3 + 5 * static_cast<uint64_t>(width), 2);
   out.insert(out.end(), {type, kProducerFixedWindow, type_flags});
   for (uint64_t field : {uint64_t{0}, min, max, uint64_t{0}, max - min + 1})
     PutLe(out, field, width);
@@ -173,7 +173,7 @@ Bytes Device(NamePath name, absl::Span<const Bytes> terms) {
 // ACPI 6.4, 20.2.5.2: "DefMethod := MethodOp PkgLength NameString MethodFlags TermList;
 // MethodFlags := ByteData // bit 0-2: ArgCount (0-7), bit 3: SerializeFlag, bit 4-7: SyncLevel".
 Bytes Method(NamePath name, uint8_t arg_count, bool serialized, absl::Span<const Bytes> terms) {
-  const uint8_t flags = static_cast<uint8_t>((arg_count & 0x7) | (serialized ? 0x8 : 0));
+  const auto flags = static_cast<uint8_t>((arg_count & 0x7) | (serialized ? 0x8 : 0));
   return WithPkgLength({kMethodOp}, Concat({EncodeName(name), Bytes{flags}, Concat(terms)}));
 }
 

@@ -7,6 +7,7 @@
 #ifndef PCIVMM_VMM_AML_H_
 #define PCIVMM_VMM_AML_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -128,10 +129,7 @@ constexpr bool IsNameChar(char c) { return IsLeadNameChar(c) || (c >= '0' && c <
 
 constexpr bool IsValidNameSeg(std::string_view seg) {
   if (seg.empty() || seg.size() > 4 || !IsLeadNameChar(seg[0])) return false;
-  for (char c : seg) {
-    if (!IsNameChar(c)) return false;
-  }
-  return true;
+  return std::ranges::all_of(seg, IsNameChar);
 }
 
 constexpr bool IsValidNamePath(std::string_view path) {

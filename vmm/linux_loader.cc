@@ -74,7 +74,8 @@ absl::StatusOr<SetupHeader> ParseBzImage(absl::Span<const uint8_t> image) {
   h.xloadflags = h.version >= 0x020C ? Get<uint16_t>(image, kXloadflags) : 0;
   if ((h.xloadflags & kXlfKernel64) == 0) return Invalid("no 64-bit entry point (XLF_KERNEL_64)");
   const uint8_t sects = image[kSetupSects];
-  h.setup_bytes = (sects == 0 ? 4u : sects + 1u) * 512u;  // "if 0, the real value is 4"
+  // "If this field is 0, the real value is 4"; the real-mode part is (setup_sects + 1) sectors.
+  h.setup_bytes = ((sects == 0 ? size_t{4} : size_t{sects}) + 1) * 512;
   if (h.setup_bytes >= image.size()) return Invalid("setup_sects points past the end of the file");
   h.header_end = 0x202 + image[kJumpEnd];
   h.initrd_addr_max = Get<uint32_t>(image, kInitrdAddrMax);

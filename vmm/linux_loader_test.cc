@@ -53,6 +53,14 @@ TEST(LinuxLoaderTest, ParsesSetupHeader) {
   EXPECT_EQ(h->cmdline_size, 2048u);
 }
 
+TEST(LinuxLoaderTest, ZeroSetupSectsMeansFour) {
+  std::string img = FakeBzImage();
+  img[0x1F1] = 0;  // boot protocol: "If this field is 0, the real value is 4."
+  auto h = ParseBzImage(Bytes(img));
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->setup_bytes, 5u * 512);
+}
+
 TEST(LinuxLoaderTest, RejectsWhatIsNotABzImage) {
   std::string elf(8192, '\0');
   std::memcpy(elf.data(),

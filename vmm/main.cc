@@ -76,7 +76,8 @@ namespace pcivmm {
 // "--NAME=V1,V2" (after NormalizeFlagNames).
 std::vector<std::string> JoinRepeatedFlag(std::vector<std::string> args, const std::string& name) {
   const std::string eq = "--" + name + "=";
-  std::vector<std::string> out, values;
+  std::vector<std::string> out;
+  std::vector<std::string> values;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--") {
       out.insert(out.end(), args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
