@@ -308,7 +308,11 @@ console_filter() { # LOG BOOT_START_US
 		running)
 			if [[ $line == *LAB_HEARTBEAT* ]]; then
 				touch "$run_tmp/heartbeat" # for watch_heartbeat; not the command's output
-			elif [[ $line == *"JOB_DONE rc="+([0-9]) ]]; then
+				# It can land inside a line of the command's: keep the rest of that line.
+				line=${line//LAB_HEARTBEAT/}
+				[[ -n $line ]] || continue
+			fi
+			if [[ $line == *"JOB_DONE rc="+([0-9]) ]]; then
 				phase=finished
 				# Output without a final newline ends up on the marker's line.
 				line=${line%JOB_DONE rc=*}
