@@ -1,6 +1,7 @@
 #include "vmm/acpi_pm.h"
 
 #include "gtest/gtest.h"
+#include "mmio/io_bytes.h"
 #include "vmm/fake_irq_line.h"
 #include "vmm/platform_layout.h"
 
@@ -15,11 +16,6 @@ uint16_t Read16(IoDevice& d, uint64_t offset) {
 
 void Write16(IoDevice& d, uint64_t offset, uint16_t value) {
   const uint8_t b[2] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8)};
-  d.Write(offset, b, 0);
-}
-
-void Write8(IoDevice& d, uint64_t offset, uint8_t value) {
-  const uint8_t b[1] = {value};
   d.Write(offset, b, 0);
 }
 
@@ -46,7 +42,7 @@ TEST(AcpiPm1EventTest, StatusBitsAreWriteOneToClear) {
   Write16(evt, 0, 0x0000);  // zeros leave the status alone
   EXPECT_EQ(Read16(evt, 0), kPwrBtn);
   EXPECT_TRUE(sci.level());
-  Write8(evt, 1, 0x01);  // a byte write to the high half clears PWRBTN_STS
+  WriteByte(evt, 1, 0x01);  // a byte write to the high half clears PWRBTN_STS
   EXPECT_EQ(Read16(evt, 0), 0);
   EXPECT_FALSE(sci.level());
   EXPECT_EQ(sci.rising_edges(), 1u);
@@ -95,7 +91,7 @@ TEST(AcpiPm1ControlTest, SleepEnableWithS5PowersOff) {
 TEST(AcpiPm1ControlTest, ByteWriteOfTheHighHalfCanPowerOff) {
   int offs = 0;
   AcpiPm1Control cnt([&] { ++offs; });
-  Write8(cnt, 1, static_cast<uint8_t>((SlpTyp(layout::kAcpiS5SlpTyp) | kSlpEn) >> 8));
+  WriteByte(cnt, 1, static_cast<uint8_t>((SlpTyp(layout::kAcpiS5SlpTyp) | kSlpEn) >> 8));
   EXPECT_EQ(offs, 1);
 }
 
@@ -113,7 +109,7 @@ TEST(AcpiPm1ControlTest, OtherSleepTypesAreCountedAndIgnored) {
 TEST(AcpiResetRegisterTest, ResetValueResets) {
   int resets = 0;
   AcpiResetRegister reg([&] { ++resets; });
-  Write8(reg, 0, layout::kAcpiResetValue);
+  WriteByte(reg, 0, layout::kAcpiResetValue);
   EXPECT_EQ(resets, 1);
   EXPECT_EQ(reg.resets(), 1u);
 }
@@ -121,7 +117,7 @@ TEST(AcpiResetRegisterTest, ResetValueResets) {
 TEST(AcpiResetRegisterTest, OtherWritesAreCountedAndIgnored) {
   int resets = 0;
   AcpiResetRegister reg([&] { ++resets; });
-  Write8(reg, 0, static_cast<uint8_t>(layout::kAcpiResetValue + 1));
+  WriteByte(reg, 0, static_cast<uint8_t>(layout::kAcpiResetValue + 1));
   Write16(reg, 0, layout::kAcpiResetValue);  // wrong width
   EXPECT_EQ(resets, 0);
   EXPECT_EQ(reg.bad_writes(), 2u);

@@ -3,24 +3,20 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "mmio/io_bytes.h"
 #include "vmm/platform_layout.h"
 
 namespace pcivmm {
 namespace {
 
-void WriteByte(BootMarker& m, uint8_t value) {
-  const uint8_t b[1] = {value};
-  m.Write(0, b, 0);
-}
-
 TEST(BootMarkerTest, FirstMarkerWriteRecordsBootTimeAndNotifies) {
   std::vector<uint64_t> seen;
   BootMarker m(MonotonicNowNs(), [&](uint64_t ns, int) { seen.push_back(ns); });
   EXPECT_FALSE(m.boot_ns().has_value());
-  WriteByte(m, layout::kBootMarkerValue);
+  WriteByte(m, 0, layout::kBootMarkerValue);
   ASSERT_TRUE(m.boot_ns().has_value());
   const uint64_t first = *m.boot_ns();
-  WriteByte(m, layout::kBootMarkerValue);
+  WriteByte(m, 0, layout::kBootMarkerValue);
   EXPECT_EQ(*m.boot_ns(), first);  // the first marker is the boot time
   EXPECT_EQ(m.marks(), 2u);
   ASSERT_EQ(seen.size(), 2u);
@@ -39,7 +35,7 @@ TEST(BootMarkerTest, ALaterListenerIsTheOneNotified) {
 
 TEST(BootMarkerTest, OtherValuesAndWidthsAreCountedNotMarked) {
   BootMarker m(MonotonicNowNs());
-  WriteByte(m, 7);
+  WriteByte(m, 0, 7);
   const uint8_t wide[2] = {layout::kBootMarkerValue, 0};
   m.Write(0, wide, 0);
   EXPECT_FALSE(m.boot_ns().has_value());
@@ -49,9 +45,7 @@ TEST(BootMarkerTest, OtherValuesAndWidthsAreCountedNotMarked) {
 
 TEST(BootMarkerTest, ReadReturnsMarkerValue) {
   BootMarker m(MonotonicNowNs());
-  uint8_t b[1] = {0};
-  m.Read(0, b, 0);
-  EXPECT_EQ(b[0], layout::kBootMarkerValue);
+  EXPECT_EQ(ReadByte(m, 0), layout::kBootMarkerValue);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "gtest/gtest.h"
+#include "mmio/io_bytes.h"
 
 namespace pcivmm {
 namespace {
@@ -22,15 +23,8 @@ class I8042Test : public ::testing::Test {
     return Data();
   }
 
-  static uint8_t In(IoDevice& d) {
-    uint8_t b[1] = {0};
-    d.Read(0, b, 0);
-    return b[0];
-  }
-  static void Out(IoDevice& d, uint8_t value) {
-    const uint8_t b[1] = {value};
-    d.Write(0, b, 0);
-  }
+  static uint8_t In(IoDevice& d) { return ReadByte(d, 0); }
+  static void Out(IoDevice& d, uint8_t value) { WriteByte(d, 0, value); }
 
   int resets_ = 0;
   std::shared_ptr<I8042> kbc_ = std::make_shared<I8042>([this] { ++resets_; });

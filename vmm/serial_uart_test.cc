@@ -3,6 +3,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "mmio/io_bytes.h"
 #include "vmm/fake_irq_line.h"
 
 namespace pcivmm {
@@ -21,15 +22,8 @@ class SerialUartTest : public ::testing::Test {
             &irq_, [this](std::string_view s) { sunk_.append(s); }, options) {}
   void TearDown() override { EXPECT_EQ(irq_.redundant_sets(), 0u); }
 
-  uint8_t In(uint64_t offset) {
-    uint8_t b[1] = {0};
-    uart_.Read(offset, b, 0);
-    return b[0];
-  }
-  void Out(uint64_t offset, uint8_t value) {
-    const uint8_t b[1] = {value};
-    uart_.Write(offset, b, 0);
-  }
+  uint8_t In(uint64_t offset) { return ReadByte(uart_, offset); }
+  void Out(uint64_t offset, uint8_t value) { WriteByte(uart_, offset, value); }
 
   testing::FakeIrqLine irq_;
   std::string sunk_;

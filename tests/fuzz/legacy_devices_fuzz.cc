@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/time/time.h"
+#include "mmio/io_bytes.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "vmm/acpi_pm.h"
 #include "vmm/cmos_rtc.h"
@@ -14,17 +15,6 @@
 
 namespace pcivmm::fuzz {
 namespace {
-
-uint8_t In(IoDevice& d, uint64_t offset) {
-  uint8_t b[1] = {0};
-  d.Read(offset, b, 0);
-  return b[0];
-}
-
-void Out(IoDevice& d, uint64_t offset, uint8_t value) {
-  const uint8_t b[1] = {value};
-  d.Write(offset, b, 0);
-}
 
 struct Devices {
   absl::Time now;
@@ -42,18 +32,18 @@ bool ValidBcd(uint8_t v) { return (v >> 4) <= 9 && (v & 0x0F) <= 9; }
 
 // Time registers read back in the format status B selects, within their ranges.
 void CheckCmos(Devices& d) {
-  Out(d.cmos, 0, 0x0D);
-  Check(In(d.cmos, 1) == 0x80, "CMOS status D reads VRT");
-  Out(d.cmos, 0, 0x0B);
-  const uint8_t b = In(d.cmos, 1);
+  WriteByte(d.cmos, 0, 0x0D);
+  Check(ReadByte(d.cmos, 1) == 0x80, "CMOS status D reads VRT");
+  WriteByte(d.cmos, 0, 0x0B);
+  const uint8_t b = ReadByte(d.cmos, 1);
   constexpr uint8_t kTimeRegisters[] = {0x00, 0x02, 0x06, 0x07, 0x08, 0x09, 0x32};
   for (const uint8_t index : kTimeRegisters) {
-    Out(d.cmos, 0, index);
-    const uint8_t v = In(d.cmos, 1);
+    WriteByte(d.cmos, 0, index);
+    const uint8_t v = ReadByte(d.cmos, 1);
     Check((b & 0x04) || ValidBcd(v), "CMOS time registers are BCD unless DM");
   }
-  Out(d.cmos, 0, 0x04);
-  const uint8_t hour = In(d.cmos, 1) & ((b & 0x02) ? 0xFF : 0x7F);
+  WriteByte(d.cmos, 0, 0x04);
+  const uint8_t hour = ReadByte(d.cmos, 1) & ((b & 0x02) ? 0xFF : 0x7F);
   Check((b & 0x04) || ValidBcd(hour), "CMOS hours are BCD unless DM");
 }
 
@@ -61,12 +51,12 @@ void CheckAcpi(Devices& d) {
   const bool enabled_event = (d.pm1_event.status() & d.pm1_event.enable() & 0x0721) != 0;
   Check(d.sci.level() == enabled_event, "SCI level == an enabled PM1 status bit is set");
   Check(d.sci.redundant_sets() == 0, "SCI set only on change");
-  Check((In(d.pm1_control, 0) & 0x01) == 0x01, "SCI_EN reads 1");
-  Check((In(d.pm1_control, 1) & 0x20) == 0, "SLP_EN reads 0");
+  Check((ReadByte(d.pm1_control, 0) & 0x01) == 0x01, "SCI_EN reads 1");
+  Check((ReadByte(d.pm1_control, 1) & 0x20) == 0, "SLP_EN reads 0");
 }
 
 void CheckI8042(Devices& d) {
-  const uint8_t status = In(*d.kbc_command, 0);
+  const uint8_t status = ReadByte(*d.kbc_command, 0);
   Check((status & 0x02) == 0, "i8042 is never busy");
   Check((status & 0x20) == 0 || (status & 0x01), "aux data only with output full");
 }
@@ -105,9 +95,9 @@ void Step(Devices& d, FuzzInput& in) {
     return;
   }
   if (write) {
-    Out(*target, offset, in.U8());
+    WriteByte(*target, offset, in.U8());
   } else {
-    In(*target, offset);
+    ReadByte(*target, offset);
   }
 }
 

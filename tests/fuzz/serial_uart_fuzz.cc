@@ -6,18 +6,13 @@
 #include <cstdlib>
 #include <string>
 
+#include "mmio/io_bytes.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "vmm/fake_irq_line.h"
 #include "vmm/serial_uart.h"
 
 namespace pcivmm::fuzz {
 namespace {
-
-uint8_t InByte(SerialUart& uart, uint64_t offset) {
-  uint8_t b[1] = {0};
-  uart.Read(offset, b, 0);
-  return b[0];
-}
 
 bool ValidInterruptId(uint8_t id) {
   return id == 0x1 || id == 0x6 || id == 0x4 || id == 0xC || id == 0x2 || id == 0x0;
@@ -41,7 +36,7 @@ void CheckRead(uint64_t offset, uint8_t value, uint8_t lcr) {
 void CheckState(SerialUart& uart, const testing::FakeIrqLine& irq) {
   const uint8_t iir = uart.PeekIir();
   CheckIir(iir);
-  const uint8_t mcr = InByte(uart, 4);
+  const uint8_t mcr = ReadByte(uart, 4);
   const bool pending = (iir & 0x01) == 0;
   const bool gated_on = (mcr & 0x08) != 0 && (mcr & 0x10) == 0;
   Check(irq.level() == (pending && gated_on), "IRQ level == pending && OUT2 && !loop");
@@ -54,7 +49,7 @@ void Access(SerialUart& uart, FuzzInput& in, uint8_t op) {
   const size_t width = size_t{1} << ((op >> 5) % 3);  // 1, 2, 4
   const uint64_t offset = std::min<uint64_t>(op & 7, 8 - width);
   uint8_t buf[4] = {0, 0, 0, 0};
-  const uint8_t lcr = InByte(uart, 3);
+  const uint8_t lcr = ReadByte(uart, 3);
   if (op & 0x08) {
     for (size_t i = 0; i < width; ++i) buf[i] = in.U8();
     uart.Write(offset, absl::MakeConstSpan(buf, width), 0);

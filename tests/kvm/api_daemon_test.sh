@@ -9,7 +9,6 @@ ctl=$build/api/pcivmmctl
 guest=$build/guest-images/cfg_storm.bin
 dir=$(mktemp -d /tmp/pcivmm-daemon-test.XXXXXX)
 sock=$dir/api.sock
-failures=0
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -17,24 +16,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
-check() { # DESCRIPTION COMMAND... : the command must succeed
-	local what=$1
-	shift
-	if "$@"; then echo "ok: $what"; else fail "$what"; fi
-}
-expect_status() { # WANT DESCRIPTION COMMAND...
-	local want=$1 what=$2 got
-	shift 2
-	"$@" >"$dir/last.out" 2>"$dir/last.err"
-	got=$?
-	if [ "$got" -eq "$want" ]; then echo "ok: $what (exit $got)"; else
-		fail "$what: exit $got, want $want; stderr: $(cat "$dir/last.err")"
-	fi
-}
+# shellcheck source=tests/kvm/daemon_test_lib.sh
+source "$(dirname "$0")/daemon_test_lib.sh"
 ctl() { "$ctl" --socket="$sock" "$@"; }
 wait_state() { # STATE
 	for _ in $(seq 600); do
@@ -106,5 +89,4 @@ check "third daemon replaces the stale socket" start "$dir/d3.log" --guest-arg=1
 check "third daemon answers" wait_state PAUSED
 expect_status 0 "shutdown the third" ctl shutdown
 
-echo "api_daemon_test: $failures failure(s)"
-[ "$failures" -eq 0 ]
+finish_checks api_daemon_test

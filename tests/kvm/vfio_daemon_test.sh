@@ -9,29 +9,14 @@ ctl=$build/api/pcivmmctl
 guest=$build/guest-images/vfio_test.bin
 edu=${PCIVMM_VFIO_EDU%% *}
 dir=$(mktemp -d /tmp/pcivmm-vfio-daemon.XXXXXX)
-failures=0
 pid=""
 cleanup() {
 	[ -z "$pid" ] || kill -9 "$pid" 2>/dev/null
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*"
-	failures=$((failures + 1))
-}
-expect() { # DESCRIPTION FILE PATTERN: the file has a line matching the pattern
-	if grep -qE "$3" "$2"; then echo "ok: $1"; else fail "$1: no /$3/ in $(cat "$2")"; fi
-}
-expect_status() { # WANT DESCRIPTION COMMAND...
-	local want=$1 what=$2 got
-	shift 2
-	"$@" >"$dir/out" 2>"$dir/err"
-	got=$?
-	if [ "$got" -eq "$want" ]; then echo "ok: $what (exit $got)"; else
-		fail "$what: exit $got, want $want; stderr: $(cat "$dir/err")"
-	fi
-}
+# shellcheck source=tests/kvm/daemon_test_lib.sh
+source "$(dirname "$0")/daemon_test_lib.sh"
 [ -n "$edu" ] || { echo "PCIVMM_VFIO_EDU is not set: run in the VFIO lab" && exit 1; }
 # vfio_test.bin mode 2 (edu registers) at slot S, BAR0: arg = 2 | S << 8.
 edu_id=$((0x010000ED))
@@ -39,9 +24,9 @@ edu_id=$((0x010000ED))
 # 1. --vfio: the device takes the next free slot (1); its registers through a slot.
 expect_status 0 "pcivmm --vfio=$edu runs the edu guest" \
 	"$pcivmm" --vfio="$edu" --ram-mib=16 --guest-image="$guest" --guest-arg=$((2 | 1 << 8))
-expect "the guest reads edu's identification register" "$dir/out" "^REPORT edu_id=$edu_id\$"
-expect "the device list shows the real IDs" "$dir/out" "^00:01.0 1234:11e8 class 00ff00 vfio-$edu\$"
-expect "the report has the passthrough line" "$dir/out" "^vfio $edu -> 00:01.0: .*errors 0"
+expect "the guest reads edu's identification register" "$dir/last.out" "^REPORT edu_id=$edu_id\$"
+expect "the device list shows the real IDs" "$dir/last.out" "^00:01.0 1234:11e8 class 00ff00 vfio-$edu\$"
+expect "the report has the passthrough line" "$dir/last.out" "^vfio $edu -> 00:01.0: .*errors 0"
 
 # 2. The config file: a chosen slot, BAR accesses forced through the trap path.
 cat >"$dir/vm.json" <<JSON
@@ -50,8 +35,8 @@ cat >"$dir/vm.json" <<JSON
  "testGuest": {"imagePath": "$guest", "arg": "$((2 | 5 << 8))"}}
 JSON
 expect_status 0 "pcivmm --config-file with pci.vfioDevices" "$pcivmm" --config-file="$dir/vm.json"
-expect "edu through the trap path at slot 5" "$dir/out" "^REPORT edu_id=$edu_id\$"
-expect "three trapped BAR reads" "$dir/out" "^vfio $edu -> 00:05.0: .*trapped BAR reads 3 writes 2"
+expect "edu through the trap path at slot 5" "$dir/last.out" "^REPORT edu_id=$edu_id\$"
+expect "three trapped BAR reads" "$dir/last.out" "^vfio $edu -> 00:05.0: .*trapped BAR reads 3 writes 2"
 
 # 3. The API lists the function as a passthrough device.
 "$pcivmm" --vfio="$edu" --ram-mib=16 --guest-image="$guest" --paused \
@@ -59,17 +44,16 @@ expect "three trapped BAR reads" "$dir/out" "^vfio $edu -> 00:05.0: .*trapped BA
 pid=$!
 for _ in $(seq 300); do [ -S "$dir/api.sock" ] && break; sleep 0.1; done
 expect_status 0 "pcivmmctl devices" "$ctl" --socket="$dir/api.sock" devices
-expect "pcivmmctl marks it" "$dir/out" "^00:01.0 1234:11e8 .*\\(VFIO passthrough\\)\$"
+expect "pcivmmctl marks it" "$dir/last.out" "^00:01.0 1234:11e8 .*\\(VFIO passthrough\\)\$"
 expect_status 0 "pcivmmctl shutdown" "$ctl" --socket="$dir/api.sock" shutdown
 wait "$pid"
 pid=""
 
 # 4. Errors: a malformed address is a usage error; an unbound device a VMM error that says why.
 expect_status 2 "a malformed --vfio is refused" "$pcivmm" --vfio=00:04 --guest-image="$guest"
-expect "it names the field" "$dir/err" "pci.vfio_devices\\[0\\].host_address"
+expect "it names the field" "$dir/last.err" "pci.vfio_devices\\[0\\].host_address"
 expect_status 75 "a device not bound to vfio-pci is refused" \
 	"$pcivmm" --vfio=00:1f.0 --guest-image="$guest"
-expect "it says how to bind it" "$dir/err" "vfio-pci"
+expect "it says how to bind it" "$dir/last.err" "vfio-pci"
 
-echo "vfio daemon test: $failures failure(s)"
-[ "$failures" -eq 0 ]
+finish_checks "vfio daemon test"

@@ -72,13 +72,18 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out "$root$lab_out" ||
 # Tests talk to servers they start on 127.0.0.1; the guest has no other network.
 ip link set lo up
 
+# Device nodes appear asynchronously (devtmpfs): waits up to 5 s for a character device.
+wait_for_chardev() { # PATH
+	tries=0
+	while [ ! -c "$1" ] && [ "$tries" -lt 50 ]; do
+		usleep 100000
+		tries=$((tries + 1))
+	done
+	[ -c "$1" ]
+}
+
 # kvm-amd registers the misc device synchronously, but devtmpfs creates the node asynchronously.
-tries=0
-while [ ! -c "$root/dev/kvm" ] && [ "$tries" -lt 50 ]; do
-	usleep 100000
-	tries=$((tries + 1))
-done
-[ -c "$root/dev/kvm" ] || fail "/dev/kvm did not appear"
+wait_for_chardev "$root/dev/kvm" || fail "/dev/kvm did not appear"
 
 # shared/VFIO-LAB.md: bind by vendor:device (BDFs move when devices are added); the job learns
 # the BDFs from PCIVMM_VFIO_IVSHMEM and PCIVMM_VFIO_EDU.
@@ -98,12 +103,8 @@ bind_vfio() {
 		echo vfio-pci >"$dev/driver_override"
 		echo "$bdf" >/sys/bus/pci/drivers_probe
 		group=$(readlink "$dev/iommu_group")
-		tries=0
-		while [ ! -c "/dev/vfio/${group##*/}" ] && [ "$tries" -lt 50 ]; do
-			usleep 100000
-			tries=$((tries + 1))
-		done
-		[ -c "/dev/vfio/${group##*/}" ] || fail "VFIO: /dev/vfio/${group##*/} for $bdf did not appear"
+		wait_for_chardev "/dev/vfio/${group##*/}" ||
+			fail "VFIO: /dev/vfio/${group##*/} for $bdf did not appear"
 		if [ "$kind" = ivshmem ]; then
 			vfio_ivshmem="${vfio_ivshmem:+$vfio_ivshmem }$bdf"
 		else
