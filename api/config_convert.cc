@@ -151,7 +151,7 @@ absl::Status GuestFromConfig(const v1::VmConfig& c, VmSpec* spec) {
         return Invalid("linux_boot.kernel_path: must not be empty");
       }
       spec->guest = LinuxBootConfig{c.linux_boot().kernel_path(), c.linux_boot().initrd_path(),
-                                    c.linux_boot().cmdline()};
+                                    c.linux_boot().cmdline(), c.linux_boot().pvm_guest_kernel()};
       return absl::OkStatus();
     default:
       return Invalid("guest: set test_guest (--guest-image) or linux_boot (--kernel)");
@@ -250,6 +250,7 @@ v1::VmConfig ConfigFromSpec(const VmSpec& spec) {
     c.mutable_linux_boot()->set_kernel_path(l->kernel_path);
     c.mutable_linux_boot()->set_initrd_path(l->initrd_path);
     c.mutable_linux_boot()->set_cmdline(l->cmdline);
+    c.mutable_linux_boot()->set_pvm_guest_kernel(l->pvm_guest_kernel);
   }
   if (!spec.console_path.empty()) c.set_console_path(spec.console_path);
   c.set_test_devices(spec.test_devices);

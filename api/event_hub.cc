@@ -95,6 +95,23 @@ void EventHub::PublishState(VmState state, int exit_code) {
   Publish(r);
 }
 
+void EventHub::PublishBootTimeout(BootTimeoutReport report) {
+  EventRecord r;
+  r.kind = EventKind::kBootTimeout;
+  {
+    absl::MutexLock lock(&reports_mu_);
+    r.report = static_cast<uint32_t>(reports_.size());
+    reports_.push_back(std::move(report));
+  }
+  Publish(r);
+}
+
+std::optional<BootTimeoutReport> EventHub::boot_timeout_report(uint32_t index) const {
+  absl::MutexLock lock(&reports_mu_);
+  if (index >= reports_.size()) return std::nullopt;
+  return reports_[index];
+}
+
 void EventHub::Close() {
   absl::MutexLock lock(&mu_);
   closed_ = true;

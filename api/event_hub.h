@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -19,6 +20,7 @@
 #include "pci/bar_mapper.h"
 #include "pci/pci_bus.h"
 #include "vmm/base/unique_fd.h"
+#include "vmm/boot_watchdog.h"
 
 namespace pcivmm {
 
@@ -26,10 +28,11 @@ enum class EventKind : uint8_t {
   kBarMapping = 0,
   kConfigAccess = 1,
   kBootMarker = 2,
-  kStateChange = 3
+  kStateChange = 3,
+  kBootTimeout = 4
 };
 inline constexpr uint32_t EventKindBit(EventKind kind) { return 1u << static_cast<int>(kind); }
-inline constexpr uint32_t kAllEventKinds = 0xF;
+inline constexpr uint32_t kAllEventKinds = 0x1F;
 
 // One event, trivially copyable (it lives in the rings). Only the member of `kind` is set.
 struct EventRecord {
@@ -42,6 +45,7 @@ struct EventRecord {
   int32_t vcpu = 0;  // boot marker
   VmState state = VmState::kCreated;
   int32_t exit_code = 0;
+  uint32_t report = 0;  // boot timeout: its index for EventHub::boot_timeout_report()
 };
 
 class EventHub : public MapEventSink, public ConfigTracer {
@@ -68,6 +72,10 @@ class EventHub : public MapEventSink, public ConfigTracer {
   void OnConfigAccess(const ConfigAccess& access) override;
   void PublishBootMarker(uint64_t boot_ns, int vcpu);
   void PublishState(VmState state, int exit_code);
+  // The boot watchdog's report. It does not fit a ring slot: the hub keeps it (one per
+  // timeout, so a few at most) and the record carries its index. Takes a lock; not for vCPUs.
+  void PublishBootTimeout(BootTimeoutReport report);
+  std::optional<BootTimeoutReport> boot_timeout_report(uint32_t index) const;
 
   // Ends every subscription (their Next() reports closed once drained) and refuses new ones.
   void Close();
@@ -90,6 +98,8 @@ class EventHub : public MapEventSink, public ConfigTracer {
   absl::Mutex mu_;  // subscribe, unsubscribe, close; producers never take it
   uint32_t used_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  mutable absl::Mutex reports_mu_;  // never held with mu_
+  std::vector<BootTimeoutReport> reports_ ABSL_GUARDED_BY(reports_mu_);
 };
 
 // One subscriber's buffer. Next() is called by one thread (the stream's).

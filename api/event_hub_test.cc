@@ -36,6 +36,25 @@ TEST(EventHubTest, DeliversOnlyTheSubscribedKinds) {
   EXPECT_EQ(batch.events[0].sequence, 2u);  // the state event took sequence 1
 }
 
+TEST(EventHubTest, ABootTimeoutReportIsKeptByTheHubAndFoundByItsIndex) {
+  EventHub hub(MonotonicNowNs());
+  auto sub = hub.Subscribe(EventKindBit(EventKind::kBootTimeout), 16);
+  ASSERT_TRUE(sub.ok());
+  hub.PublishBootTimeout({absl::Seconds(1), "first", {{0, 0x1000, 2, 5}}});
+  hub.PublishBootTimeout({absl::Seconds(2), "second", {}});
+  auto batch = (*sub)->Next(16, absl::ZeroDuration());
+  ASSERT_EQ(batch.events.size(), 2u);
+  EXPECT_EQ(batch.events[0].kind, EventKind::kBootTimeout);
+  auto first = hub.boot_timeout_report(batch.events[0].report);
+  auto second = hub.boot_timeout_report(batch.events[1].report);
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->last_console_line, "first");
+  ASSERT_EQ(first->vcpus.size(), 1u);
+  EXPECT_EQ(first->vcpus[0].rip, 0x1000u);
+  EXPECT_EQ(second->timeout, absl::Seconds(2));
+  EXPECT_FALSE(hub.boot_timeout_report(7).has_value());
+}
+
 TEST(EventHubTest, AFullBufferDropsAndCountsWhatDidNotFit) {
   EventHub hub(MonotonicNowNs());
   auto sub = hub.Subscribe(kBoot, 4);

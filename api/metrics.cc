@@ -56,6 +56,11 @@ void RenderVm(const v1::GetVmInfoResponse& info, PromText* p) {
     p->Sample("pcivmm_vm_state", Label("state", v1::VmState_Name(state).substr(9)),
               info.state() == state ? 1 : 0);
   }
+  p->Family("pcivmm_kvm_info", "gauge", "1, labelled with the KVM flavour and where it runs");
+  p->Sample(
+      "pcivmm_kvm_info",
+      absl::StrCat(Label("flavour", info.kvm().flavour()), ",", Label("where", info.kvm().where())),
+      1);
   p->Family("pcivmm_uptime_seconds", "gauge", "Time since the VM was created");
   p->Seconds("pcivmm_uptime_seconds", "", info.uptime_ns());
   if (info.has_boot_ns()) {

@@ -135,6 +135,21 @@ void ToProto(const EventRecord& r, v1::Event* out) {
       out->mutable_state_change()->set_state(ToProto(r.state));
       out->mutable_state_change()->set_exit_code(r.exit_code);
       break;
+    case EventKind::kBootTimeout:
+      out->mutable_boot_timeout();
+      break;
+  }
+}
+
+void ToProto(const BootTimeoutReport& r, v1::BootTimeoutEvent* out) {
+  out->set_timeout_ns(static_cast<uint64_t>(absl::ToInt64Nanoseconds(r.timeout)));
+  out->set_last_console_line(r.last_console_line);
+  for (const VcpuBootState& v : r.vcpus) {
+    v1::VcpuBootState* o = out->add_vcpus();
+    o->set_vcpu(v.vcpu);
+    if (v.rip) o->set_rip(*v.rip);
+    if (v.last_exit != VcpuExitStats::kNoExit) o->set_last_exit_reason(ExitReasonName(v.last_exit));
+    o->set_exits(v.exits);
   }
 }
 

@@ -21,7 +21,9 @@ v1::VmState ToProto(VmState state);
 v1::BarMappingOp ToProto(MapEventKind kind);
 v1::KvmStatKind ToProto(KvmStatValue::Type type);
 void ToProto(const LatencyHistogram& h, v1::LatencyHistogram* out);
+// Everything but a boot timeout's report, which the hub keeps (EventHub::boot_timeout_report).
 void ToProto(const EventRecord& r, v1::Event* out);
+void ToProto(const BootTimeoutReport& r, v1::BootTimeoutEvent* out);
 
 }  // namespace pcivmm
 

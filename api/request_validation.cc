@@ -92,6 +92,9 @@ absl::StatusOr<uint32_t> EventKindsMask(const google::protobuf::RepeatedField<in
       case v1::EVENT_KIND_STATE_CHANGE:
         mask |= EventKindBit(EventKind::kStateChange);
         break;
+      case v1::EVENT_KIND_BOOT_TIMEOUT:
+        mask |= EventKindBit(EventKind::kBootTimeout);
+        break;
       default:
         return Invalid(absl::StrFormat("kinds[%d]", i),
                        absl::StrFormat("%d is not an event kind", kinds[i]));

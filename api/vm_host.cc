@@ -16,6 +16,9 @@ namespace pcivmm {
 namespace {
 
 constexpr absl::Duration kPauseTimeout = absl::Seconds(30);
+// How long the boot watchdog waits for the vCPUs to park before it reports their RIPs as
+// unknown (a vCPU stuck in the VMM, not in the guest, never parks).
+constexpr absl::Duration kSnapshotTimeout = absl::Seconds(2);
 
 Bdf BdfOf(const PciFunction& f) {
   return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
@@ -47,6 +50,7 @@ SerialUart::Sink ConsoleSink(FILE* out) {
 VmHost::VmHost(VmSpec spec, Options options, uint64_t start_ns)
     : spec_(std::move(spec)),
       options_(options),
+      kvm_(ClassifyKvm(ReadKvmHostFacts({.device = spec_.machine.kvm_path}))),
       start_ns_(start_ns),
       events_(std::make_unique<EventHub>(start_ns)) {}
 
@@ -88,13 +92,19 @@ absl::Status VmHost::Build() {
   } else {
     PCIVMM_RETURN_IF_ERROR(LoadLinuxGuest(*machine_, *pci_, *linux_boot));
   }
-  machine_->control().SetParkedListener([this] { events_->PublishState(VmState::kPaused, 0); });
+  machine_->control().SetParkedListener([this] {
+    if (!snapshot_pause_.load()) events_->PublishState(VmState::kPaused, 0);
+  });
   if (options_.start_paused) machine_->control().RequestPause();
+  if (options_.boot_timeout > absl::ZeroDuration()) {
+    watchdog_ = std::make_unique<BootWatchdog>(options_.boot_timeout, [this] { OnBootTimeout(); });
+  }
   return absl::OkStatus();
 }
 
 // Runs on the writing vCPU's thread: publish and request the pause, never wait.
 void VmHost::OnBootMarker(uint64_t boot_ns, int vcpu) {
+  if (watchdog_) watchdog_->Cancel();
   events_->PublishBootMarker(boot_ns, vcpu);
   if (options_.pause_on_boot_marker && !boot_paused_.exchange(true)) {
     machine_->control().RequestPause();
@@ -119,11 +129,54 @@ void VmHost::OpenKvmStats() {
 }
 
 VmHost::~VmHost() {
-  if (run_thread_.joinable()) {
-    machine_->RequestStop({kExitStatusVmmError, "the VMM is shutting down"});
-    run_thread_.join();
-  }
+  const bool running = run_thread_.joinable();
+  if (running) machine_->RequestStop({kExitStatusVmmError, "the VMM is shutting down"});
+  if (watchdog_) watchdog_->Stop();  // after the stop: a snapshot's wait ends at once
+  if (running) run_thread_.join();
   events_->Close();
+}
+
+// Linux prints on the serial port; test guests (and a kernel before its UART driver) on the
+// debug port.
+std::string VmHost::ConsoleOutput() {
+  if (devices_) {
+    std::string serial = devices_->uart().output_tail();
+    if (!LastConsoleLine(serial).empty()) return serial;
+  }
+  return machine_->console().output();
+}
+
+// On the watchdog's thread.
+void VmHost::OnBootTimeout() {
+  absl::MutexLock lock(&control_mu_);
+  if (machine_->boot_marker().boot_ns().has_value() || state() == VmState::kStopped) return;
+  const bool paused_before = machine_->control().pause_requested();
+  snapshot_pause_.store(!paused_before);
+  const BootTimeoutReport report =
+      CollectBootTimeoutReport(*machine_, options_.boot_timeout, ConsoleOutput(), kSnapshotTimeout);
+  if (machine_->boot_marker().boot_ns().has_value()) {  // it came while the vCPUs parked
+    EndSnapshotPause(paused_before);
+    return;
+  }
+  events_->PublishBootTimeout(report);
+  std::fflush(stdout);  // the console echo, if it goes there
+  std::fputs(FormatBootTimeoutReport(report, "pcivmm: ").c_str(), stderr);
+  if (options_.stop_on_boot_timeout) {
+    machine_->RequestStop({kExitStatusBootTimeout, BootTimeoutHeadline(options_.boot_timeout)});
+    return;
+  }
+  std::fputs("pcivmm: the VM keeps running (event EVENT_KIND_BOOT_TIMEOUT published)\n", stderr);
+  EndSnapshotPause(paused_before);
+}
+
+void VmHost::EndSnapshotPause(bool paused_before) {
+  snapshot_pause_.store(false);
+  if (paused_before) return;  // the API's pause goes on
+  if (boot_paused_.load()) {  // --pause-on-boot-marker asked for a pause meanwhile
+    if (machine_->control().paused()) events_->PublishState(VmState::kPaused, 0);
+    return;
+  }
+  machine_->control().Resume();
 }
 
 void VmHost::Start() {
@@ -131,6 +184,7 @@ void VmHost::Start() {
   if (started_) return;
   started_ = true;
   if (!options_.start_paused) events_->PublishState(VmState::kRunning, 0);
+  if (watchdog_ && !options_.start_paused) watchdog_->Arm();
   run_thread_ = std::thread([this] {
     StopReason reason = machine_->Run();
     OnStopped(devices_ ? devices_->ExplainStop(std::move(reason)) : reason);
@@ -138,6 +192,7 @@ void VmHost::Start() {
 }
 
 void VmHost::OnStopped(const StopReason& reason) {
+  if (watchdog_) watchdog_->Cancel();
   {
     absl::MutexLock lock(&mu_);
     stopped_ = true;
@@ -167,6 +222,7 @@ absl::Status VmHost::RequireNotStopped(const char* what) const {
 }
 
 absl::Status VmHost::Pause() {
+  absl::MutexLock control(&control_mu_);
   const VmState s = state();
   if (s != VmState::kRunning) {
     return absl::FailedPreconditionError(
@@ -181,6 +237,7 @@ absl::Status VmHost::Pause() {
 }
 
 absl::Status VmHost::Resume() {
+  absl::MutexLock control(&control_mu_);
   const VmState s = state();
   if (s != VmState::kPaused) {
     return absl::FailedPreconditionError(
@@ -188,6 +245,7 @@ absl::Status VmHost::Resume() {
   }
   machine_->control().Resume();
   events_->PublishState(VmState::kRunning, 0);
+  if (watchdog_) watchdog_->Arm();  // started paused: the boot timeout counts from here
   return absl::OkStatus();
 }
 
@@ -236,6 +294,9 @@ v1::GetVmInfoResponse VmHost::Info() const {
   uint32_t trapping = 0;
   for (const PciFunction* f : pci_->bus().functions()) trapping += f->spec().ecam_fast_path ? 0 : 1;
   fast->set_trapping_functions(trapping);
+  r.mutable_kvm()->set_flavour(std::string(FlavourName(kvm_.flavour)));
+  r.mutable_kvm()->set_reason(kvm_.reason);
+  r.mutable_kvm()->set_where(std::string(KvmWhere()));
   return r;
 }
 

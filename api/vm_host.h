@@ -16,6 +16,8 @@
 #include "api/vm_backend.h"
 #include "api/vm_spec.h"
 #include "vmm/boot_marker.h"
+#include "vmm/boot_watchdog.h"
+#include "vmm/kvm_flavour.h"
 #include "vmm/machine.h"
 #include "vmm/pc_devices.h"
 #include "vmm/pci_platform.h"
@@ -23,7 +25,8 @@
 namespace pcivmm {
 
 // Threads: Start() runs the vCPUs on one thread (Machine::Run); every other method may be
-// called from any thread (the gRPC handlers). Life-cycle calls are serialised by mu_.
+// called from any thread (the gRPC handlers). Life-cycle calls are serialised by mu_. With
+// Options::boot_timeout, the boot watchdog has a thread of its own (OnBootTimeout).
 class VmHost : public VmBackend {
  public:
   struct Options {
@@ -31,6 +34,11 @@ class VmHost : public VmBackend {
     bool pause_on_boot_marker = false;  // park every vCPU right after the first marker write
     bool echo_console = true;           // with no console_path: echo to stdout
     std::function<void()> on_stopped;   // called on the run thread once the VM stopped
+    // No boot marker this long after the vCPUs first ran (zero: no watchdog): the report
+    // (vmm/boot_watchdog.h) goes to stderr and to the event feed, then the VM stops with
+    // kExitStatusBootTimeout, or, if !stop_on_boot_timeout (the daemon), runs on.
+    absl::Duration boot_timeout = absl::ZeroDuration();
+    bool stop_on_boot_timeout = true;
   };
 
   static absl::StatusOr<std::unique_ptr<VmHost>> Create(const VmSpec& spec, Options options);
@@ -44,6 +52,7 @@ class VmHost : public VmBackend {
   PciPlatform& pci() { return *pci_; }
   const BootMarker& boot_marker() const { return machine_->boot_marker(); }
   const VmSpec& spec() const { return spec_; }
+  const KvmClass& kvm() const { return kvm_; }
 
   // VmBackend.
   VmState state() const override;
@@ -71,12 +80,16 @@ class VmHost : public VmBackend {
   void OpenKvmStats();
   void OnBootMarker(uint64_t boot_ns, int vcpu);
   void OnStopped(const StopReason& reason);
+  void OnBootTimeout();
+  void EndSnapshotPause(bool paused_before);
+  std::string ConsoleOutput();
   absl::Status RequireNotStopped(const char* what) const;
   void DescribeFunction(const PciFunction& f, v1::PciFunctionInfo* out) const;
   void DescribeMemory(v1::HostMemory* out) const;
 
   const VmSpec spec_;
   const Options options_;
+  const KvmClass kvm_;  // what /dev/kvm is, read once at Create
   const uint64_t start_ns_;
   // Destruction runs bottom-up: the PCI platform before the machine whose memslots it
   // uses, both before the hub and the console they report to.
@@ -88,11 +101,16 @@ class VmHost : public VmBackend {
   KvmStatsFiles kvm_stats_;
   std::unique_ptr<StatsCollector> stats_;
 
+  // Pause, Resume and the boot watchdog's snapshot (the vCPUs parked to read them), so that
+  // neither undoes the other's pause. Taken before mu_.
+  absl::Mutex control_mu_;
   mutable absl::Mutex mu_;  // life cycle: Start, Pause, Resume, Shutdown, the stop
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   StopReason stop_reason_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> boot_paused_{false};
+  std::atomic<bool> snapshot_pause_{false};  // the watchdog's pause: no PAUSED event
+  std::unique_ptr<BootWatchdog> watchdog_;   // with Options::boot_timeout
   std::thread run_thread_;
 };
 

@@ -161,6 +161,11 @@ void VmServiceImpl::AddEvent(const EventRecord& record, v1::WatchEventsResponse*
   if (record.kind == EventKind::kStateChange && record.state == VmState::kStopped) {
     e->mutable_state_change()->set_detail(backend_.Info().stop_detail());
   }
+  if (record.kind == EventKind::kBootTimeout) {
+    if (auto report = backend_.events().boot_timeout_report(record.report)) {
+      ToProto(*report, e->mutable_boot_timeout());
+    }
+  }
 }
 
 absl::Status VmServiceImpl::StreamEvents(grpc::ServerContext* context,

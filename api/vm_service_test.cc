@@ -288,6 +288,34 @@ TEST_F(VmServiceTest, WatchEventsStartsWithTheStateAndDeliversInOrder) {
   ctx.TryCancel();
 }
 
+TEST_F(VmServiceTest, WatchEventsCarriesTheBootTimeoutReport) {
+  grpc::ClientContext ctx;
+  v1::WatchEventsRequest req;
+  req.add_kinds(v1::EVENT_KIND_BOOT_TIMEOUT);
+  req.add_kinds(v1::EVENT_KIND_STATE_CHANGE);
+  auto reader = stub_->WatchEvents(&ctx, req);
+  v1::WatchEventsResponse resp;
+  ASSERT_TRUE(reader->Read(&resp));  // the current state: subscribed
+  BootTimeoutReport report{absl::Seconds(3), "stuck here", {}};
+  report.vcpus.push_back({0, 0xffffffff81000000, 2 /* KVM_EXIT_IO */, 41});
+  report.vcpus.push_back({1, std::nullopt, VcpuExitStats::kNoExit, 0});
+  backend_.events().PublishBootTimeout(report);
+  ASSERT_TRUE(reader->Read(&resp));
+  ASSERT_EQ(resp.events_size(), 1);
+  ASSERT_TRUE(resp.events(0).has_boot_timeout());
+  const v1::BootTimeoutEvent& t = resp.events(0).boot_timeout();
+  EXPECT_EQ(t.timeout_ns(), 3'000'000'000u);
+  EXPECT_EQ(t.last_console_line(), "stuck here");
+  ASSERT_EQ(t.vcpus_size(), 2);
+  EXPECT_EQ(t.vcpus(0).rip(), 0xffffffff81000000u);
+  EXPECT_EQ(t.vcpus(0).last_exit_reason(), "IO");
+  EXPECT_EQ(t.vcpus(0).exits(), 41u);
+  EXPECT_EQ(t.vcpus(1).vcpu(), 1);
+  EXPECT_FALSE(t.vcpus(1).has_rip());
+  EXPECT_EQ(t.vcpus(1).last_exit_reason(), "");
+  ctx.TryCancel();
+}
+
 TEST_F(VmServiceTest, WatchEventsRejectsBadKindsAndBuffers) {
   for (auto [kind, buffer, field] :
        {std::tuple{v1::EVENT_KIND_UNSPECIFIED, 0u, "kinds[0]"},

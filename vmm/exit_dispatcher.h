@@ -42,6 +42,8 @@ inline constexpr int kExitStatusInternalError = 72;
 inline constexpr int kExitStatusGuestCrash = 73;
 inline constexpr int kExitStatusUnhandledExit = 74;
 inline constexpr int kExitStatusVmmError = 75;
+// The guest did not write the boot marker within --boot-timeout (vmm/boot_watchdog.h).
+inline constexpr int kExitStatusBootTimeout = 76;
 
 }  // namespace pcivmm
 

@@ -19,10 +19,14 @@ class VcpuExitStats {
  public:
   static constexpr uint32_t kMaxExitReason = 64;  // KVM_EXIT_* values are below this
   static constexpr uint32_t kPorts = 0x10000;
+  static constexpr uint32_t kNoExit = UINT32_MAX;  // last_exit_reason() before the first exit
 
   VcpuExitStats();
 
-  void CountExit(uint32_t reason) { Bump(reasons_[reason < kMaxExitReason ? reason : 0]); }
+  void CountExit(uint32_t reason) {
+    Bump(reasons_[reason < kMaxExitReason ? reason : 0]);
+    last_exit_.store(reason, std::memory_order_relaxed);
+  }
   void CountPio(uint16_t port, Direction dir) {
     const size_t i = PortIndex(port, dir);
     Mark(i);
@@ -32,6 +36,8 @@ class VcpuExitStats {
 
   uint64_t exits(uint32_t reason) const;
   uint64_t total_exits() const;
+  // The KVM_EXIT_* reason of the latest exit (as KVM reported it), kNoExit before the first.
+  uint32_t last_exit_reason() const { return last_exit_.load(std::memory_order_relaxed); }
   uint64_t pio(uint16_t port, Direction dir) const;
   uint64_t mmio(int region, Direction dir) const;
   // Bit port * 2 + direction is set once that port had an exit in that direction: readers
@@ -67,6 +73,7 @@ class VcpuExitStats {
   }
 
   uint64_t reasons_[kMaxExitReason] = {};
+  std::atomic<uint32_t> last_exit_{kNoExit};
   uint64_t mmio_[(Bus::kMaxRegions + 1) * 2] = {};
   uint64_t touched_[kTouchedWords] = {};
   // 1 MiB, from calloc: large calloc blocks are fresh zero pages, so only the ports a guest

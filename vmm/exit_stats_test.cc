@@ -48,6 +48,23 @@ TEST(ExitStatsTest, OutOfRangeReasonsAndRegionsAreSafe) {
   EXPECT_EQ(s.mmio(-5, Direction::kRead), 0u);
 }
 
+TEST(ExitStatsTest, LastExitReasonIsTheLatestPerVcpu) {
+  ExitStats s(2);
+  EXPECT_EQ(s.vcpu(0).last_exit_reason(), VcpuExitStats::kNoExit);
+  s.vcpu(0).CountExit(KVM_EXIT_IO);
+  s.vcpu(0).CountExit(KVM_EXIT_MMIO);
+  s.vcpu(1).CountExit(KVM_EXIT_HLT);
+  EXPECT_EQ(s.vcpu(0).last_exit_reason(), uint32_t{KVM_EXIT_MMIO});
+  EXPECT_EQ(s.vcpu(1).last_exit_reason(), uint32_t{KVM_EXIT_HLT});
+}
+
+TEST(ExitStatsTest, LastExitReasonKeepsAnOutOfRangeReasonAsReported) {
+  VcpuExitStats s;
+  s.CountExit(1000);
+  EXPECT_EQ(s.last_exit_reason(), 1000u);
+  EXPECT_STREQ(ExitReasonName(s.last_exit_reason()), "OTHER");
+}
+
 // One writer per vCPU, a reader summing concurrently: exact once the writers are done.
 TEST(ExitStatsTest, ConcurrentWritersAreExact) {
   ExitStats s(2);

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -57,11 +58,11 @@ std::string CpuFlagText(const KvmHostFacts& f) {
 }
 
 KvmClass Hardware(KvmFlavour flavour, const char* module, bool loaded) {
-  return {flavour, loaded ? absl::StrCat(module, " is loaded and the CPU has ",
-                                         flavour == KvmFlavour::kIntelVmx ? "vmx" : "svm")
-                          : absl::StrCat("the CPU has ",
-                                         flavour == KvmFlavour::kIntelVmx ? "vmx" : "svm",
-                                         " (KVM built in: no vendor module under /sys/module)")};
+  return {flavour,
+          loaded ? absl::StrCat(module, " is loaded and the CPU has ",
+                                flavour == KvmFlavour::kIntelVmx ? "vmx" : "svm")
+                 : absl::StrCat("the CPU has ", flavour == KvmFlavour::kIntelVmx ? "vmx" : "svm",
+                                " (KVM built in: no vendor module under /sys/module)")};
 }
 
 }  // namespace
@@ -101,31 +102,41 @@ KvmClass ClassifyKvm(const KvmHostFacts& f) {
   if (f.cpu_svm && (has("kvm_amd") || !has("kvm_intel"))) {
     return Hardware(KvmFlavour::kAmdSvm, "kvm_amd", has("kvm_amd"));
   }
-  const std::string modules =
-      f.vendor_modules.empty() ? "no kvm_intel, kvm_amd or kvm_pvm module"
-                               : absl::StrJoin(f.vendor_modules, ", ") + " loaded";
+  const std::string modules = f.vendor_modules.empty()
+                                  ? "no kvm_intel, kvm_amd or kvm_pvm module"
+                                  : absl::StrJoin(f.vendor_modules, ", ") + " loaded";
   return {KvmFlavour::kUnknown,
           absl::StrCat("/dev/kvm exists but ", modules, " and ", CpuFlagText(f))};
 }
 
 std::string_view FlavourName(KvmFlavour flavour) {
   switch (flavour) {
-    case KvmFlavour::kAbsent: return "absent";
-    case KvmFlavour::kIntelVmx: return "vmx";
-    case KvmFlavour::kAmdSvm: return "svm";
-    case KvmFlavour::kPvm: return "pvm";
-    case KvmFlavour::kUnknown: break;
+    case KvmFlavour::kAbsent:
+      return "absent";
+    case KvmFlavour::kIntelVmx:
+      return "vmx";
+    case KvmFlavour::kAmdSvm:
+      return "svm";
+    case KvmFlavour::kPvm:
+      return "pvm";
+    case KvmFlavour::kUnknown:
+      break;
   }
   return "unknown";
 }
 
 std::string_view FlavourTitle(KvmFlavour flavour) {
   switch (flavour) {
-    case KvmFlavour::kAbsent: return "no /dev/kvm";
-    case KvmFlavour::kIntelVmx: return "hardware KVM (Intel VMX)";
-    case KvmFlavour::kAmdSvm: return "hardware KVM (AMD SVM)";
-    case KvmFlavour::kPvm: return "PVM";
-    case KvmFlavour::kUnknown: break;
+    case KvmFlavour::kAbsent:
+      return "no /dev/kvm";
+    case KvmFlavour::kIntelVmx:
+      return "hardware KVM (Intel VMX)";
+    case KvmFlavour::kAmdSvm:
+      return "hardware KVM (AMD SVM)";
+    case KvmFlavour::kPvm:
+      return "PVM";
+    case KvmFlavour::kUnknown:
+      break;
   }
   return "unknown KVM";
 }
@@ -135,14 +146,25 @@ std::string_view KvmWhere() {
   return lab != nullptr && std::string_view(lab) == "1" ? "lab" : "direct";
 }
 
-std::string KvmJson(const KvmClass& kvm, std::string_view where) {
+std::string KvmJson(const KvmClass& kvm, std::string_view where, std::string_view host_flavour) {
   std::string reason;
   for (char c : kvm.reason) {
     if (c == '"' || c == '\\') reason += '\\';
     reason += c;
   }
-  return absl::StrFormat(R"({"flavour": "%s", "where": "%s", "reason": "%s"})",
-                         FlavourName(kvm.flavour), where, reason);
+  std::string host;
+  for (char c : host_flavour) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c))) host += c;  // a FlavourName
+  }
+  return absl::StrFormat(R"({"flavour": "%s", "where": "%s", "reason": "%s"%s})",
+                         FlavourName(kvm.flavour), where, reason,
+                         host.empty() ? "" : absl::StrFormat(R"(, "host_flavour": "%s")", host));
+}
+
+std::string ThisKvmJson() {
+  const std::string_view where = KvmWhere();
+  const char* host = std::getenv("PCIVMM_HOST_KVM");
+  return KvmJson(ClassifyHostKvm(), where, where == "lab" && host != nullptr ? host : "");
 }
 
 }  // namespace pcivmm

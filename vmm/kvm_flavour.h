@@ -19,9 +19,9 @@ enum class KvmFlavour { kAbsent, kIntelVmx, kAmdSvm, kPvm, kUnknown };
 
 // What the host says, gathered by ReadKvmHostFacts (or written by a unit test).
 struct KvmHostFacts {
-  bool device_present = false;  // the /dev/kvm node exists
-  std::string open_error;       // why it could not be opened; empty when it was
-  int api_version = -1;         // KVM_GET_API_VERSION; -1 when not opened
+  bool device_present = false;           // the /dev/kvm node exists
+  std::string open_error;                // why it could not be opened; empty when it was
+  int api_version = -1;                  // KVM_GET_API_VERSION; -1 when not opened
   std::set<std::string> vendor_modules;  // of kvm_intel, kvm_amd, kvm_pvm under /sys/module
   bool cpu_vmx = false;                  // "vmx" in /proc/cpuinfo's flags
   bool cpu_svm = false;                  // "svm"
@@ -55,8 +55,13 @@ std::string_view FlavourTitle(KvmFlavour flavour);
 // "lab" inside the nested lab (its init sets PCIVMM_LAB=1), otherwise "direct".
 std::string_view KvmWhere();
 
-// {"flavour": "...", "where": "...", "reason": "..."}: the object every bench JSON carries.
-std::string KvmJson(const KvmClass& kvm, std::string_view where);
+// {"flavour": "...", "where": "...", "reason": "..."[, "host_flavour": "..."]}: the object every
+// bench JSON carries. `host_flavour` (in the lab: the outer machine's, which ./dev passes in
+// PCIVMM_HOST_KVM) is left out when empty.
+std::string KvmJson(const KvmClass& kvm, std::string_view where,
+                    std::string_view host_flavour = "");
+// KvmJson of this process: ClassifyHostKvm(), KvmWhere() and, in the lab, PCIVMM_HOST_KVM.
+std::string ThisKvmJson();
 
 }  // namespace pcivmm
 

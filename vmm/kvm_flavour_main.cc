@@ -10,7 +10,7 @@
 int main(int argc, char** argv) {
   const pcivmm::KvmClass kvm = pcivmm::ClassifyHostKvm();
   if (argc == 2 && std::strcmp(argv[1], "--json") == 0) {
-    std::puts(pcivmm::KvmJson(kvm, pcivmm::KvmWhere()).c_str());
+    std::puts(pcivmm::ThisKvmJson().c_str());
     return 0;
   }
   if (argc != 1) {

@@ -132,6 +132,8 @@ TEST(KvmFlavourTest, NamesAndJson) {
   const KvmClass c{KvmFlavour::kPvm, R"(a "quoted" \ reason)"};
   EXPECT_EQ(KvmJson(c, "lab"),
             R"({"flavour": "pvm", "where": "lab", "reason": "a \"quoted\" \\ reason"})");
+  EXPECT_EQ(KvmJson({KvmFlavour::kAmdSvm, "r"}, "lab", "pvm\""),
+            R"({"flavour": "svm", "where": "lab", "reason": "r", "host_flavour": "pvm"})");
 }
 
 TEST(KvmFlavourTest, WhereFollowsTheLabsEnvironment) {

@@ -36,8 +36,19 @@ absl::StatusOr<LinuxImages> ReadImages(const LinuxBootConfig& config) {
 
 }  // namespace
 
+absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& boot) {
+  if (kvm.flavour != KvmFlavour::kPvm || boot.pvm_guest_kernel) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "--kernel: this /dev/kvm is PVM (%s). An unmodified Linux kernel does not run on PVM: it "
+      "hangs after its first serial writes. Boot it in the nested lab, which has hardware KVM: "
+      "./dev lab -- <this pcivmm command>; or, if %s is built as a PVM guest, pass "
+      "--pvm-guest-kernel",
+      kvm.reason, boot.kernel_path));
+}
+
 absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
                             const LinuxBootConfig& config) {
+  PCIVMM_RETURN_IF_ERROR(RequireLinuxCapableKvm(ClassifyHostKvm(), config));
   PCIVMM_ASSIGN_OR_RETURN(LinuxImages images, ReadImages(config));
   PCIVMM_RETURN_IF_ERROR(WriteAcpiTables(machine, pci));
   const std::vector<E820Entry> e820 =

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "vmm/kvm_flavour.h"
 #include "vmm/machine.h"
 #include "vmm/pci_platform.h"
 
@@ -19,12 +20,18 @@ struct LinuxBootConfig {
   std::string kernel_path;  // a bzImage
   std::string initrd_path;  // optional
   std::string cmdline;
+  // The kernel is built to run as a PVM guest: boot it on a PVM /dev/kvm too.
+  bool pvm_guest_kernel = false;
 };
 
-// Writes the ACPI tables (MCFG and the PCI host bridge described from `pci`) into the
-// firmware area, then the kernel, initrd, command line and a zero page with the e820 map.
-// vCPU 0 enters the kernel's 64-bit entry; the others wait in the in-kernel LAPIC for the
-// guest's INIT/SIPI.
+// OK unless `kvm` is PVM and the kernel is not declared a PVM guest: FailedPrecondition naming
+// PVM, why it cannot work and the way out (the nested lab, or --pvm-guest-kernel).
+absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& boot);
+
+// Refuses an unmodified kernel on PVM (RequireLinuxCapableKvm), then writes the ACPI tables (MCFG
+// and the PCI host bridge described from `pci`) into the firmware area, then the kernel, initrd,
+// command line and a zero page with the e820 map. vCPU 0 enters the kernel's 64-bit entry; the
+// others wait in the in-kernel LAPIC for the guest's INIT/SIPI.
 absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
                             const LinuxBootConfig& config);
 

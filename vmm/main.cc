@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -25,7 +26,10 @@
 #include "api/vm_service.h"
 #include "google/protobuf/util/json_util.h"
 #include "vmm/base/status_macros.h"
+#include "vmm/boot_watchdog.h"
+#include "vmm/cli_usage.h"
 #include "vmm/exit_report.h"
+#include "vmm/kvm_flavour.h"
 
 ABSL_FLAG(std::string, config_file, "",
           "VM configuration: a pcivmm.v1.VmConfig in the proto3 JSON mapping; flags given on the "
@@ -36,6 +40,9 @@ ABSL_FLAG(uint64_t, guest_arg, 0, "argument passed to the test guest in rdi");
 ABSL_FLAG(std::string, kernel, "", "Linux bzImage to boot directly (instead of --guest-image)");
 ABSL_FLAG(std::string, initrd, "", "initramfs for --kernel");
 ABSL_FLAG(std::string, cmdline, "", "kernel command line for --kernel");
+ABSL_FLAG(bool, pvm_guest_kernel, false,
+          "the --kernel is built to run as a PVM guest: boot it even where /dev/kvm is PVM "
+          "(refused otherwise: an unmodified kernel hangs there)");
 ABSL_FLAG(std::string, console, "", "write the guest console to this file instead of stdout");
 ABSL_FLAG(uint64_t, ram_mib, 64, "guest RAM in MiB");
 ABSL_FLAG(int, vcpus, 1, "number of vCPUs");
@@ -69,6 +76,12 @@ ABSL_FLAG(std::string, metrics_file, "", "append a JSON line of all metrics here
 // A string, parsed with absl::ParseDuration: a Duration flag's sequence lock uses
 // atomic_thread_fence, which GCC refuses under -fsanitize=thread.
 ABSL_FLAG(std::string, metrics_interval, "1s", "period of --metrics-file lines (e.g. 500ms, 2s)");
+// A string too, for the same reason.
+ABSL_FLAG(std::string, boot_timeout, "",
+          "no boot marker this long after the guest starts (e.g. 30s, 2m; empty or 0: off): print "
+          "the last console line and each vCPU's RIP, last exit and exit count, and exit with "
+          "status 76; with the API on (and no --exit-with-guest), publish an "
+          "EVENT_KIND_BOOT_TIMEOUT event instead and keep running");
 
 namespace pcivmm {
 
@@ -112,6 +125,44 @@ namespace {
 
 constexpr int kExitUsage = 2;
 
+constexpr const char* kUsage =
+    "pcivmm: a VMM for fast, exactly measured PCI config access and BAR mapping\n\n"
+    "usage: pcivmm --guest-image=FILE [flags]             run a freestanding test guest\n"
+    "       pcivmm --kernel=BZIMAGE [--initrd=FILE] [flags]  boot Linux directly\n"
+    "       pcivmm --config-file=FILE [flags]             a VmConfig in JSON; flags override it\n"
+    "       pcivmm --help | --version\n"
+    "Flags take --flag-name or --flag_name. Exit status: the guest's (0xF4 port) or 0 on\n"
+    "power-off; 2 bad usage; 70 triple fault, 71 failed VM entry, 72 KVM internal error,\n"
+    "73 guest crash, 74 unhandled exit, 75 VMM error, 76 boot timeout; 128+N signal N\n"
+    "(130 SIGINT, 143 SIGTERM, 129 SIGHUP).";
+
+const FlagGroup kFlagGroups[] = {
+    {"Guest",
+     {"guest_image", "guest_arg", "kernel", "initrd", "cmdline", "pvm_guest_kernel", "ram_mib",
+      "vcpus", "console", "config_file", "print_config"}},
+    {"Devices", {"gpus", "gpu_bar1_gib", "vfio", "test_devices"}},
+    {"PCI config paths", {"pci_pio", "ecam_fast_path", "ecam_buses"}},
+    {"vBAR mapper", {"memory_decode", "bar_policy", "bar_cost_ns_per_gib"}},
+    {"API", {"api_socket", "api_tcp", "paused", "pause_on_boot_marker", "exit_with_guest"}},
+    {"Diagnostics", {"stats", "boot_timeout", "metrics_file", "metrics_interval"}},
+};
+
+// --help (-h, --helpfull) and --version, answered before absl parses anything: absl's own
+// help lists only flags of files named like the program, which pcivmm's are not.
+std::optional<int> HelpOrVersion(const std::vector<std::string>& args) {
+  for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
+    if (args[i] == "--help" || args[i] == "-h" || args[i] == "--helpfull") {
+      std::fputs(FormatUsage(kUsage, kFlagGroups, "vmm/main.cc").c_str(), stdout);
+      return 0;
+    }
+    if (args[i] == "--version") {
+      std::fputs(VersionText().c_str(), stdout);
+      return 0;
+    }
+  }
+  return std::nullopt;
+}
+
 // The flags named on the command line (this absl keeps IsSpecifiedOnCommandLine private):
 // "--name", "--name=value", "--noname" for booleans.
 std::set<std::string>& GivenFlags() {
@@ -143,6 +194,9 @@ absl::Status GuestFlags(v1::VmConfig* c) {
   if (Given(FLAGS_kernel)) c->mutable_linux_boot()->set_kernel_path(absl::GetFlag(FLAGS_kernel));
   if (Given(FLAGS_initrd)) c->mutable_linux_boot()->set_initrd_path(absl::GetFlag(FLAGS_initrd));
   if (Given(FLAGS_cmdline)) c->mutable_linux_boot()->set_cmdline(absl::GetFlag(FLAGS_cmdline));
+  if (Given(FLAGS_pvm_guest_kernel)) {
+    c->mutable_linux_boot()->set_pvm_guest_kernel(absl::GetFlag(FLAGS_pvm_guest_kernel));
+  }
   if (Given(FLAGS_console)) c->set_console_path(absl::GetFlag(FLAGS_console));
   if (Given(FLAGS_test_devices)) c->set_test_devices(absl::GetFlag(FLAGS_test_devices));
   return absl::OkStatus();
@@ -216,11 +270,23 @@ int Fail(const absl::Status& status, int code = kExitStatusVmmError) {
 }
 
 // What ends the daemon: the VM stopping (without the API, or with --exit-with-guest), a
-// ShutdownVm call, SIGINT or SIGTERM.
+// ShutdownVm call, or SIGINT, SIGTERM or SIGHUP.
 class DaemonExit {
  public:
   void VmStopped() { Set(&vm_stopped_); }
   void ShutdownRequested() { Set(&shutdown_); }
+  void Signalled(int sig) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (signal_ == 0) signal_ = sig;
+    }
+    ShutdownRequested();
+  }
+  // The first signal that ended the daemon; 0 if none did.
+  int signal() const {
+    absl::MutexLock lock(&mu_);
+    return signal_;
+  }
   // Returns true when the wait ended by a shutdown request.
   bool Wait(bool until_vm_stops) {
     absl::MutexLock lock(&mu_);
@@ -234,20 +300,21 @@ class DaemonExit {
     *flag = true;
     either_ = vm_stopped_ || shutdown_;
   }
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
+  int signal_ = 0;
   bool vm_stopped_ = false;
   bool shutdown_ = false;
   bool either_ = false;
 };
 
-// SIGINT/SIGTERM, blocked in every thread, are taken by one sigwait thread.
+// SIGINT, SIGTERM and SIGHUP, blocked in every thread, are taken by one sigwait thread.
 class SignalWatcher {
  public:
   explicit SignalWatcher(DaemonExit* exit) {
     thread_ = std::thread([this, exit] {
       sigset_t set = Signals();
       int sig = 0;
-      while (sigwait(&set, &sig) == 0 && !done_.load()) exit->ShutdownRequested();
+      while (sigwait(&set, &sig) == 0 && !done_.load()) exit->Signalled(sig);
     });
   }
   ~SignalWatcher() {
@@ -260,6 +327,7 @@ class SignalWatcher {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     return set;
   }
 
@@ -267,6 +335,11 @@ class SignalWatcher {
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
+
+// SIGINT 130, SIGTERM 143, SIGHUP 129: the shell's convention for a process a signal ended.
+StopReason SignalStop(int sig) {
+  return {128 + sig, absl::StrFormat("stopped by SIG%s", sigabbrev_np(sig))};
+}
 
 void PrintReport(VmHost& host, const StopReason& reason) {
   std::fflush(stdout);
@@ -324,9 +397,15 @@ int Serve(VmHost& host, DaemonExit& daemon_exit) {
   const bool api = *server != nullptr;
   host.Start();
   if (daemon_exit.Wait(/*until_vm_stops=*/!api || absl::GetFlag(FLAGS_exit_with_guest))) {
-    host.Shutdown().IgnoreError();
+    if (daemon_exit.signal() != 0) {
+      host.machine().RequestStop(SignalStop(daemon_exit.signal()));
+    } else {
+      host.Shutdown().IgnoreError();
+    }
   }
-  const StopReason reason = host.Wait();
+  StopReason reason = host.Wait();
+  // A signal ends the daemon with 128 + its number even when the VM had stopped before.
+  if (daemon_exit.signal() != 0) reason = SignalStop(daemon_exit.signal());
   host.events().Close();
   if (api) (*server)->Shutdown(absl::Seconds(2));
   if (metrics) metrics->Stop();
@@ -335,8 +414,14 @@ int Serve(VmHost& host, DaemonExit& daemon_exit) {
 }
 
 int RunMain() {
+  const KvmClass kvm = ClassifyHostKvm();
+  std::fprintf(stderr, "pcivmm: KVM: %s (%s); where: %s\n",
+               std::string(FlavourTitle(kvm.flavour)).c_str(), kvm.reason.c_str(),
+               std::string(KvmWhere()).c_str());
   auto config = EffectiveConfig();
   if (!config.ok()) return Fail(config.status(), kExitUsage);
+  auto boot_timeout = ParseBootTimeout(absl::GetFlag(FLAGS_boot_timeout));
+  if (!boot_timeout.ok()) return Fail(boot_timeout.status(), kExitUsage);
   if (absl::GetFlag(FLAGS_print_config)) {
     std::string json;
     (void)google::protobuf::util::MessageToJsonString(*config, &json);
@@ -351,6 +436,10 @@ int RunMain() {
   DaemonExit daemon_exit;
   VmHost::Options options{absl::GetFlag(FLAGS_paused), absl::GetFlag(FLAGS_pause_on_boot_marker),
                           /*echo_console=*/true, [&daemon_exit] { daemon_exit.VmStopped(); }};
+  options.boot_timeout = *boot_timeout;
+  options.stop_on_boot_timeout =
+      (absl::GetFlag(FLAGS_api_socket).empty() && absl::GetFlag(FLAGS_api_tcp).empty()) ||
+      absl::GetFlag(FLAGS_exit_with_guest);
   auto host = VmHost::Create(*spec, std::move(options));
   if (!host.ok()) return Fail(host.status());
   PrintDevices(**host);
@@ -362,11 +451,10 @@ int RunMain() {
 }  // namespace pcivmm
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "pcivmm --guest-image=FILE [--guest-arg=N] [--vcpus=N] [--config-file=FILE] "
-      "[--api-socket=PATH]");
+  absl::SetProgramUsageMessage(pcivmm::kUsage);
   std::vector<std::string> args =
       pcivmm::JoinRepeatedFlag(pcivmm::NormalizeFlagNames(argc, argv), "vfio");
+  if (std::optional<int> rc = pcivmm::HelpOrVersion(args)) return *rc;
   std::vector<char*> argp;
   argp.reserve(args.size());
   for (std::string& a : args) argp.push_back(a.data());

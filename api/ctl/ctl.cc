@@ -234,10 +234,13 @@ absl::Status ParseKinds(const std::string& kinds, v1::WatchEventsRequest* req) {
       {"bar", v1::EVENT_KIND_BAR_MAPPING},
       {"config", v1::EVENT_KIND_CONFIG_ACCESS},
       {"boot", v1::EVENT_KIND_BOOT_MARKER},
-      {"state", v1::EVENT_KIND_STATE_CHANGE}};
+      {"state", v1::EVENT_KIND_STATE_CHANGE},
+      {"timeout", v1::EVENT_KIND_BOOT_TIMEOUT}};
   for (absl::string_view k : absl::StrSplit(kinds, ',', absl::SkipEmpty())) {
     auto it = kKinds.find(std::string(k));
-    if (it == kKinds.end()) return absl::InvalidArgumentError("--kinds: bar, config, boot, state");
+    if (it == kKinds.end()) {
+      return absl::InvalidArgumentError("--kinds: bar, config, boot, state, timeout");
+    }
     req->add_kinds(it->second);
   }
   return absl::OkStatus();
@@ -262,7 +265,8 @@ void PrintEvents(const Context& c, const v1::WatchEventsResponse& r, int64_t* le
 
 int Watch(const Context& c, const Operands& ops) {
   if (!ops.empty())
-    return c.UsageError("usage: watch [--kinds=bar,config,boot,state] [--buffer=N] [--count=N]");
+    return c.UsageError(
+        "usage: watch [--kinds=bar,config,boot,state,timeout] [--buffer=N] [--count=N]");
   v1::WatchEventsRequest req;
   if (absl::Status st = ParseKinds(c.options.kinds, &req); !st.ok())
     return c.UsageError(std::string(st.message()));
@@ -376,7 +380,7 @@ commands:
   mapping [--bdf=BDF]                    vBAR mapper counters and ioctl histograms
   set-policy [eager|deferred] [--cost-ns-per-gib=N]
   set-config-mode [--pio=on|off] [--ecam-fast-path=on|off]
-  watch [--kinds=bar,config,boot,state] [--buffer=N] [--count=N]   the event feed
+  watch [--kinds=bar,config,boot,state,timeout] [--buffer=N] [--count=N]   the event feed
   metrics [--format=prometheus|json]
 exit status: 0 ok, 1 other server error, 2 usage or INVALID_ARGUMENT, 3 daemon unreachable,
   4 NOT_FOUND, 5 FAILED_PRECONDITION, 6 RESOURCE_EXHAUSTED

@@ -41,7 +41,7 @@ struct Options {
   std::string pio;
   std::string ecam_fast_path;
   // watch
-  std::string kinds;    // comma-separated: bar,config,boot,state
+  std::string kinds;    // comma-separated: bar,config,boot,state,timeout
   uint32_t buffer = 0;  // events buffered in the daemon
   int64_t count = -1;   // stop after this many events; -1: until the stream ends
   // metrics

@@ -33,6 +33,22 @@ std::string Seconds(uint64_t ns) {
   return absl::StrFormat("%.3f s", static_cast<double>(ns) / 1e9);
 }
 
+// "boot timeout after 1.000 s: no boot marker; last console line "..."; vcpu 0 rip 0x100046
+// last exit IO (2 exits); ..."
+std::string BootTimeout(const v1::BootTimeoutEvent& t) {
+  std::string line = absl::StrFormat("boot timeout after %s: no boot marker; last console line ",
+                                     Seconds(t.timeout_ns()));
+  absl::StrAppend(&line, t.last_console_line().empty()
+                             ? "none"
+                             : absl::StrCat("\"", t.last_console_line(), "\""));
+  for (const v1::VcpuBootState& v : t.vcpus()) {
+    absl::StrAppendFormat(&line, "; vcpu %d rip %s last exit %s (%d exits)", v.vcpu(),
+                          v.has_rip() ? absl::StrFormat("%#x", v.rip()) : "unknown",
+                          v.last_exit_reason().empty() ? "none" : v.last_exit_reason(), v.exits());
+  }
+  return line;
+}
+
 std::string Guest(const v1::VmConfig& c) {
   if (c.has_test_guest()) {
     return absl::StrFormat("test image %s, arg %d", c.test_guest().image_path(),
@@ -130,6 +146,8 @@ std::string FormatInfo(const v1::GetVmInfoResponse& i) {
   absl::StrAppendFormat(&out, "pid          %d\nvcpus        %d\nram          %s\n", i.pid(),
                         i.vcpus(), Bytes(i.ram_bytes()));
   absl::StrAppendFormat(&out, "uptime       %s\n", Seconds(i.uptime_ns()));
+  absl::StrAppendFormat(&out, "kvm          %s (%s), %s\n", i.kvm().flavour(), i.kvm().reason(),
+                        i.kvm().where());
   absl::StrAppendFormat(&out, "boot marker  %s\n",
                         i.has_boot_ns() ? Seconds(i.boot_ns()) : std::string("not yet"));
   absl::StrAppendFormat(&out, "config paths pio %s, ecam fast path %s\n",
@@ -227,6 +245,8 @@ std::string FormatEvent(const v1::Event& e) {
       return absl::StrCat(
           head, absl::StrFormat("boot marker after %s (vcpu %d)",
                                 Seconds(e.boot_marker().boot_ns()), e.boot_marker().vcpu()));
+    case v1::Event::kBootTimeout:
+      return absl::StrCat(head, BootTimeout(e.boot_timeout()));
     case v1::Event::kStateChange: {
       const auto& s = e.state_change();
       std::string line = absl::StrCat(head, "state ", State(s.state()));

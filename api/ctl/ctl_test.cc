@@ -157,6 +157,27 @@ TEST_F(CtlTest, WatchPrintsEventsUntilTheCount) {
   EXPECT_NE(out_.str().find("boot marker after 0.003 s (vcpu 0)"), std::string::npos) << out_.str();
 }
 
+TEST_F(CtlTest, WatchPrintsABootTimeoutOnOneLine) {
+  std::thread producer([this] {
+    absl::SleepFor(absl::Milliseconds(100));
+    backend_.events().PublishBootTimeout(
+        {absl::Seconds(1), "spinning", {{0, 0x100046, 2 /* KVM_EXIT_IO */, 3}, {1, {}, ~0u, 0}}});
+  });
+  Options o;
+  o.kinds = "timeout,state";
+  o.count = 2;
+  ASSERT_EQ(Ctl({"watch"}, o), kOk);
+  producer.join();
+  EXPECT_NE(out_.str().find("boot timeout after 1.000 s: no boot marker; last console line "
+                            "\"spinning\"; vcpu 0 rip 0x100046 last exit IO (3 exits); vcpu 1 rip "
+                            "unknown last exit none (0 exits)\n"),
+            std::string::npos)
+      << out_.str();
+  Options bad;
+  bad.kinds = "bar,nonsense";
+  EXPECT_EQ(Ctl({"watch"}, bad), kUsage);
+}
+
 TEST(CtlUnreachableTest, NoDaemonIsExitThree) {
   auto stub = v1::VmService::NewStub(
       grpc::CreateChannel("unix:/nonexistent/pcivmm.sock", grpc::InsecureChannelCredentials()));

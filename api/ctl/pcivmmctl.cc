@@ -18,7 +18,7 @@ ABSL_FLAG(std::string, bdf, "", "stats, mapping: only this function (e.g. 00:01.
 ABSL_FLAG(int64_t, cost_ns_per_gib, -1, "set-policy: the cost model's ns per GiB");
 ABSL_FLAG(std::string, pio, "", "set-config-mode: on or off");
 ABSL_FLAG(std::string, ecam_fast_path, "", "set-config-mode: on or off");
-ABSL_FLAG(std::string, kinds, "", "watch: bar,config,boot,state (default all but config)");
+ABSL_FLAG(std::string, kinds, "", "watch: bar,config,boot,state,timeout (default all but config)");
 ABSL_FLAG(uint32_t, buffer, 0, "watch: events the daemon buffers for us (default 4096)");
 ABSL_FLAG(int64_t, count, -1, "watch: stop after this many events");
 ABSL_FLAG(std::string, format, "prometheus", "metrics: prometheus or json");

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "vmm/kvm_flavour.h"
+
 namespace pcivmm::bench {
 
 inline double NsSince(std::chrono::steady_clock::time_point t0) {
@@ -20,8 +22,12 @@ inline double Median(std::vector<double> v) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// Writes `json` to `path` (if set) and echoes it, so the run log has it too.
-inline void EmitJson(const std::string& path, const std::string& json) {
+// Writes `json` (an object) to `path` (if set) with a "kvm" member first, which says on which
+// KVM and where the figures were measured (vmm/kvm_flavour.h), and echoes it, so the run log
+// has it too.
+inline void EmitJson(const std::string& path, std::string json) {
+  const size_t open = json.find('{');
+  if (open != std::string::npos) json.insert(open + 1, "\"kvm\": " + ThisKvmJson() + ", ");
   if (!path.empty()) {
     std::ofstream(path) << json;
     std::printf("wrote %s\n", path.c_str());

@@ -57,6 +57,10 @@ expect_status 0 "devices" ctl devices
 check "devices lists gpu0" grep -qE "10de:20b5 class 030200 cmd [0-9a-f]{4} gpu0" "$dir/last.out"
 expect_status 0 "info --json" ctl --json info
 check "info --json has the state" grep -q '"state": "VM_STATE_PAUSED"' "$dir/last.out"
+expect "info --json has the KVM flavour" "$dir/last.out" '"flavour": "(vmx|svm|pvm|unknown)"'
+expect_status 0 "info" ctl info
+expect "info names the KVM and where it runs" "$dir/last.out" '^kvm +(vmx|svm|pvm|unknown) \(.*\), (direct|lab)$'
+
 expect_status 0 "set-policy deferred" ctl set-policy deferred
 expect_status 0 "mapping" ctl mapping
 check "mapping shows the deferred policy" grep -q "bar mapping (deferred" "$dir/last.out"

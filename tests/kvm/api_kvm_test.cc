@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "pci/config_access.h"
+#include "vmm/kvm_flavour.h"
 
 namespace pcivmm {
 namespace {
@@ -315,6 +316,12 @@ TEST_F(ApiKvmTest, PausedCountersStandStillAndShutdownStopsTheVm) {
   EXPECT_EQ(info.exit_code(), 0);
   EXPECT_EQ(info.stop_detail(), "shut down through the API");
   EXPECT_TRUE(info.has_boot_ns());
+  // The KVM it ran on, by the same classifier as this test's: a lab run says so.
+  const KvmClass kvm = ClassifyHostKvm();
+  EXPECT_EQ(info.kvm().flavour(), FlavourName(kvm.flavour));
+  EXPECT_EQ(info.kvm().reason(), kvm.reason);
+  EXPECT_EQ(info.kvm().where(), KvmWhere());
+  EXPECT_NE(info.kvm().flavour(), "absent");
   grpc::ClientContext ctx2;
   Deadline(&ctx2);
   v1::PauseVmResponse p;

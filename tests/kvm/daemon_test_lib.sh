@@ -14,7 +14,7 @@ check() { # DESCRIPTION COMMAND... : the command must succeed
 	if "$@"; then echo "ok: $what"; else fail "$what"; fi
 }
 expect() { # DESCRIPTION FILE PATTERN: the file has a line matching the pattern
-	if grep -qE "$3" "$2"; then echo "ok: $1"; else fail "$1: no /$3/ in $(cat "$2")"; fi
+	if grep -qE -e "$3" "$2"; then echo "ok: $1"; else fail "$1: no /$3/ in $(cat "$2")"; fi
 }
 # Runs the command with its output in $dir/last.out and $dir/last.err.
 # shellcheck disable=SC2154 # $dir is the caller's

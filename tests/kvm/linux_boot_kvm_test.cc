@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/kvm/linux_init_lines.h"
+#include "vmm/boot_watchdog.h"
 #include "vmm/exit_dispatcher.h"
 #include "vmm/linux_vm.h"
 #include "vmm/platform_layout.h"
@@ -30,6 +31,7 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr uint64_t kGpuBar1 = 1ull << 30;  // 1 GiB: big enough to be a 64-bit window BAR
+constexpr absl::Duration kBootTimeout = absl::Seconds(120);  // generous: TCG in the lab
 
 struct Options {
   int vcpus = 1;
@@ -63,16 +65,34 @@ std::unique_ptr<LinuxVm> MakeVm(const Options& o) {
   return vm.ok() ? std::move(*vm) : nullptr;
 }
 
-// Runs the VM; a guest still running after kWatchdog is stopped, so a hang fails the test
-// (with the boot vCPU's instruction pointer) instead of the lab's time limit.
-StopReason RunWithWatchdog(LinuxVm& vm) {
+// pcivmm --boot-timeout for the in-process VM: a guest whose init has not written the boot
+// marker in time is stopped with the watchdog's report (console line, each vCPU's RIP and
+// last exit) as the stop's detail.
+void StopWithBootReport(LinuxVm& vm, absl::Duration timeout) {
+  if (vm.boot_marker().boot_ns().has_value()) return;
+  const BootTimeoutReport report = CollectBootTimeoutReport(
+      vm.machine(), timeout, vm.devices().uart().output_tail(), absl::Seconds(2));
+  if (vm.boot_marker().boot_ns().has_value()) {  // it came while the vCPUs parked
+    vm.machine().control().Resume();
+    return;
+  }
+  vm.machine().RequestStop({kExitStatusBootTimeout, FormatBootTimeoutReport(report, "")});
+}
+
+// Runs the VM; a guest that has not booted after `boot_timeout` (StopWithBootReport), or is
+// still running after kWatchdog, is stopped, so a hang fails the test (with the vCPUs'
+// instruction pointers) instead of the lab's time limit.
+StopReason RunWithWatchdog(LinuxVm& vm, absl::Duration boot_timeout = kBootTimeout) {
   constexpr absl::Duration kWatchdog = absl::Seconds(150);
+  BootWatchdog boot(boot_timeout, [&vm, boot_timeout] { StopWithBootReport(vm, boot_timeout); });
   absl::Notification done;
   std::thread watchdog([&] {
     if (done.WaitForNotificationWithTimeout(kWatchdog)) return;
     vm.machine().RequestStop({kExitStatusVmmError, "test watchdog: guest still running"});
   });
+  boot.Arm();
   StopReason r = vm.Run();
+  boot.Stop();
   done.Notify();
   watchdog.join();
   kvm_regs regs{};
@@ -243,6 +263,20 @@ TEST(LinuxBootKvmTest, KernelPanicEndsWithACrashStatusAndThePanicLine) {
   StopReason r = RunWithWatchdog(*vm);
   EXPECT_EQ(r.exit_code, kExitStatusGuestCrash) << r.detail;
   EXPECT_THAT(r.detail, HasSubstr("Kernel panic - not syncing"));
+}
+
+// No kernel reaches init in 1 ms: the boot watchdog parks the vCPUs, reads them and stops
+// the VM with the boot-timeout status.
+TEST(LinuxBootKvmTest, ABootTimeoutStopsTheKernelWithEachVcpusState) {
+  auto vm = MakeVm({.vcpus = 2});
+  ASSERT_NE(vm, nullptr);
+  StopReason r = RunWithWatchdog(*vm, absl::Milliseconds(1));
+  EXPECT_EQ(r.exit_code, kExitStatusBootTimeout) << r.detail;
+  EXPECT_THAT(r.detail, HasSubstr("boot timeout after 1ms: no boot marker\n"));
+  EXPECT_THAT(r.detail, HasSubstr("  last console line: "));
+  EXPECT_THAT(r.detail, ::testing::ContainsRegex("  vcpu 0: rip 0x[0-9a-f]+, last exit "));
+  EXPECT_THAT(r.detail, HasSubstr("  vcpu 1: "));
+  EXPECT_FALSE(vm->boot_marker().boot_ns().has_value());
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Unit tier: pcivmm's command line without a VM: --help and --version (exit 0, their texts),
+# a bad flag value (exit 2 naming the flag), and, where /dev/kvm is PVM, a Linux boot refused
+# at once (non-zero within 2 s, naming PVM).   usage: cli_test.sh BUILD_DIR
+set -uo pipefail
+build=$(cd "$1" && pwd)
+pcivmm=$build/vmm/pcivmm
+dir=$(mktemp -d /tmp/pcivmm-cli-test.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+# shellcheck source=tests/kvm/daemon_test_lib.sh
+source "$(dirname "$0")/kvm/daemon_test_lib.sh"
+
+expect_status 0 "--help" "$pcivmm" --help
+for group in Guest Devices "PCI config paths" "vBAR mapper" API Diagnostics; do
+	expect "--help has the group $group" "$dir/last.out" "^$group:\$"
+done
+expect "--help shows flags with dashes and defaults" "$dir/last.out" "^  --bar-policy=eager\$"
+expect "--help lists --boot-timeout" "$dir/last.out" "^  --boot-timeout"
+expect "--help documents the exit statuses" "$dir/last.out" "143 SIGTERM"
+if grep -q '^Other:$' "$dir/last.out"; then fail "--help: a flag in no group: $(sed -n '/^Other:/,$p' "$dir/last.out")"; fi
+expect_status 0 "-h is --help" "$pcivmm" -h
+expect "-h prints the usage" "$dir/last.out" "^usage: pcivmm"
+
+expect_status 0 "--version" "$pcivmm" --version
+expect "--version: pcivmm's version" "$dir/last.out" '^pcivmm [0-9]+\.[0-9]+\.[0-9]+$'
+expect "--version: the git commit" "$dir/last.out" '^git [0-9a-f]{7,}'
+expect "--version: the build type" "$dir/last.out" '^build [A-Za-z]+$'
+expect "--version: the KVM API version" "$dir/last.out" '^KVM API version 12 \(linux/kvm.h\)'
+expect "--version: the /dev/kvm flavour" "$dir/last.out" '^/dev/kvm: '
+
+expect_status 2 "a bad --bar-policy is a usage error" "$pcivmm" --guest-image=x --bar-policy=lazy
+expect "the error names --bar-policy" "$dir/last.err" "--bar-policy: 'lazy'"
+
+flavour=$("$build/vmm/kvm-flavour" | cut -f1)
+if [ "$flavour" = pvm ]; then
+	guest=$build/guest-images/linux
+	start=$(date +%s%N)
+	expect_status 75 "Linux on PVM is refused" "$pcivmm" --kernel="$guest/vmlinuz" \
+		--initrd="$guest/initramfs.cpio.gz"
+	ms=$((($(date +%s%N) - start) / 1000000))
+	if [ "$ms" -lt 2000 ]; then echo "ok: refused in $ms ms"; else fail "refused after $ms ms"; fi
+	expect "the refusal names PVM and the lab" "$dir/last.err" "this /dev/kvm is PVM .*\./dev lab --"
+else
+	echo "note: /dev/kvm is $flavour, not PVM: the PVM refusal is covered by linux_boot_test"
+fi
+finish_checks cli_test
