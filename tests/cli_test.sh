@@ -5,10 +5,9 @@
 set -uo pipefail
 build=$(cd "$1" && pwd)
 pcivmm=$build/vmm/pcivmm
-dir=$(mktemp -d /tmp/pcivmm-cli-test.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
 # shellcheck source=tests/kvm/daemon_test_lib.sh
 source "$(dirname "$0")/kvm/daemon_test_lib.sh"
+setup_scratch cli-test
 
 expect_status 0 "--help" "$pcivmm" --help
 for group in Guest Devices "PCI config paths" "vBAR mapper" API Diagnostics; do

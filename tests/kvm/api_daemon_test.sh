@@ -7,17 +7,10 @@ build=$(cd "$1" && pwd)
 pcivmm=$build/vmm/pcivmm
 ctl=$build/api/pcivmmctl
 guest=$build/guest-images/cfg_storm.bin
-dir=$(mktemp -d /tmp/pcivmm-daemon-test.XXXXXX)
-sock=$dir/api.sock
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
 
 # shellcheck source=tests/kvm/daemon_test_lib.sh
 source "$(dirname "$0")/daemon_test_lib.sh"
+setup_scratch daemon-test
 ctl() { "$ctl" --socket="$sock" "$@"; }
 wait_state() { # STATE
 	for _ in $(seq 600); do

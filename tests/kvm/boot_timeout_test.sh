@@ -9,25 +9,11 @@ build=$(cd "$1" && pwd)
 pcivmm=$build/vmm/pcivmm
 ctl=$build/api/pcivmmctl
 guest=$build/guest-images/spin.bin
-dir=$(mktemp -d /tmp/pcivmm-boot-timeout-test.XXXXXX)
-sock=$dir/api.sock
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-	rm -rf "$dir"
-}
-trap cleanup EXIT
 
 # shellcheck source=tests/kvm/daemon_test_lib.sh
 source "$(dirname "$0")/daemon_test_lib.sh"
+setup_scratch boot-timeout-test
 ctl() { "$ctl" --socket="$sock" "$@"; }
-wait_for() { # FILE PATTERN: up to 60 s
-	for _ in $(seq 600); do
-		grep -qE "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 no_line() { # FILE PATTERN
 	! grep -qE "$2" "$1"
 }

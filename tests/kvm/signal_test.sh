@@ -5,27 +5,21 @@
 set -uo pipefail
 build=$(cd "$1" && pwd)
 pcivmm=$build/vmm/pcivmm
-dir=$(mktemp -d /tmp/pcivmm-signal-test.XXXXXX)
-pid=
-trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 # shellcheck source=tests/kvm/daemon_test_lib.sh
 source "$(dirname "$0")/daemon_test_lib.sh"
+setup_scratch signal-test
 
-wait_for() { # FILE PATTERN: up to 60 s
-	for _ in $(seq 600); do grep -q -e "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
 # Starts pcivmm with ARGS, waits until the log has READY, sends SIG, checks the status.
 run_and_signal() { # SIG WANT READY ARGS...
 	local sig=$1 want=$2 ready=$3 got
 	shift 3
 	"$pcivmm" "$@" >"$dir/out" 2>"$dir/err" &
 	pid=$!
+	pids+=("$pid")
 	check "pcivmm is up before SIG$sig" wait_for "$dir/out" "$ready"
 	kill -s "$sig" "$pid"
 	wait "$pid"
 	got=$?
-	pid=
 	if [ "$got" -eq "$want" ]; then echo "ok: SIG$sig: exit $got"; else
 		fail "SIG$sig: exit $got, want $want; stderr: $(cat "$dir/err")"
 	fi
@@ -36,10 +30,10 @@ run_and_signal() { # SIG WANT READY ARGS...
 run_and_signal INT 130 "spins without" --guest-image="$build/guest-images/spin.bin" --vcpus=2
 # The daemon: the socket goes with it.
 run_and_signal TERM 143 "spins without" --guest-image="$build/guest-images/spin.bin" \
-	--api-socket="$dir/api.sock"
-if [ -e "$dir/api.sock" ]; then fail "SIGTERM left $dir/api.sock behind"; else echo "ok: socket removed"; fi
+	--api-socket="$sock"
+if [ -e "$sock" ]; then fail "SIGTERM left $dir/api.sock behind"; else echo "ok: socket removed"; fi
 # A daemon whose guest already stopped (it serves until told): SIGHUP still ends it so.
 run_and_signal HUP 129 "hello from" --guest-image="$build/guest-images/hello.bin" \
-	--api-socket="$dir/api.sock"
-if [ -e "$dir/api.sock" ]; then fail "SIGHUP left $dir/api.sock behind"; else echo "ok: socket removed"; fi
+	--api-socket="$sock"
+if [ -e "$sock" ]; then fail "SIGHUP left $dir/api.sock behind"; else echo "ok: socket removed"; fi
 finish_checks signal_test
