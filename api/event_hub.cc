@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_format.h"
-#include "vmm/boot_marker.h"
+#include "vmm/devices/boot_marker.h"
 
 namespace pcivmm {
 

@@ -20,7 +20,7 @@
 #include "pci/bar_mapper.h"
 #include "pci/pci_bus.h"
 #include "vmm/base/unique_fd.h"
-#include "vmm/boot_watchdog.h"
+#include "vmm/platform/boot_watchdog.h"
 
 namespace pcivmm {
 

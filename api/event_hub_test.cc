@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "vmm/boot_marker.h"
+#include "vmm/devices/boot_marker.h"
 
 namespace pcivmm {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "api/vm_backend.h"
-#include "vmm/boot_marker.h"
+#include "vmm/devices/boot_marker.h"
 
 namespace pcivmm::testing {
 

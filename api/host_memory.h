@@ -5,7 +5,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-#include "vmm/guest_memory.h"
+#include "vmm/kvm/guest_memory.h"
 
 namespace pcivmm {
 

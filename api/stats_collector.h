@@ -18,7 +18,7 @@
 #include "pci/bar_mapper.h"
 #include "pci/pci_bus.h"
 #include "pcivmm/v1/stats.pb.h"
-#include "vmm/exit_stats.h"
+#include "vmm/kvm/exit_stats.h"
 
 namespace pcivmm {
 

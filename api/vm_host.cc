@@ -8,9 +8,9 @@
 #include "api/proto_convert.h"
 #include "pci/config_space.h"
 #include "vmm/base/status_macros.h"
-#include "vmm/exit_dispatcher.h"
-#include "vmm/linux_boot.h"
-#include "vmm/test_devices.h"
+#include "vmm/devices/test_devices.h"
+#include "vmm/kvm/exit_dispatcher.h"
+#include "vmm/platform/linux_boot.h"
 
 namespace pcivmm {
 namespace {

@@ -15,12 +15,12 @@
 #include "api/stats_collector.h"
 #include "api/vm_backend.h"
 #include "api/vm_spec.h"
-#include "vmm/boot_marker.h"
-#include "vmm/boot_watchdog.h"
-#include "vmm/kvm_flavour.h"
-#include "vmm/machine.h"
-#include "vmm/pc_devices.h"
-#include "vmm/pci_platform.h"
+#include "vmm/devices/boot_marker.h"
+#include "vmm/kvm/kvm_flavour.h"
+#include "vmm/platform/boot_watchdog.h"
+#include "vmm/platform/machine.h"
+#include "vmm/platform/pc_devices.h"
+#include "vmm/platform/pci_platform.h"
 
 namespace pcivmm {
 
@@ -35,7 +35,7 @@ class VmHost : public VmBackend {
     bool echo_console = true;           // with no console_path: echo to stdout
     std::function<void()> on_stopped;   // called on the run thread once the VM stopped
     // No boot marker this long after the vCPUs first ran (zero: no watchdog): the report
-    // (vmm/boot_watchdog.h) goes to stderr and to the event feed, then the VM stops with
+    // (vmm/platform/boot_watchdog.h) goes to stderr and to the event feed, then the VM stops with
     // kExitStatusBootTimeout, or, if !stop_on_boot_timeout (the daemon), runs on.
     absl::Duration boot_timeout = absl::ZeroDuration();
     bool stop_on_boot_timeout = true;

@@ -6,7 +6,7 @@
 #include "api/proto_convert.h"
 #include "api/request_validation.h"
 #include "vmm/base/status_macros.h"
-#include "vmm/boot_marker.h"
+#include "vmm/devices/boot_marker.h"
 
 namespace pcivmm {
 

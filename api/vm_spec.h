@@ -6,9 +6,9 @@
 #include <string>
 #include <variant>
 
-#include "vmm/linux_boot.h"
-#include "vmm/machine.h"
-#include "vmm/pci_platform.h"
+#include "vmm/platform/linux_boot.h"
+#include "vmm/platform/machine.h"
+#include "vmm/platform/pci_platform.h"
 
 namespace pcivmm {
 

@@ -15,7 +15,8 @@
 #define PCIVMM_EXIT_PORT 0xF4
 
 /* The boot-done marker: one byte PCIVMM_BOOT_MARKER_VALUE written here tells the VMM (and
- * the API's event feed) that the guest is up (vmm/platform_layout.h, kBootMarkerPort). */
+ * the API's event feed) that the guest is up. Test guests and the Linux guest's /init write it;
+ * vmm/base/platform_layout.h takes kBootMarkerPort from here. */
 #define PCIVMM_BOOT_MARKER_PORT 0x610
 #define PCIVMM_BOOT_MARKER_VALUE 123
 

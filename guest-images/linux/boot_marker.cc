@@ -1,11 +1,14 @@
-// The Linux guest's boot-done marker: writes kBootMarkerValue to kBootMarkerPort
-// (vmm/platform_layout.h), which the VMM timestamps. /init runs it first.
+// The Linux guest's boot-done marker: writes PCIVMM_BOOT_MARKER_VALUE to
+// PCIVMM_BOOT_MARKER_PORT (the guest ABI, guest-images/include/pcivmm_guest_abi.h), which the
+// VMM timestamps. /init runs it first.
 //
 // A static freestanding program, not a shell one-liner: Debian's cloud kernel is built without
 // /dev/port (CONFIG_DEVPORT is not set), so busybox cannot reach an I/O port; ioperm(2) (the
 // kernel has CONFIG_X86_IOPL_IOPERM) grants this process the one port it writes.
 // Exit status: 0 when the byte was written, 1 when ioperm failed.
-#include "vmm/platform_layout.h"
+#include <cstdint>
+
+#include "guest-images/include/pcivmm_guest_abi.h"
 
 namespace {
 
@@ -24,10 +27,9 @@ void Outb(uint16_t port, uint8_t value) { asm volatile("outb %0, %1" : : "a"(val
 }  // namespace
 
 extern "C" [[noreturn]] void _start() {
-  using pcivmm::layout::kBootMarkerPort;
   // ioperm(from, num, turn_on): this process may access ports [from, from + num).
-  const long status = Syscall3(kSysIoperm, kBootMarkerPort, 1, 1);
-  if (status == 0) Outb(kBootMarkerPort, pcivmm::layout::kBootMarkerValue);
+  const long status = Syscall3(kSysIoperm, PCIVMM_BOOT_MARKER_PORT, 1, 1);
+  if (status == 0) Outb(PCIVMM_BOOT_MARKER_PORT, PCIVMM_BOOT_MARKER_VALUE);
   Syscall3(kSysExit, status == 0 ? 0 : 1, 0, 0);
   __builtin_unreachable();
 }

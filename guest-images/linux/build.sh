@@ -75,7 +75,7 @@ build_kernel() { # OUTDIR WORKDIR
 
 build_boot_marker() { # OUT
 	local src=$HERE/boot_marker.cc
-	up_to_date "$1" "$src" "$SRC_ROOT/vmm/platform_layout.h" "$HERE/build.sh" && return 0
+	up_to_date "$1" "$src" "$SRC_ROOT/guest-images/include/pcivmm_guest_abi.h" "$HERE/build.sh" && return 0
 	log "compiling $1"
 	"${CXX:-c++}" -std=c++20 -Os -static -nostdlib -ffreestanding -fno-exceptions -fno-rtti \
 		-fno-pie -fno-stack-protector -fcf-protection=none -mgeneral-regs-only \

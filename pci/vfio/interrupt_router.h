@@ -8,7 +8,7 @@
 
 namespace pcivmm {
 
-// The machine implements it with KVM GSI routing and irqfds (vmm/kvm_irq_router.h), so a
+// The machine implements it with KVM GSI routing and irqfds (vmm/platform/kvm_irq_router.h), so a
 // signalled eventfd becomes a guest interrupt without passing through the VMM; tests fake it.
 // Calls come from a function's config-write path (its write lock held): implementations
 // serialise themselves and must not call back.

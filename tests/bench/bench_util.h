@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm/kvm_flavour.h"
+#include "vmm/kvm/kvm_flavour.h"
 
 namespace pcivmm::bench {
 
@@ -23,7 +23,7 @@ inline double Median(std::vector<double> v) {
 }
 
 // Writes `json` (an object) to `path` (if set) with a "kvm" member first, which says on which
-// KVM and where the figures were measured (vmm/kvm_flavour.h), and echoes it, so the run log
+// KVM and where the figures were measured (vmm/kvm/kvm_flavour.h), and echoes it, so the run log
 // has it too.
 inline void EmitJson(const std::string& path, std::string json) {
   const size_t open = json.find('{');

@@ -85,7 +85,7 @@ def main():
              for mode, flags in MODES.items()}
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    # On which KVM and where this ran (vmm/kvm_flavour.h, the same object as every bench's).
+    # On which KVM and where this ran (vmm/kvm/kvm_flavour.h, the same object as every bench's).
     kvm = json.loads(subprocess.run(
         [os.path.join(os.path.dirname(args.pcivmm), "kvm-flavour"), "--json"],
         check=True, capture_output=True, text=True).stdout)

@@ -12,8 +12,8 @@
 #include "absl/strings/str_format.h"
 #include "tests/bench/bench_util.h"
 #include "vmm/base/status_macros.h"
-#include "vmm/machine.h"
-#include "vmm/pci_platform.h"
+#include "vmm/platform/machine.h"
+#include "vmm/platform/pci_platform.h"
 
 ABSL_FLAG(std::string, guest_dir, "", "directory holding cfg_storm.bin and pci_enum.bin");
 ABSL_FLAG(std::string, json, "", "where to write the JSON result");

@@ -19,8 +19,8 @@
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "tests/bench/bench_util.h"
 #include "vmm/base/status_macros.h"
-#include "vmm/machine.h"
-#include "vmm/test_devices.h"
+#include "vmm/devices/test_devices.h"
+#include "vmm/platform/machine.h"
 
 ABSL_FLAG(std::string, guest_dir, "", "directory holding pio_storm.bin");
 ABSL_FLAG(std::string, json, "", "where to write the JSON result");

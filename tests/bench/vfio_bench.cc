@@ -27,9 +27,9 @@
 #include "absl/strings/str_split.h"
 #include "tests/bench/bench_util.h"
 #include "vmm/base/status_macros.h"
-#include "vmm/machine.h"
-#include "vmm/pci_platform.h"
-#include "vmm/test_devices.h"
+#include "vmm/devices/test_devices.h"
+#include "vmm/platform/machine.h"
+#include "vmm/platform/pci_platform.h"
 
 ABSL_FLAG(std::string, guest_dir, "", "directory holding cfg_storm.bin and vfio_test.bin");
 ABSL_FLAG(std::string, json, "", "where to write the JSON result");

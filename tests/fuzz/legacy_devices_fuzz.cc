@@ -8,10 +8,10 @@
 #include "absl/time/time.h"
 #include "mmio/io_bytes.h"
 #include "tests/fuzz/fuzz_input.h"
-#include "vmm/acpi_pm.h"
-#include "vmm/cmos_rtc.h"
-#include "vmm/fake_irq_line.h"
-#include "vmm/i8042.h"
+#include "vmm/devices/acpi_pm.h"
+#include "vmm/devices/cmos_rtc.h"
+#include "vmm/devices/fake_irq_line.h"
+#include "vmm/devices/i8042.h"
 
 namespace pcivmm::fuzz {
 namespace {

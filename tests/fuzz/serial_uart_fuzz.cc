@@ -8,8 +8,8 @@
 
 #include "mmio/io_bytes.h"
 #include "tests/fuzz/fuzz_input.h"
-#include "vmm/fake_irq_line.h"
-#include "vmm/serial_uart.h"
+#include "vmm/devices/fake_irq_line.h"
+#include "vmm/devices/serial_uart.h"
 
 namespace pcivmm::fuzz {
 namespace {

@@ -24,7 +24,7 @@
 #include "gtest/gtest.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "pci/config_access.h"
-#include "vmm/kvm_flavour.h"
+#include "vmm/kvm/kvm_flavour.h"
 
 namespace pcivmm {
 namespace {

@@ -9,9 +9,9 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "vmm/machine.h"
-#include "vmm/pci_platform.h"
-#include "vmm/test_devices.h"
+#include "vmm/devices/test_devices.h"
+#include "vmm/platform/machine.h"
+#include "vmm/platform/pci_platform.h"
 
 namespace pcivmm::testing {
 

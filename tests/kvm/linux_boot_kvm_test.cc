@@ -20,10 +20,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/kvm/linux_init_lines.h"
-#include "vmm/boot_watchdog.h"
-#include "vmm/exit_dispatcher.h"
-#include "vmm/linux_vm.h"
-#include "vmm/platform_layout.h"
+#include "vmm/base/platform_layout.h"
+#include "vmm/kvm/exit_dispatcher.h"
+#include "vmm/platform/boot_watchdog.h"
+#include "vmm/platform/linux_vm.h"
 
 namespace pcivmm {
 namespace {

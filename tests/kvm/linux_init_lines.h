@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "vmm/linux_vm.h"
+#include "vmm/platform/linux_vm.h"
 
 namespace pcivmm {
 

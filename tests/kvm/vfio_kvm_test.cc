@@ -23,8 +23,8 @@
 #include "tests/kvm/guest_vm.h"
 #include "tests/kvm/linux_init_lines.h"
 #include "tests/kvm/vfio_lab.h"
-#include "vmm/acpi_tables.h"
-#include "vmm/linux_vm.h"
+#include "vmm/boot/acpi_tables.h"
+#include "vmm/platform/linux_vm.h"
 
 namespace pcivmm {
 namespace {

@@ -10,8 +10,8 @@
 #include "gtest/gtest.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "tests/kvm/guest_vm.h"
-#include "vmm/exit_dispatcher.h"
-#include "vmm/machine.h"
+#include "vmm/kvm/exit_dispatcher.h"
+#include "vmm/platform/machine.h"
 
 namespace pcivmm {
 namespace {

@@ -1,0 +1,65 @@
+#include "vmm/platform/linux_boot.h"
+
+#include "absl/strings/str_format.h"
+#include "vmm/base/platform_layout.h"
+#include "vmm/base/status_macros.h"
+#include "vmm/boot/acpi_tables.h"
+#include "vmm/boot/linux_loader.h"
+#include "vmm/kvm/long_mode.h"
+
+namespace pcivmm {
+namespace {
+
+absl::Status WriteAcpiTables(Machine& machine, const PciPlatform& pci) {
+  const AcpiPlatform platform{
+      .vcpus = machine.vcpu_count(), .bus_count = pci.bus().bus_count(), .windows = pci.windows()};
+  PCIVMM_ASSIGN_OR_RETURN(std::vector<uint8_t> tables,
+                          BuildAcpiTables(platform, layout::kAcpiBase));
+  return machine.memory().Write(layout::kAcpiBase, tables);
+}
+
+absl::StatusOr<LinuxImages> ReadImages(const LinuxBootConfig& config) {
+  LinuxImages images;
+  auto kernel = ReadFile(config.kernel_path);
+  if (!kernel.ok())
+    return absl::NotFoundError(absl::StrFormat("kernel: %s", kernel.status().message()));
+  images.kernel = std::move(*kernel);
+  if (!config.initrd_path.empty()) {
+    auto initrd = ReadFile(config.initrd_path);
+    if (!initrd.ok())
+      return absl::NotFoundError(absl::StrFormat("initrd: %s", initrd.status().message()));
+    images.initrd = std::move(*initrd);
+  }
+  images.cmdline = config.cmdline;
+  return images;
+}
+
+}  // namespace
+
+absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& boot) {
+  if (kvm.flavour != KvmFlavour::kPvm || boot.pvm_guest_kernel) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "--kernel: this /dev/kvm is PVM (%s). An unmodified Linux kernel does not run on PVM: it "
+      "hangs after its first serial writes. Boot it in the nested lab, which has hardware KVM: "
+      "./dev lab -- <this pcivmm command>; or, if %s is built as a PVM guest, pass "
+      "--pvm-guest-kernel",
+      kvm.reason, boot.kernel_path));
+}
+
+absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
+                            const LinuxBootConfig& config) {
+  PCIVMM_RETURN_IF_ERROR(RequireLinuxCapableKvm(ClassifyHostKvm(), config));
+  PCIVMM_ASSIGN_OR_RETURN(LinuxImages images, ReadImages(config));
+  PCIVMM_RETURN_IF_ERROR(WriteAcpiTables(machine, pci));
+  const std::vector<E820Entry> e820 =
+      BuildE820(machine.memory(), PlatformReserved(pci.bus().bus_count()));
+  PCIVMM_ASSIGN_OR_RETURN(LinuxEntry entry,
+                          LoadLinux(machine.memory(), images, e820, layout::kAcpiBase));
+  PCIVMM_RETURN_IF_ERROR(WriteBootTables(machine.memory()));
+  // boot.rst, 64-bit protocol: paging on, the kernel and zero page identity-mapped,
+  // interrupts off, "%rsi must hold the base address of the struct boot_params".
+  LongModeEntry boot{entry.rip, layout::kBootStackTop, 0, entry.zero_page};
+  return EnterLongMode(machine.vcpu(0).fd(), boot);
+}
+
+}  // namespace pcivmm

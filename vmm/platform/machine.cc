@@ -1,0 +1,125 @@
+#include "vmm/platform/machine.h"
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "guest-images/include/pcivmm_guest_abi.h"
+#include "vmm/base/platform_layout.h"
+#include "vmm/base/status_macros.h"
+#include "vmm/platform/x86_platform.h"
+
+namespace pcivmm {
+
+static_assert(PCIVMM_BOOT_MARKER_PORT == layout::kBootMarkerPort &&
+                  PCIVMM_BOOT_MARKER_VALUE == layout::kBootMarkerValue,
+              "the guest ABI and the platform layout disagree on the boot marker");
+
+absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const MachineConfig& config) {
+  if (config.vcpus < 1 || config.vcpus > kMaxVcpus) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("vcpus: %d is outside 1..%d", config.vcpus, kMaxVcpus));
+  }
+  const uint64_t start_ns = MonotonicNowNs();
+  PCIVMM_ASSIGN_OR_RETURN(auto kvm, Kvm::Open(config.kvm_path));
+  PCIVMM_RETURN_IF_ERROR(kvm->RequireExtension(KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"));
+  PCIVMM_RETURN_IF_ERROR(kvm->RequireExtension(KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM"));
+  PCIVMM_RETURN_IF_ERROR(kvm->RequireExtension(KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"));
+  const int max_slots = kvm->CheckExtension(KVM_CAP_NR_MEMSLOTS);
+  if (max_slots < 8) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("KVM_CAP_NR_MEMSLOTS is %d; pcivmm needs at least 8", max_slots));
+  }
+  PCIVMM_ASSIGN_OR_RETURN(auto vm, Vm::Create(*kvm));
+  PCIVMM_ASSIGN_OR_RETURN(GuestMemory memory, GuestMemory::Create(config.ram_bytes));
+  std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(memory),
+                                         static_cast<uint32_t>(max_slots), config, start_ns));
+  PCIVMM_RETURN_IF_ERROR(m->Init(config));
+  return m;
+}
+
+Machine::Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory memory,
+                 uint32_t max_slots, const MachineConfig& config, uint64_t start_ns)
+    : kvm_(std::move(kvm)),
+      vm_(std::move(vm)),
+      memory_(std::move(memory)),
+      memslots_(vm_.get(), max_slots),
+      pio_("pio", 0x10000),
+      mmio_("mmio", UINT64_MAX),
+      stats_(config.vcpus),
+      console_(std::make_shared<DebugConsole>(config.console_echo)),
+      boot_marker_(std::make_shared<BootMarker>(start_ns)) {}
+
+Machine::~Machine() = default;
+
+absl::Status Machine::Init(const MachineConfig& config) {
+  PCIVMM_RETURN_IF_ERROR(memory_.InstallSlots(memslots_));
+  PCIVMM_RETURN_IF_ERROR(pio_.Register(PCIVMM_DEBUG_CONSOLE_PORT, 1, console_).status());
+  PCIVMM_RETURN_IF_ERROR(pio_.Register(layout::kBootMarkerPort, 1, boot_marker_).status());
+  PCIVMM_RETURN_IF_ERROR(
+      pio_.Register(PCIVMM_EXIT_PORT, 4, std::make_shared<ExitPort>(&control_)).status());
+  if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(CreateInKernelIrqchip(*vm_));
+  pc_platform_ = config.pc_platform;
+  for (int i = 0; i < config.vcpus; ++i) {
+    PCIVMM_ASSIGN_OR_RETURN(auto vcpu, Vcpu::Create(*kvm_, *vm_, i));
+    PCIVMM_RETURN_IF_ERROR(SetSupportedCpuid(*kvm_, vcpu->fd(), i));
+    if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(SetupBootVcpuState(vcpu->fd()));
+    vcpus_.push_back(std::move(vcpu));
+  }
+  control_.SetKicker([this] {
+    for (auto& v : vcpus_) v->Kick();
+  });
+  return absl::OkStatus();
+}
+
+absl::Status Machine::LoadTestGuest(const std::string& path, uint64_t arg) {
+  PCIVMM_ASSIGN_OR_RETURN(std::string image, ReadFile(path));
+  if (image.empty()) return absl::InvalidArgumentError(absl::StrFormat("%s is empty", path));
+  auto bytes = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(image.data()), image.size());
+  if (absl::Status st = memory_.Write(PCIVMM_GUEST_LOAD_ADDR, bytes); !st.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s (%d bytes) does not fit in guest RAM at %#x: %s", path, image.size(),
+                        PCIVMM_GUEST_LOAD_ADDR, st.message()));
+  }
+  PCIVMM_RETURN_IF_ERROR(WriteBootTables(memory_));
+  for (auto& v : vcpus_) {
+    const auto index = static_cast<uint64_t>(v->index());
+    LongModeEntry entry{PCIVMM_GUEST_LOAD_ADDR,
+                        PCIVMM_GUEST_STACK_TOP - index * PCIVMM_GUEST_STACK_SIZE, arg, index};
+    PCIVMM_RETURN_IF_ERROR(EnterLongMode(v->fd(), entry));
+  }
+  return absl::OkStatus();
+}
+
+StopReason Machine::RunVcpu(int index) {
+  Vcpu& v = vcpu(index);
+  ExitDispatcher dispatcher(&pio_, &mmio_, &stats_.vcpu(index), index, v.run_size());
+  StopReason reason = v.Run(dispatcher, control_);
+  control_.LeaveRun();
+  // A vCPU that fails takes the VM down; one that halts leaves the others running.
+  if (reason.exit_code != 0) control_.RequestStop(reason);
+  return reason;
+}
+
+StopReason Machine::Run() {
+  std::vector<StopReason> reasons(vcpus_.size());
+  std::vector<std::thread> threads;
+  control_.BeginRun(static_cast<int>(vcpus_.size()));
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    threads.emplace_back([this, i, &reasons] { reasons[i] = RunVcpu(static_cast<int>(i)); });
+  }
+  for (auto& t : threads) t.join();
+  if (auto r = control_.reason()) return *r;
+  return reasons.front();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrFormat("cannot open %s", path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace pcivmm

@@ -1,0 +1,92 @@
+#ifndef PCIVMM_VMM_PLATFORM_MACHINE_H_
+#define PCIVMM_VMM_PLATFORM_MACHINE_H_
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "mmio/bus.h"
+#include "mmio/memslot_table.h"
+#include "vmm/devices/boot_marker.h"
+#include "vmm/devices/debug_ports.h"
+#include "vmm/kvm/exit_stats.h"
+#include "vmm/kvm/guest_memory.h"
+#include "vmm/kvm/kvm.h"
+#include "vmm/kvm/long_mode.h"
+#include "vmm/kvm/run_control.h"
+#include "vmm/kvm/vcpu.h"
+
+namespace pcivmm {
+
+struct MachineConfig {
+  uint64_t ram_bytes = 64ull << 20;
+  int vcpus = 1;
+  FILE* console_echo = stdout;  // where the debug console is echoed; nullptr: nowhere
+  std::string kvm_path = "/dev/kvm";
+  // The PC platform for Linux: in-kernel PIC/IOAPIC/LAPIC and PIT, and BIOS-like vCPU state
+  // (MSRs, LAPIC LINT0/1). Off for freestanding test guests.
+  bool pc_platform = false;
+};
+
+// One VM: KVM fds, guest RAM, memslots, the port and MMIO buses, vCPUs and their counters.
+// Devices are added to the buses before Run(); Run() blocks until the VM stops.
+class Machine {
+ public:
+  static constexpr int kMaxVcpus = 64;
+  static absl::StatusOr<std::unique_ptr<Machine>> Create(const MachineConfig& config);
+  ~Machine();
+
+  // Loads a freestanding guest (a flat binary) at PCIVMM_GUEST_LOAD_ADDR and points every
+  // vCPU at it in long mode with rdi = `arg`, rsi = the vCPU index.
+  absl::Status LoadTestGuest(const std::string& path, uint64_t arg);
+
+  // Runs every vCPU on its own thread until the VM stops; returns why.
+  StopReason Run();
+  void RequestStop(StopReason reason) { control_.RequestStop(std::move(reason)); }
+  // Stop, pause and resume for a controller (the API).
+  RunControl& control() { return control_; }
+
+  Kvm& kvm() { return *kvm_; }
+  Vm& vm() { return *vm_; }
+  GuestMemory& memory() { return memory_; }
+  MemslotTable& memslots() { return memslots_; }
+  Bus& pio() { return pio_; }
+  Bus& mmio() { return mmio_; }
+  ExitStats& stats() { return stats_; }
+  const DebugConsole& console() const { return *console_; }
+  // The guest ABI's boot-done marker port (layout::kBootMarkerPort), timed from Create().
+  BootMarker& boot_marker() { return *boot_marker_; }
+  const BootMarker& boot_marker() const { return *boot_marker_; }
+  Vcpu& vcpu(int index) { return *vcpus_[static_cast<size_t>(index)]; }
+  int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
+  // The in-kernel irqchip and PC vCPU state are present (MachineConfig::pc_platform).
+  bool pc_platform() const { return pc_platform_; }
+
+ private:
+  Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory memory, uint32_t max_slots,
+          const MachineConfig& config, uint64_t start_ns);
+  absl::Status Init(const MachineConfig& config);
+  StopReason RunVcpu(int index);
+
+  std::unique_ptr<Kvm> kvm_;
+  std::unique_ptr<Vm> vm_;
+  GuestMemory memory_;
+  MemslotTable memslots_;
+  Bus pio_;
+  Bus mmio_;
+  ExitStats stats_;
+  RunControl control_;
+  std::shared_ptr<DebugConsole> console_;
+  std::shared_ptr<BootMarker> boot_marker_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  bool pc_platform_ = false;
+};
+
+// Reads a whole file (a guest image, an initrd).
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+}  // namespace pcivmm
+
+#endif  // PCIVMM_VMM_PLATFORM_MACHINE_H_
