@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "pci/config_access.h"
+#include "pci/access/ecam_trap.h"
 #include "pci/firmware.h"
 
 namespace pcivmm {

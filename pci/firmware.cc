@@ -4,7 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
-#include "pci/config_access.h"
+#include "pci/access/ecam_trap.h"
 
 namespace pcivmm {
 namespace {

@@ -1,7 +1,7 @@
 #include "pci/firmware.h"
 
 #include "gtest/gtest.h"
-#include "pci/config_access.h"
+#include "pci/access/ecam_trap.h"
 
 namespace pcivmm {
 namespace {

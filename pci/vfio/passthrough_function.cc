@@ -6,7 +6,7 @@
 #include <chrono>
 
 #include "absl/strings/str_format.h"
-#include "pci/config_access.h"
+#include "pci/le_bytes.h"
 #include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
 

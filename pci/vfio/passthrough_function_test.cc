@@ -6,8 +6,8 @@
 #include <optional>
 
 #include "gtest/gtest.h"
-#include "pci/config_access.h"
 #include "pci/firmware.h"
+#include "pci/le_bytes.h"
 #include "pci/vfio/fake_passthrough_device.h"
 
 namespace pcivmm {

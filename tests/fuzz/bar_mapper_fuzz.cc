@@ -5,8 +5,8 @@
 // every slot sits at its BAR's current address; the slot count stays within the BARs.
 #include <map>
 
+#include "pci/access/ecam_trap.h"
 #include "pci/bar_mapper.h"
-#include "pci/config_access.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/pci_fixture.h"
 

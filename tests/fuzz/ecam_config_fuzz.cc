@@ -2,7 +2,7 @@
 // window) must give all-ones for absent functions and malformed accesses, drop malformed
 // writes, and keep every function's read-only fields intact.
 #include "mmio/bus.h"
-#include "pci/config_access.h"
+#include "pci/access/ecam_trap.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/pci_fixture.h"
 

@@ -1,8 +1,9 @@
 // Differential fuzzer for the ECAM fast path: after any sequence of trapped config writes,
 // every byte of the read-only shadow the guest reads equals what the trap path returns.
 #include "mmio/memslot_table.h"
-#include "pci/config_access.h"
-#include "pci/ecam_fast_path.h"
+#include "pci/access/ecam_fast_path.h"
+#include "pci/access/ecam_trap.h"
+#include "pci/le_bytes.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/pci_fixture.h"
 

@@ -7,8 +7,8 @@
 #include <map>
 #include <vector>
 
-#include "pci/config_access.h"
 #include "pci/firmware.h"
+#include "pci/pci_bus.h"
 #include "pci/vfio/fake_passthrough_device.h"
 #include "pci/vfio/passthrough_function.h"
 #include "tests/fuzz/fuzz_input.h"

@@ -2,7 +2,8 @@
 // 0xCF8..0xCFF (and a little around it) must give the spec's answers and keep every
 // function's read-only fields intact.
 #include "mmio/bus.h"
-#include "pci/config_access.h"
+#include "pci/access/pio_cf8.h"
+#include "pci/le_bytes.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/pci_fixture.h"
 

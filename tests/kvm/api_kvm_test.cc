@@ -23,7 +23,7 @@
 #include "api/vm_service.h"
 #include "gtest/gtest.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
-#include "pci/config_access.h"
+#include "pci/access/pio_cf8.h"
 #include "vmm/kvm/kvm_flavour.h"
 
 namespace pcivmm {

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
-#include "pci/config_access.h"
+#include "pci/access/ecam_trap.h"
 #include "tests/kvm/guest_vm.h"
 
 namespace pcivmm {

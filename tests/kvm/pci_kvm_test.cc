@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
-#include "pci/config_access.h"
+#include "pci/access/pio_cf8.h"
 #include "tests/kvm/guest_vm.h"
 
 namespace pcivmm {

@@ -19,7 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "pci/config_access.h"
+#include "pci/pci_bus.h"
 #include "tests/kvm/guest_vm.h"
 #include "tests/kvm/linux_init_lines.h"
 #include "tests/kvm/vfio_lab.h"

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/types/span.h"
+#include "pci/access/pio_cf8.h"
 #include "vmm/base/platform_layout.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/boot/aml.h"

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "pci/config_access.h"
+#include "pci/access/ecam_trap.h"
 #include "pci/firmware.h"
 
 namespace pcivmm {

@@ -8,10 +8,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "pci/access/ecam_fast_path.h"
+#include "pci/access/ecam_trap.h"
+#include "pci/access/pio_cf8.h"
 #include "pci/bar_mapper.h"
-#include "pci/config_access.h"
 #include "pci/device_spec.h"
-#include "pci/ecam_fast_path.h"
 #include "pci/firmware.h"
 #include "pci/pci_bus.h"
 #include "vmm/platform/machine.h"

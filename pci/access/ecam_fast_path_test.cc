@@ -1,11 +1,12 @@
-#include "pci/ecam_fast_path.h"
+#include "pci/access/ecam_fast_path.h"
 
 #include <random>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "pci/config_access.h"
+#include "pci/access/ecam_trap.h"
 #include "pci/firmware.h"
+#include "pci/le_bytes.h"
 
 namespace pcivmm {
 namespace {

@@ -1,6 +1,8 @@
-#include "pci/config_access.h"
+#include "pci/access/pio_cf8.h"
 
 #include <algorithm>
+
+#include "pci/le_bytes.h"
 
 namespace pcivmm {
 namespace {
@@ -9,18 +11,6 @@ constexpr uint64_t kAddressPortOffset = 0;  // 0xCF8 relative to the registered 
 constexpr uint64_t kDataPortOffset = 4;     // 0xCFC
 
 }  // namespace
-
-uint32_t LoadLe(absl::Span<const uint8_t> data) {
-  uint32_t v = 0;
-  for (size_t i = 0; i < data.size() && i < 4; ++i) v |= uint32_t{data[i]} << (8 * i);
-  return v;
-}
-
-void StoreLe(uint32_t value, absl::Span<uint8_t> data) {
-  for (size_t i = 0; i < data.size(); ++i) {
-    data[i] = i < 4 ? static_cast<uint8_t>(value >> (8 * i)) : uint8_t{0xFF};
-  }
-}
 
 void PioConfigAccess::Read(uint64_t offset, absl::Span<uint8_t> data, int vcpu) {
   std::fill(data.begin(), data.end(), 0xFF);
@@ -48,18 +38,6 @@ void PioConfigAccess::Write(uint64_t offset, absl::Span<const uint8_t> data, int
   if (!a.enabled()) return;
   const auto reg = static_cast<uint16_t>(a.reg() + (offset - kDataPortOffset));
   bus_->Write(ConfigPath::kPio, a.bdf(), reg, static_cast<uint8_t>(data.size()), LoadLe(data),
-              vcpu);
-}
-
-void EcamConfigAccess::Read(uint64_t offset, absl::Span<uint8_t> data, int vcpu) {
-  const EcamOffset e{offset};
-  const auto width = static_cast<uint8_t>(data.size());
-  StoreLe(bus_->Read(ConfigPath::kEcam, e.bdf(), e.reg(), width, vcpu), data);
-}
-
-void EcamConfigAccess::Write(uint64_t offset, absl::Span<const uint8_t> data, int vcpu) {
-  const EcamOffset e{offset};
-  bus_->Write(ConfigPath::kEcam, e.bdf(), e.reg(), static_cast<uint8_t>(data.size()), LoadLe(data),
               vcpu);
 }
 

@@ -1,7 +1,7 @@
 // The ECAM read fast path: the window is backed by read-only memory slots whose host pages
 // are the functions' live config spaces, so guest reads never exit.
-#ifndef PCIVMM_PCI_ECAM_FAST_PATH_H_
-#define PCIVMM_PCI_ECAM_FAST_PATH_H_
+#ifndef PCIVMM_PCI_ACCESS_ECAM_FAST_PATH_H_
+#define PCIVMM_PCI_ACCESS_ECAM_FAST_PATH_H_
 
 #include <cstdint>
 #include <memory>
@@ -72,4 +72,4 @@ class EcamFastPath {
 
 }  // namespace pcivmm
 
-#endif  // PCIVMM_PCI_ECAM_FAST_PATH_H_
+#endif  // PCIVMM_PCI_ACCESS_ECAM_FAST_PATH_H_

@@ -1,9 +1,10 @@
-#include "pci/config_access.h"
-
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "mmio/bus.h"
+#include "pci/access/ecam_trap.h"
+#include "pci/access/pio_cf8.h"
+#include "pci/le_bytes.h"
 
 namespace pcivmm {
 namespace {

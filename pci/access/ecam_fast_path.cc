@@ -1,4 +1,4 @@
-#include "pci/ecam_fast_path.h"
+#include "pci/access/ecam_fast_path.h"
 
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
-#include "pci/config_access.h"
+#include "pci/access/ecam_trap.h"
 #include "vmm/base/status_macros.h"
 
 namespace pcivmm {
