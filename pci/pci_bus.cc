@@ -81,8 +81,9 @@ void PciBus::Write(ConfigPath path, Bdf bdf, uint16_t reg, uint8_t width, uint32
                      bdf.ToString(), reg, width);
     return;
   }
-  if (PciFunction* f = Find(bdf)) f->Write(reg, width, value);
+  // Traced first: the write's event precedes the mapping events that applying it causes.
   Trace(path, Direction::kWrite, bdf, reg, width, value, vcpu);
+  if (PciFunction* f = Find(bdf)) f->Write(reg, width, value);
 }
 
 }  // namespace pcivmm
