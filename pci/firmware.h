@@ -15,7 +15,7 @@ inline constexpr uint64_t kPciMmio32Base = 0xC000'0000;  // up to the ECAM windo
 inline constexpr uint64_t kPciIoBase = 0xC000;
 inline constexpr uint64_t kPciIoEnd = 0x10000;
 
-// Where BARs may go (DESIGN.md, "Guest physical memory map").
+// Where BARs may go (vmm/ARCHITECTURE.md, "Guest physical memory map").
 struct PciWindows {
   AddressRange mem32;  // 32-bit BARs, 64-bit non-prefetchable BARs, ROMs
   AddressRange mem64;  // 64-bit prefetchable BARs

@@ -1,5 +1,6 @@
 // The x86 platform pcivmm presents to a Linux guest: fixed addresses, ports and IRQs shared by
-// the boot loader, the ACPI tables and the legacy devices (see DESIGN.md, memory map).
+// the boot loader, the ACPI tables and the legacy devices (vmm/ARCHITECTURE.md, "Guest physical
+// memory map").
 #ifndef PCIVMM_VMM_BASE_PLATFORM_LAYOUT_H_
 #define PCIVMM_VMM_BASE_PLATFORM_LAYOUT_H_
 

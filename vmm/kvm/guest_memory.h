@@ -12,7 +12,7 @@
 
 namespace pcivmm {
 
-// Guest physical memory map constants (DESIGN.md, "Guest physical memory map").
+// Guest physical memory map constants (vmm/ARCHITECTURE.md, "Guest physical memory map").
 inline constexpr uint64_t kLowRamLimit = 0xC000'0000;  // RAM below 4 GiB ends at 3 GiB
 inline constexpr uint64_t kHighRamBase = 0x1'0000'0000;
 
