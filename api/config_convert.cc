@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "pci/vfio/vfio_device.h"
+#include "vmm/base/read_file.h"
 #include "vmm/base/status_macros.h"
 
 namespace pcivmm {
@@ -13,6 +14,7 @@ namespace {
 
 constexpr uint64_t kMaxRamMib = 1ull << 20;  // 1 TiB
 constexpr uint32_t kMaxEcamBuses = 256;      // PCIe Base 4.0, 7.2.2: 8 bus-number bits
+constexpr uint64_t kMaxConfigFileBytes = 1ull << 20;
 
 absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
 
@@ -144,6 +146,11 @@ absl::Status GuestFromConfig(const v1::VmConfig& c, VmSpec* spec) {
       if (c.test_guest().image_path().empty()) {
         return Invalid("test_guest.image_path: must not be empty");
       }
+      if (spec->machine.vcpus > Machine::kMaxTestGuestVcpus) {
+        return Invalid(
+            absl::StrFormat("machine.vcpus: %d, but a test guest's stacks (guest ABI) fit %d vCPUs",
+                            spec->machine.vcpus, Machine::kMaxTestGuestVcpus));
+      }
       spec->guest = TestGuestConfig{c.test_guest().image_path(), c.test_guest().arg()};
       return absl::OkStatus();
     case v1::VmConfig::kLinuxBoot:
@@ -171,7 +178,9 @@ absl::StatusOr<v1::VmConfig> ParseVmConfigJson(std::string_view json) {
 }
 
 absl::StatusOr<v1::VmConfig> ReadVmConfigFile(const std::string& path) {
-  PCIVMM_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  PCIVMM_ASSIGN_OR_RETURN(
+      std::string text,
+      ReadBoundedFile(path, kMaxConfigFileBytes, "--config-file", "a VmConfig is a few KiB"));
   auto config = ParseVmConfigJson(text);
   if (!config.ok()) {
     return Invalid(absl::StrFormat("--config-file %s: %s", path, config.status().message()));

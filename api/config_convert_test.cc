@@ -134,6 +134,18 @@ TEST(ConfigConvertTest, VfioDevicesGetTheirDefaultsAndRoundTrip) {
   EXPECT_FALSE(back.pci().vfio_devices(1).mmap_bars());
 }
 
+TEST(ConfigConvertTest, TestGuestsGetNoMoreVcpusThanTheirStacksFit) {
+  EXPECT_EQ(Machine::kMaxTestGuestVcpus, 30);  // (0x80000 - 0x7000) / 0x4000
+  EXPECT_EQ(SpecError(R"({"machine": {"vcpus": 31}, "testGuest": {"imagePath": "g"}})"),
+            "machine.vcpus: 31, but a test guest's stacks (guest ABI) fit 30 vCPUs");
+  EXPECT_TRUE(
+      VmSpecFromConfig(Parse(R"({"machine": {"vcpus": 30}, "testGuest": {"imagePath": "g"}})"))
+          .ok());
+  EXPECT_TRUE(
+      VmSpecFromConfig(Parse(R"({"machine": {"vcpus": 64}, "linuxBoot": {"kernelPath": "k"}})"))
+          .ok());
+}
+
 TEST(ConfigConvertTest, UnknownJsonFieldsAreRejected) {
   auto c = ParseVmConfigJson(R"({"machine": {"vcpu": 2}})");
   ASSERT_FALSE(c.ok());

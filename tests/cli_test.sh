@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Unit tier: pcivmm's command line without a VM: --help and --version (exit 0, their texts),
-# a bad flag value (exit 2 naming the flag), and, where /dev/kvm is PVM, a Linux boot refused
-# at once (non-zero within 2 s, naming PVM).   usage: cli_test.sh BUILD_DIR
+# bad flag values and input files (exit 2 naming the flag or file), and, where /dev/kvm is PVM,
+# a Linux boot refused at once (non-zero within 2 s, naming PVM).   usage: cli_test.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
 pcivmm=$build/vmm/pcivmm
@@ -29,6 +29,19 @@ expect "--version: the /dev/kvm flavour" "$dir/last.out" '^/dev/kvm: '
 
 expect_status 2 "a bad --bar-policy is a usage error" "$pcivmm" --guest-image=x --bar-policy=lazy
 expect "the error names --bar-policy" "$dir/last.err" "--bar-policy: 'lazy'"
+
+# Bad input is refused before any VM exists, naming the field.
+for bad in --vcpus=-5 --gpus=-1 --ecam-buses=-2; do
+	expect_status 2 "$bad is a usage error" "$pcivmm" --guest-image=x "$bad"
+	expect "$bad: named as negative" "$dir/last.err" "${bad%%=*}: -[0-9]+ is negative"
+done
+expect_status 2 "a test guest with 31 vCPUs is refused" "$pcivmm" --guest-image=x --vcpus=31
+expect "the stacks' limit is named" "$dir/last.err" "machine.vcpus: 31, but a test guest's stacks \(guest ABI\) fit 30 vCPUs"
+expect_status 2 "--config-file=/dev/zero is refused" "$pcivmm" --config-file=/dev/zero
+expect "not a regular file" "$dir/last.err" "--config-file /dev/zero: a character device; expected a regular file"
+truncate -s 2M "$dir/huge.json"
+expect_status 2 "a 2 MiB config file is refused" "$pcivmm" --config-file="$dir/huge.json"
+expect "the limit is named" "$dir/last.err" "2097152 bytes, over the limit of 1048576 bytes"
 
 flavour=$("$build/vmm/kvm-flavour" | cut -f1)
 if [ "$flavour" = pvm ]; then

@@ -202,14 +202,25 @@ absl::Status GuestFlags(v1::VmConfig* c) {
   return absl::OkStatus();
 }
 
+// A count flag's value; a negative one is an error naming the flag (never read as 0).
+absl::StatusOr<uint32_t> Count(const absl::Flag<int>& flag) {
+  const int v = absl::GetFlag(flag);
+  if (v >= 0) return static_cast<uint32_t>(v);
+  std::string name{absl::GetFlagReflectionHandle(flag).Name()};
+  std::replace(name.begin(), name.end(), '_', '-');
+  return absl::InvalidArgumentError(absl::StrFormat("--%s: %d is negative", name, v));
+}
+
 absl::Status MachineAndPciFlags(v1::VmConfig* c) {
   if (Given(FLAGS_ram_mib)) c->mutable_machine()->set_ram_mib(absl::GetFlag(FLAGS_ram_mib));
   if (Given(FLAGS_vcpus)) {
-    c->mutable_machine()->set_vcpus(static_cast<uint32_t>(std::max(absl::GetFlag(FLAGS_vcpus), 0)));
+    PCIVMM_ASSIGN_OR_RETURN(const uint32_t vcpus, Count(FLAGS_vcpus));
+    c->mutable_machine()->set_vcpus(vcpus);
   }
   v1::PciConfig* p = c->mutable_pci();
   if (Given(FLAGS_ecam_buses)) {
-    p->set_ecam_buses(static_cast<uint32_t>(std::max(absl::GetFlag(FLAGS_ecam_buses), 0)));
+    PCIVMM_ASSIGN_OR_RETURN(const uint32_t buses, Count(FLAGS_ecam_buses));
+    p->set_ecam_buses(buses);
   }
   if (Given(FLAGS_pci_pio)) p->set_pio_enabled(absl::GetFlag(FLAGS_pci_pio));
   if (Given(FLAGS_ecam_fast_path)) p->set_ecam_fast_path(absl::GetFlag(FLAGS_ecam_fast_path));
@@ -233,14 +244,15 @@ absl::Status MachineAndPciFlags(v1::VmConfig* c) {
 
 // --gpus=N replaces the device list with N GPU-like devices; --gpu-bar1-gib alone resizes
 // the BAR1 of the devices the config file declared.
-void GpuFlags(v1::VmConfig* merged) {
+absl::Status GpuFlags(v1::VmConfig* merged) {
   v1::PciConfig* p = merged->mutable_pci();
   if (Given(FLAGS_gpus)) {
+    PCIVMM_ASSIGN_OR_RETURN(const uint32_t gpus, Count(FLAGS_gpus));
     p->clear_devices();
-    for (int i = 0; i < absl::GetFlag(FLAGS_gpus); ++i) {
+    for (uint32_t i = 0; i < gpus; ++i) {
       v1::PciDevice* d = p->add_devices();
       d->set_name(absl::StrFormat("gpu%d", i));
-      d->set_slot(static_cast<uint32_t>(i + 1));
+      d->set_slot(i + 1);
       d->set_model(v1::DEVICE_MODEL_GPU_LIKE);
       d->set_bar1_gib(absl::GetFlag(FLAGS_gpu_bar1_gib));
     }
@@ -248,6 +260,7 @@ void GpuFlags(v1::VmConfig* merged) {
     for (v1::PciDevice& d : *p->mutable_devices())
       d.set_bar1_gib(absl::GetFlag(FLAGS_gpu_bar1_gib));
   }
+  return absl::OkStatus();
 }
 
 // The config file (if any) with the command line's flags on top.
@@ -260,7 +273,7 @@ absl::StatusOr<v1::VmConfig> EffectiveConfig() {
   PCIVMM_RETURN_IF_ERROR(GuestFlags(&flags));
   PCIVMM_RETURN_IF_ERROR(MachineAndPciFlags(&flags));
   OverlayVmConfig(flags, &config);
-  GpuFlags(&config);
+  PCIVMM_RETURN_IF_ERROR(GpuFlags(&config));
   return config;
 }
 

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_format.h"
 #include "vmm/base/platform_layout.h"
+#include "vmm/base/read_file.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/boot/acpi_tables.h"
 #include "vmm/boot/linux_loader.h"
@@ -18,17 +19,14 @@ absl::Status WriteAcpiTables(Machine& machine, const PciPlatform& pci) {
   return machine.memory().Write(layout::kAcpiBase, tables);
 }
 
-absl::StatusOr<LinuxImages> ReadImages(const LinuxBootConfig& config) {
+// The kernel and the initrd each fit in guest RAM or cannot be loaded at all.
+absl::StatusOr<LinuxImages> ReadImages(const LinuxBootConfig& config, uint64_t ram_bytes) {
   LinuxImages images;
-  auto kernel = ReadFile(config.kernel_path);
-  if (!kernel.ok())
-    return absl::NotFoundError(absl::StrFormat("kernel: %s", kernel.status().message()));
-  images.kernel = std::move(*kernel);
+  PCIVMM_ASSIGN_OR_RETURN(
+      images.kernel, ReadBoundedFile(config.kernel_path, ram_bytes, "--kernel", "the guest RAM"));
   if (!config.initrd_path.empty()) {
-    auto initrd = ReadFile(config.initrd_path);
-    if (!initrd.ok())
-      return absl::NotFoundError(absl::StrFormat("initrd: %s", initrd.status().message()));
-    images.initrd = std::move(*initrd);
+    PCIVMM_ASSIGN_OR_RETURN(
+        images.initrd, ReadBoundedFile(config.initrd_path, ram_bytes, "--initrd", "the guest RAM"));
   }
   images.cmdline = config.cmdline;
   return images;
@@ -49,7 +47,7 @@ absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& 
 absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
                             const LinuxBootConfig& config) {
   PCIVMM_RETURN_IF_ERROR(RequireLinuxCapableKvm(ClassifyHostKvm(), config));
-  PCIVMM_ASSIGN_OR_RETURN(LinuxImages images, ReadImages(config));
+  PCIVMM_ASSIGN_OR_RETURN(LinuxImages images, ReadImages(config, machine.memory().size()));
   PCIVMM_RETURN_IF_ERROR(WriteAcpiTables(machine, pci));
   const std::vector<E820Entry> e820 =
       BuildE820(machine.memory(), PlatformReserved(pci.bus().bus_count()));

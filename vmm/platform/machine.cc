@@ -1,12 +1,11 @@
 #include "vmm/platform/machine.h"
 
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_format.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "vmm/base/platform_layout.h"
+#include "vmm/base/read_file.h"
 #include "vmm/base/status_macros.h"
 #include "vmm/platform/x86_platform.h"
 
@@ -74,7 +73,16 @@ absl::Status Machine::Init(const MachineConfig& config) {
 }
 
 absl::Status Machine::LoadTestGuest(const std::string& path, uint64_t arg) {
-  PCIVMM_ASSIGN_OR_RETURN(std::string image, ReadFile(path));
+  if (vcpu_count() > kMaxTestGuestVcpus) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("vcpus: %d, but a test guest's stacks (guest ABI) fit %d vCPUs",
+                        vcpu_count(), kMaxTestGuestVcpus));
+  }
+  const uint64_t room =
+      memory_.size() > PCIVMM_GUEST_LOAD_ADDR ? memory_.size() - PCIVMM_GUEST_LOAD_ADDR : 0;
+  PCIVMM_ASSIGN_OR_RETURN(
+      std::string image,
+      ReadBoundedFile(path, room, "--guest-image", "the guest RAM above the load address"));
   if (image.empty()) return absl::InvalidArgumentError(absl::StrFormat("%s is empty", path));
   auto bytes = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(image.data()), image.size());
   if (absl::Status st = memory_.Write(PCIVMM_GUEST_LOAD_ADDR, bytes); !st.ok()) {
@@ -112,14 +120,6 @@ StopReason Machine::Run() {
   for (auto& t : threads) t.join();
   if (auto r = control_.reason()) return *r;
   return reasons.front();
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrFormat("cannot open %s", path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace pcivmm

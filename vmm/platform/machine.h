@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "guest-images/include/pcivmm_guest_abi.h"
 #include "mmio/bus.h"
 #include "mmio/memslot_table.h"
 #include "vmm/devices/boot_marker.h"
@@ -35,6 +36,10 @@ struct MachineConfig {
 class Machine {
  public:
   static constexpr int kMaxVcpus = 64;
+  // A test guest's vCPU n has its stack at PCIVMM_GUEST_STACK_TOP - n * PCIVMM_GUEST_STACK_SIZE
+  // (the guest ABI), above the boot GDT and page tables: this many fit.
+  static constexpr int kMaxTestGuestVcpus =
+      static_cast<int>((PCIVMM_GUEST_STACK_TOP - kBootStructuresEnd) / PCIVMM_GUEST_STACK_SIZE);
   static absl::StatusOr<std::unique_ptr<Machine>> Create(const MachineConfig& config);
   ~Machine();
 
@@ -83,9 +88,6 @@ class Machine {
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   bool pc_platform_ = false;
 };
-
-// Reads a whole file (a guest image, an initrd).
-absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 }  // namespace pcivmm
 
