@@ -28,4 +28,16 @@ expect_status 75 "--guest-image larger than RAM above the load address" "$pcivmm
 expect "that limit is named" "$dir/last.err" "over the limit of 66060288 bytes \\(the guest RAM above the load address\\)"
 expect_status 0 "30 vCPUs, the most a test guest's stacks fit, run" "$pcivmm" \
 	--guest-image="$build/guest-images/hello.bin" --vcpus=30
+# Memory slots the host kernel cannot carry (vmm/platform/slot_budget.h): on a shadow-paging KVM
+# (PVM) 31 x 1 TiB of BARs would take ~62 GiB of reverse maps; refused before any slot exists.
+# On hardware KVM the same slots cost ~62 MiB (the unit tests cover that model).
+flavour=$("$build/vmm/kvm-flavour" | cut -f1)
+if [ "$flavour" = pvm ]; then
+	expect_status 75 "31 x 1 TiB of BARs on PVM" timeout 20 "$pcivmm" \
+		--guest-image="$build/guest-images/hello.bin" --gpus=31 --gpu-bar1-gib=1024
+	expect "refused with the cost and the way out" "$dir/last.err" \
+		"memory slots: guest RAM and BARs of 31.0 TiB would cost the host kernel ~62.2 GiB .*--gpus, --gpu-bar1-gib"
+else
+	echo "note: /dev/kvm is $flavour: the slot budget's PVM case is covered by slot_budget_test"
+fi
 finish_checks bad_input_test

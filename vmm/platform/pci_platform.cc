@@ -3,9 +3,27 @@
 #include "absl/strings/str_format.h"
 #include "vmm/base/platform_layout.h"
 #include "vmm/base/status_macros.h"
+#include "vmm/kvm/kvm_flavour.h"
 #include "vmm/kvm/long_mode.h"
+#include "vmm/platform/slot_budget.h"
 
 namespace pcivmm {
+
+namespace {
+
+// Guest RAM and every memory BAR and ROM that may become a slot, against what the host can
+// carry (slot_budget.h), before the mapper makes any slot.
+absl::Status CheckSlotCost(Machine& machine, const PciBus& bus) {
+  uint64_t bytes = machine.memory().size();
+  for (const PciFunction* f : bus.functions()) {
+    for (const BarSpec& b : f->spec().bars) bytes += b.kind == BarKind::kIo ? 0 : b.size;
+    bytes += f->spec().rom_size;
+  }
+  PCIVMM_ASSIGN_OR_RETURN(const uint64_t available, HostMemAvailable());
+  return CheckSlotBudget(bytes, ClassifyHostKvm().flavour, available);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machine,
                                                                  const PciConfig& config) {
@@ -17,6 +35,7 @@ absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machin
   PCIVMM_ASSIGN_OR_RETURN(const int phys_bits, GuestPhysBits(machine.kvm()));
   PCIVMM_ASSIGN_OR_RETURN(p->windows_, DefaultPciWindows(machine.memory().end(), phys_bits));
   PCIVMM_RETURN_IF_ERROR(AssignPciResources(*p->bus_, *p->windows_, config.hand_off));
+  PCIVMM_RETURN_IF_ERROR(CheckSlotCost(machine, *p->bus_));
   p->pio_ = std::make_shared<PioConfigAccess>(p->bus_.get());
   p->pio_->set_enabled(config.pio_enabled);
   PCIVMM_RETURN_IF_ERROR(machine.pio().Register(kPioConfigAddressPort, 8, p->pio_).status());
