@@ -1,5 +1,7 @@
 #include "api/api_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -63,7 +65,27 @@ absl::Status ClaimUnixSocketPath(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp) {
+namespace {
+
+// A numeric host: "a.b.c.d" or "[v6]". Sets *loopback.
+bool NumericHost(const std::string& host, bool* loopback) {
+  in_addr v4{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    *loopback = (ntohl(v4.s_addr) >> 24) == 127;
+    return true;
+  }
+  in6_addr v6{};
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']' &&
+      ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) == 1) {
+    *loopback = IN6_IS_ADDR_LOOPBACK(&v6);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp, bool allow_remote) {
   const size_t colon = tcp.rfind(':');
   const std::string port_text = colon == std::string::npos ? tcp : tcp.substr(colon + 1);
   int port = 0;
@@ -71,9 +93,23 @@ absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp) {
     return absl::InvalidArgumentError(
         absl::StrFormat("--api-tcp %s: want PORT or HOST:PORT (port 0..65535)", tcp));
   }
-  if (colon == std::string::npos) return absl::StrFormat("127.0.0.1:%d", port);
-  if (colon == 0) return absl::InvalidArgumentError("--api-tcp " + tcp + ": empty host");
-  return tcp;
+  std::string host = colon == std::string::npos ? "127.0.0.1" : tcp.substr(0, colon);
+  if (host.empty()) return absl::InvalidArgumentError("--api-tcp " + tcp + ": empty host");
+  if (host == "localhost") host = "127.0.0.1";  // one listener, not one per address family
+  bool loopback = false;
+  if (!NumericHost(host, &loopback)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--api-tcp %s: give a numeric address (127.0.0.1, [::1]); a host name may resolve to "
+        "several, each its own listener",
+        tcp));
+  }
+  if (!loopback && !allow_remote) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--api-tcp %s: not a loopback address. The API has no authentication: anyone who "
+        "reaches the port controls the VM. Pass --api-tcp-allow-remote to serve it there anyway",
+        tcp));
+  }
+  return absl::StrFormat("%s:%d", host, port);
 }
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(grpc::Service* service,
@@ -84,6 +120,9 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(grpc::Service* servi
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
   builder.SetMaxSendMessageSize(options.max_send_bytes);
+  // No SO_REUSEPORT clones of the listener: with them gRPC opens one listener per CPU, and
+  // for port 0 the clones get ports of their own that nobody is told about.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(service);
   if (!options.unix_socket.empty()) {
     PCIVMM_RETURN_IF_ERROR(ClaimUnixSocketPath(options.unix_socket));
@@ -91,7 +130,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(grpc::Service* servi
     s->unix_socket_ = options.unix_socket;
   }
   if (!options.tcp.empty()) {
-    PCIVMM_ASSIGN_OR_RETURN(std::string address, TcpListenAddress(options.tcp));
+    PCIVMM_ASSIGN_OR_RETURN(std::string address,
+                            TcpListenAddress(options.tcp, options.tcp_allow_remote));
     builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &s->tcp_port_);
   }
   // The socket file is created by bind() inside BuildAndStart: a umask of 0177 makes it 0600

@@ -16,6 +16,7 @@ namespace pcivmm {
 struct ApiServerOptions {
   std::string unix_socket;           // empty: none
   std::string tcp;                   // "PORT" (loopback) or "HOST:PORT"; empty: none
+  bool tcp_allow_remote = false;     // a non-loopback HOST is refused unless set
   int max_receive_bytes = 64 << 10;  // requests are small
   int max_send_bytes = 16 << 20;     // a full GetStats of a busy VM fits easily
 };
@@ -24,8 +25,11 @@ struct ApiServerOptions {
 // path; a stale socket file is removed; anything that is not a socket is refused.
 absl::Status ClaimUnixSocketPath(const std::string& path);
 
-// "PORT" -> "127.0.0.1:PORT"; "HOST:PORT" unchanged. InvalidArgument for anything else.
-absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp);
+// "PORT" and "localhost:PORT" -> "127.0.0.1:PORT"; "HOST:PORT" with a numeric HOST unchanged
+// (IPv6 in brackets). One address, so one listener, also for port 0. A HOST outside loopback
+// (127.0.0.0/8, [::1]) serves the unauthenticated API to whoever reaches it: refused unless
+// `allow_remote`. InvalidArgument naming --api-tcp for anything else.
+absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp, bool allow_remote = false);
 
 class ApiServer {
  public:

@@ -147,8 +147,18 @@ TEST_F(ApiServerTest, AFileThatIsNotASocketIsLeftAlone) {
 TEST_F(ApiServerTest, TcpListensOnLoopbackUnlessAHostIsGiven) {
   EXPECT_EQ(*TcpListenAddress("0"), "127.0.0.1:0");
   EXPECT_EQ(*TcpListenAddress("8080"), "127.0.0.1:8080");
-  EXPECT_EQ(*TcpListenAddress("0.0.0.0:9"), "0.0.0.0:9");
+  EXPECT_EQ(*TcpListenAddress("localhost:0"), "127.0.0.1:0");  // one listener
+  EXPECT_EQ(*TcpListenAddress("127.0.0.2:9"), "127.0.0.2:9");
   EXPECT_EQ(*TcpListenAddress("[::1]:9"), "[::1]:9");
+  // Beyond loopback only when asked, the error naming the risk and the flag.
+  const auto remote = TcpListenAddress("0.0.0.0:9");
+  EXPECT_EQ(remote.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(remote.status().message().find("anyone who reaches the port controls the VM"),
+            std::string::npos);
+  EXPECT_NE(remote.status().message().find("--api-tcp-allow-remote"), std::string::npos);
+  EXPECT_FALSE(TcpListenAddress("[::]:9").ok());
+  EXPECT_EQ(*TcpListenAddress("0.0.0.0:9", /*allow_remote=*/true), "0.0.0.0:9");
+  EXPECT_FALSE(TcpListenAddress("example.org:9", true).ok());  // a name: maybe several binds
   EXPECT_FALSE(TcpListenAddress("x").ok());
   EXPECT_FALSE(TcpListenAddress("70000").ok());
   EXPECT_FALSE(TcpListenAddress(":80").ok());

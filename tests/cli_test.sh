@@ -43,6 +43,9 @@ truncate -s 2M "$dir/huge.json"
 expect_status 2 "a 2 MiB config file is refused" "$pcivmm" --config-file="$dir/huge.json"
 expect "the limit is named" "$dir/last.err" "2097152 bytes, over the limit of 1048576 bytes"
 
+expect_status 2 "--api-tcp beyond loopback is refused" "$pcivmm" --guest-image=x --api-tcp=0.0.0.0:0
+expect "the risk and the flag are named" "$dir/last.err" "anyone who reaches the port controls the VM. Pass --api-tcp-allow-remote"
+
 flavour=$("$build/vmm/kvm-flavour" | cut -f1)
 if [ "$flavour" = pvm ]; then
 	guest=$build/guest-images/linux

@@ -65,6 +65,9 @@ ABSL_FLAG(bool, test_devices, true,
           "attach the test devices of pcivmm_guest_abi.h (echo ports, stream port, scratch MMIO)");
 ABSL_FLAG(std::string, api_socket, "",
           "serve the control API on this Unix socket (created 0600; a stale file is replaced)");
+ABSL_FLAG(bool, api_tcp_allow_remote, false,
+          "let --api-tcp bind a non-loopback address: the API has no authentication, so anyone "
+          "who reaches the port controls the VM");
 ABSL_FLAG(std::string, api_tcp, "",
           "also serve the API on TCP: PORT (127.0.0.1) or HOST:PORT; unauthenticated");
 ABSL_FLAG(bool, paused, false, "start with every vCPU parked; ResumeVm starts the guest");
@@ -143,7 +146,9 @@ const FlagGroup kFlagGroups[] = {
     {"Devices", {"gpus", "gpu_bar1_gib", "vfio", "test_devices"}},
     {"PCI config paths", {"pci_pio", "ecam_fast_path", "ecam_buses"}},
     {"vBAR mapper", {"memory_decode", "bar_policy", "bar_cost_ns_per_gib"}},
-    {"API", {"api_socket", "api_tcp", "paused", "pause_on_boot_marker", "exit_with_guest"}},
+    {"API",
+     {"api_socket", "api_tcp", "api_tcp_allow_remote", "paused", "pause_on_boot_marker",
+      "exit_with_guest"}},
     {"Diagnostics", {"stats", "boot_timeout", "metrics_file", "metrics_interval"}},
 };
 
@@ -382,6 +387,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> StartApi(VmServiceImpl* service) {
   ApiServerOptions o;
   o.unix_socket = absl::GetFlag(FLAGS_api_socket);
   o.tcp = absl::GetFlag(FLAGS_api_tcp);
+  o.tcp_allow_remote = absl::GetFlag(FLAGS_api_tcp_allow_remote);
   if (o.unix_socket.empty() && o.tcp.empty()) return nullptr;
   PCIVMM_ASSIGN_OR_RETURN(auto server, ApiServer::Start(service, o));
   if (!o.unix_socket.empty())
@@ -445,6 +451,10 @@ int RunMain() {
   if (!spec.ok()) return Fail(spec.status(), kExitUsage);
   if (const std::string path = absl::GetFlag(FLAGS_api_socket); !path.empty()) {
     if (absl::Status st = ClaimUnixSocketPath(path); !st.ok()) return Fail(st, kExitUsage);
+  }
+  if (const std::string tcp = absl::GetFlag(FLAGS_api_tcp); !tcp.empty()) {  // before the VM
+    auto address = TcpListenAddress(tcp, absl::GetFlag(FLAGS_api_tcp_allow_remote));
+    if (!address.ok()) return Fail(address.status(), kExitUsage);
   }
   DaemonExit daemon_exit;
   VmHost::Options options{absl::GetFlag(FLAGS_paused), absl::GetFlag(FLAGS_pause_on_boot_marker),

@@ -86,4 +86,23 @@ check "third daemon replaces the stale socket" start "$dir/d3.log" --guest-arg=1
 check "third daemon answers" wait_state PAUSED
 expect_status 0 "shutdown the third" ctl shutdown
 
+# 7. TCP port 0: exactly one listener, the one printed.
+listening_ports() { # PID: the TCP ports the process listens on, one per listening socket
+	local ino
+	for ino in $(find "/proc/$1/fd" -lname 'socket:*' -printf '%l\n' | tr -dc '0-9\n'); do
+		awk -v i="$ino" '$10 == i && $4 == "0A" { split($2, a, ":"); print a[2] }' \
+			/proc/net/tcp /proc/net/tcp6
+	done | while read -r hex; do echo $((16#$hex)); done
+}
+"$pcivmm" --guest-image="$guest" --guest-arg=1 --api-tcp=0 >"$dir/tcp.log" 2>&1 &
+pids+=($!)
+check "the TCP daemon prints its port" wait_for "$dir/tcp.log" "API on tcp port [0-9]+"
+port=$(sed -nE 's/.*API on tcp port ([0-9]+).*/\1/p' "$dir/tcp.log")
+mapfile -t ports < <(listening_ports "${pids[-1]}")
+if [ "${#ports[@]}" -eq 1 ] && [ "${ports[0]}" = "$port" ]; then echo "ok: one listener, port $port"; else
+	fail "listeners: ${ports[*]:-none}, printed $port"
+fi
+kill "${pids[-1]}"
+wait "${pids[-1]}" 2>/dev/null
+
 finish_checks api_daemon_test
