@@ -125,6 +125,11 @@ void EventHub::Close() {
   }
 }
 
+void EventHub::Subscription::Close() {
+  closed_.store(true, std::memory_order_release);
+  Wake(/*force=*/true);
+}
+
 EventHub::Subscription::Subscription(EventHub* hub, int slot, uint32_t kinds, size_t buffer,
                                      UniqueFd wake)
     : ring_(buffer), hub_(hub), slot_(slot), kinds_(kinds), wake_(std::move(wake)) {}

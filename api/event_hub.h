@@ -116,6 +116,9 @@ class EventHub::Subscription {
   };
   // Takes up to `max` buffered events, waiting up to `timeout` when there are none.
   Batch Next(size_t max, absl::Duration timeout);
+  // Ends this subscription early, from any thread: its Next() returns at once and reports
+  // closed once drained (used to reap the stream of a client that went away).
+  void Close();
   size_t capacity() const { return ring_.capacity(); }
 
  private:

@@ -1,5 +1,6 @@
 #include "api/vm_service.h"
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
 #include "api/config_convert.h"
 #include "api/metrics.h"
@@ -184,6 +185,34 @@ absl::Status VmServiceImpl::StreamEvents(grpc::ServerContext* context,
   return absl::CancelledError("the client cancelled the stream");
 }
 
+bool VmServiceImpl::CloseCancelledWatches() {
+  absl::MutexLock lock(&watches_mu_);
+  bool any = false;
+  for (const Watch& w : watches_) {
+    if (!w.context->IsCancelled()) continue;
+    w.subscription->Close();
+    any = true;
+  }
+  return any;
+}
+
+absl::StatusOr<std::unique_ptr<EventHub::Subscription>> VmServiceImpl::SubscribeReapingCancelled(
+    uint32_t kinds, size_t buffer) {
+  auto s = backend_.events().Subscribe(kinds, buffer);
+  if (s.ok() || s.status().code() != absl::StatusCode::kResourceExhausted ||
+      !CloseCancelledWatches()) {
+    return s;
+  }
+  // The reaped streams' threads return at once and free their slots as they go.
+  const absl::Time deadline = absl::Now() + absl::Seconds(1);
+  while (!s.ok() && s.status().code() == absl::StatusCode::kResourceExhausted &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+    s = backend_.events().Subscribe(kinds, buffer);
+  }
+  return s;
+}
+
 grpc::Status VmServiceImpl::WatchEvents(grpc::ServerContext* context,
                                         const v1::WatchEventsRequest* request,
                                         grpc::ServerWriter<v1::WatchEventsResponse>* writer) {
@@ -191,8 +220,16 @@ grpc::Status VmServiceImpl::WatchEvents(grpc::ServerContext* context,
   if (!kinds.ok()) return ToGrpcStatus(kinds.status());
   auto buffer = EventBufferSize(request->buffer_events());
   if (!buffer.ok()) return ToGrpcStatus(buffer.status());
-  auto subscription = backend_.events().Subscribe(*kinds, *buffer);
+  auto subscription = SubscribeReapingCancelled(*kinds, *buffer);
   if (!subscription.ok()) return ToGrpcStatus(subscription.status());
+  {
+    absl::MutexLock lock(&watches_mu_);
+    watches_.push_back({context, subscription->get()});
+  }
+  absl::Cleanup forget = [this, s = subscription->get()] {
+    absl::MutexLock lock(&watches_mu_);
+    std::erase_if(watches_, [s](const Watch& w) { return w.subscription == s; });
+  };
   // The current state first (sequence 0), so a watcher needs no GetVmInfo race.
   if ((*kinds & EventKindBit(EventKind::kStateChange)) != 0) {
     EventRecord now;

@@ -8,8 +8,13 @@
 #define PCIVMM_API_VM_SERVICE_H_
 
 #include <functional>
+#include <memory>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/vm_backend.h"
 #include "grpcpp/grpcpp.h"
@@ -71,9 +76,20 @@ class VmServiceImpl final : public v1::VmService::Service {
   absl::Status StreamEvents(grpc::ServerContext* context, EventHub::Subscription& subscription,
                             grpc::ServerWriter<v1::WatchEventsResponse>* writer);
   void AddEvent(const EventRecord& record, v1::WatchEventsResponse* response);
+  // Subscribe; when every slot is taken, first end the streams whose clients cancelled (their
+  // threads notice only at their next poll) and wait briefly for their slots.
+  absl::StatusOr<std::unique_ptr<EventHub::Subscription>> SubscribeReapingCancelled(uint32_t kinds,
+                                                                                    size_t buffer);
+  bool CloseCancelledWatches();
 
   VmBackend& backend_;
   const Options options_;
+  struct Watch {
+    grpc::ServerContext* context;
+    EventHub::Subscription* subscription;
+  };
+  absl::Mutex watches_mu_;
+  std::vector<Watch> watches_ ABSL_GUARDED_BY(watches_mu_);
 };
 
 }  // namespace pcivmm

@@ -331,6 +331,37 @@ TEST_F(VmServiceTest, WatchEventsRejectsBadKindsAndBuffers) {
   }
 }
 
+// A client that cancels its watch frees the slot at once, not at its stream's next poll: a
+// harness that reconnects straight away is not told RESOURCE_EXHAUSTED.
+TEST(VmServiceWatchTest, ACancelledWatchFreesItsSlotAtOnce) {
+  FakeVmBackend backend;
+  VmServiceImpl::Options options;
+  options.event_poll = absl::Hours(1);  // the stream would notice the cancel only after this
+  VmServiceImpl service(&backend, std::move(options));
+  auto server = ApiServer::Start(&service, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::VmService::NewStub((*server)->InProcessChannel());
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>>> readers;
+  for (int i = 0; i < EventHub::kMaxSubscribers; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    readers.push_back(stub->WatchEvents(contexts.back().get(), v1::WatchEventsRequest()));
+    v1::WatchEventsResponse first;
+    ASSERT_TRUE(readers.back()->Read(&first));  // subscribed
+  }
+  contexts[3]->TryCancel();
+  const absl::Time start = absl::Now();
+  grpc::ClientContext ctx;
+  auto reader = stub->WatchEvents(&ctx, v1::WatchEventsRequest());
+  v1::WatchEventsResponse first;
+  EXPECT_TRUE(reader->Read(&first)) << "the 17th watch was refused";
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  ctx.TryCancel();
+  for (auto& c : contexts) c->TryCancel();
+  backend.events().Close();
+  (*server)->Shutdown(absl::Seconds(5));
+}
+
 TEST_F(VmServiceTest, TooManyWatchersIsResourceExhausted) {
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>>> readers;
