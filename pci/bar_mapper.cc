@@ -118,20 +118,9 @@ std::vector<BarMapper::BarState*> BarMapper::Pieces(const PciFunction& f, int ba
   return out;
 }
 
-void BarMapper::OnConfigWrite(PciFunction& f, uint16_t offset, uint8_t width) {
+void BarMapper::OnConfigWrite(PciFunction& f, uint16_t /*offset*/, uint8_t /*width*/) {
   {
     absl::MutexLock lock(&mu_);
-    const bool command = AccessTouches(offset, width, cfg::kCommand, 2);
-    for (const BarSpec& spec : f.spec().bars) {
-      if (spec.kind != BarKind::kMem64) continue;
-      const uint16_t low = BarOffset(spec.index);
-      for (BarState* b : Pieces(f, spec.index)) {
-        if (AccessTouches(offset, width, low, 4)) b->half_written = true;
-        if (AccessTouches(offset, width, static_cast<uint16_t>(low + 4), 4) || command) {
-          b->half_written = false;
-        }
-      }
-    }
     Reconcile(f);
   }
   if (owed_sleep_ns > 0) {
@@ -141,50 +130,37 @@ void BarMapper::OnConfigWrite(PciFunction& f, uint16_t offset, uint8_t width) {
 }
 
 void BarMapper::Reconcile(PciFunction& f) {
-  const bool decode = (f.Read(cfg::kCommand, 2) & cfg::kCommandMemory) != 0;
+  const BarRegisters regs = f.bar_registers();
   for (const BarSpec& spec : f.spec().bars) {
-    for (BarState* b : Pieces(f, spec.index)) ReconcileBar(*b, decode);
+    const BarPlacement bar = DecodeBar(spec, regs);
+    for (BarState* b : Pieces(f, spec.index)) ReconcileBar(*b, bar);
   }
 }
 
-void BarMapper::ReconcileBar(BarState& b, bool decode) {
-  const uint64_t addr = b.function->BarAddress(b.spec) + b.offset;
-  const auto range = b.function->BarAddress(b.spec) > UINT64_MAX - b.offset
-                         ? std::nullopt
-                         : AddressRange::Make(addr, b.length);
-  if (decode && !b.half_written && !InSizingProbe(b) && range) {
-    if (b.slot && b.slot_gpa == addr) return;
-    if (!Placeable(b, *range)) {
-      if (b.slot) Unmap(b, MapEventKind::kUnmap);
-      return;
-    }
-    if (b.slot) {
-      Move(b, addr);
-    } else {
-      Map(b, addr);
-    }
-    return;
+void BarMapper::ReconcileBar(BarState& b, const BarPlacement& bar) {
+  std::optional<AddressRange> range;  // the piece's, where the BAR decodes
+  if (const auto base = bar.decoded() ? CheckedAdd(bar.address, b.offset) : std::nullopt) {
+    range = AddressRange::Make(*base, b.length);
   }
   // Not decoded at a usable address: eager drops the slot, deferred keeps it (stale), except
   // over a real device, which must never be reachable while the guest's decode is off.
-  if (b.slot && (options_.policy == MapPolicy::kEager || b.external)) {
-    Unmap(b, MapEventKind::kUnmap);
+  const bool keep_stale = options_.policy == MapPolicy::kDeferred && !b.external;
+  const BarChange change =
+      PlanBarChange(b.slot ? std::optional<uint64_t>(b.slot_gpa) : std::nullopt,
+                    range ? std::optional<uint64_t>(range->base()) : std::nullopt, keep_stale);
+  switch (change.kind) {
+    case BarChange::Kind::kNone:
+      return;
+    case BarChange::Kind::kRemove:
+      return Unmap(b, MapEventKind::kUnmap);
+    case BarChange::Kind::kPlace:
+      if (Placeable(b, *range)) Map(b, change.to);
+      return;
+    case BarChange::Kind::kMove:
+      // A conflict at the new address: the BAR is decoded nowhere, its old slot goes.
+      if (!Placeable(b, *range)) return Unmap(b, MapEventKind::kUnmap);
+      return Move(b, change.to);
   }
-}
-
-// PCI 3.0, 6.2.5.1: sizing writes all 1's; the address bits then read back as ones. For a
-// 64-bit BAR the high dword decides (the low dword alone can be a real address).
-bool BarMapper::InSizingProbe(const BarState& b) const {
-  const uint16_t off = BarOffset(b.spec.index);
-  const uint64_t size_mask = ~(b.spec.size - 1);
-  if (b.spec.kind == BarKind::kMem64) {
-    const auto high_mask = static_cast<uint32_t>(size_mask >> 32);
-    if (high_mask != 0) {
-      return (b.function->Read(static_cast<uint16_t>(off + 4), 4) & high_mask) == high_mask;
-    }
-  }
-  const uint32_t low_mask = 0xFFFFFFF0u & static_cast<uint32_t>(size_mask);
-  return low_mask != 0 && (b.function->Read(off, 4) & low_mask) == low_mask;
 }
 
 bool BarMapper::Placeable(BarState& b, const AddressRange& r) {
@@ -200,7 +176,9 @@ bool BarMapper::Placeable(BarState& b, const AddressRange& r) {
       if (s->slot && *s->slot == m.id) other = s.get();
     }
     const bool other_decodes =
-        other != nullptr && (other->function->Read(cfg::kCommand, 2) & cfg::kCommandMemory) != 0;
+        other != nullptr &&
+        DecodeEnabled(other->spec.kind,
+                      static_cast<uint16_t>(other->function->ReadEmulated(cfg::kCommand, 2)));
     if (other == nullptr || other_decodes) ok = false;
     if (other != nullptr) stale.push_back(other);
   }
@@ -217,55 +195,78 @@ bool BarMapper::Placeable(BarState& b, const AddressRange& r) {
   return true;
 }
 
-std::optional<uint64_t> BarMapper::Install(BarState& b, uint64_t gpa, uint64_t t0) {
-  // The backing is a live memfd mapping of exactly the BAR's size, kept until ~BarMapper,
-  // or a piece of a real device's BAR mapping, which its owner keeps until after us.
-  auto id = slots_.Install(gpa, b.length, b.host, /*read_only=*/false);
-  const uint64_t ns = NowNs() - t0;
-  if (!id.ok()) {
-    ++b.stats.conflicts;
-    Emit(b, MapEventKind::kConflict, gpa, ns);
-    PCIVMM_LOG_GUEST("pci %s BAR%d: map at %#x failed: %s", BdfOf(*b.function).ToString(),
-                     b.spec.index, gpa, id.status().ToString());
-    return std::nullopt;
+// The mapper's relocator: one BAR piece's memory slot.
+class BarMapper::SlotRelocator : public BarRelocator {
+ public:
+  SlotRelocator(MemslotTable& slots, BarState& b) : slots_(slots), b_(b) {}
+
+  absl::Status Place(uint64_t to) override {
+    // The backing is a live memfd mapping of exactly the BAR's size, kept until ~BarMapper,
+    // or a piece of a real device's BAR mapping, which its owner keeps until after us.
+    PCIVMM_ASSIGN_OR_RETURN(const uint32_t id,
+                            slots_.Install(to, b_.length, b_.host, /*read_only=*/false));
+    b_.slot = id;
+    b_.slot_gpa = to;
+    return absl::OkStatus();
   }
-  b.slot = *id;
-  b.slot_gpa = gpa;
-  b.conflict_at.reset();
-  return ns;
+  absl::Status Remove(uint64_t /*from*/) override {
+    PCIVMM_RETURN_IF_ERROR(slots_.Remove(*b_.slot));
+    b_.slot.reset();
+    return absl::OkStatus();
+  }
+
+ private:
+  MemslotTable& slots_;
+  BarState& b_;
+};
+
+void BarMapper::Refused(BarState& b, uint64_t gpa, uint64_t ns, const absl::Status& why) {
+  ++b.stats.conflicts;
+  Emit(b, MapEventKind::kConflict, gpa, ns);
+  PCIVMM_LOG_GUEST("pci %s BAR%d: map at %#x failed: %s", BdfOf(*b.function).ToString(),
+                   b.spec.index, gpa, why.ToString());
 }
 
 void BarMapper::Map(BarState& b, uint64_t gpa) {
-  const std::optional<uint64_t> ns = Install(b, gpa, NowNs());
-  if (!ns) return;
+  SlotRelocator slot(slots_, b);
+  const uint64_t t0 = NowNs();
+  const absl::Status st = ApplyBarChange(slot, {BarChange::Kind::kPlace, 0, gpa});
+  const uint64_t ns = NowNs() - t0;
+  if (!st.ok()) return Refused(b, gpa, ns, st);
+  b.conflict_at.reset();
   ++b.stats.maps;
-  Charge(b, *ns, 1);
-  Emit(b, MapEventKind::kMap, gpa, *ns);
+  Charge(b, ns, 1);
+  Emit(b, MapEventKind::kMap, gpa, ns);
 }
 
 void BarMapper::Unmap(BarState& b, MapEventKind kind) {
+  SlotRelocator slot(slots_, b);
   const uint64_t t0 = NowNs();
-  absl::Status st = slots_.Remove(*b.slot);
+  const absl::Status st = ApplyBarChange(slot, {BarChange::Kind::kRemove, b.slot_gpa, 0});
   const uint64_t ns = NowNs() - t0;
   if (!st.ok()) LogLine("E", absl::StrFormat("pci BAR unmap failed: %s", st.ToString()));
-  b.slot.reset();
+  b.slot.reset();  // forgotten even if KVM refused: retrying would not help
   ++b.stats.unmaps;
   Charge(b, ns, 1);
   Emit(b, kind, b.slot_gpa, ns);
 }
 
-// Remove + install, timed as one operation (two for the cost model).
+// Remove + install, timed as one operation (two for the cost model). If the new slot cannot
+// be installed, the old one is put back (the rollback) and then goes like a conflict's.
 void BarMapper::Move(BarState& b, uint64_t gpa) {
+  SlotRelocator slot(slots_, b);
   const uint64_t t0 = NowNs();
-  if (absl::Status st = slots_.Remove(*b.slot); !st.ok()) {
-    LogLine("E", absl::StrFormat("pci BAR move: removing the old slot failed: %s", st.ToString()));
+  const absl::Status st = ApplyBarChange(slot, {BarChange::Kind::kMove, b.slot_gpa, gpa});
+  const uint64_t ns = NowNs() - t0;
+  if (!st.ok()) {
+    Refused(b, gpa, ns, st);
+    if (b.slot) Unmap(b, MapEventKind::kUnmap);
+    return;
   }
-  b.slot.reset();
-  const std::optional<uint64_t> ns = Install(b, gpa, t0);
-  if (!ns) return;
+  b.conflict_at.reset();
   ++b.stats.moves;
-  Charge(b, *ns, 2);
-  Emit(b, MapEventKind::kMove, gpa, *ns);
+  Charge(b, ns, 2);
+  Emit(b, MapEventKind::kMove, gpa, ns);
 }
 
 void BarMapper::Charge(BarState& b, uint64_t ioctl_ns, int operations) {

@@ -14,6 +14,8 @@
 #include "absl/synchronization/mutex.h"
 #include "mmio/address_range.h"
 #include "mmio/memslot_table.h"
+#include "pci/bar_decode.h"
+#include "pci/bar_relocation.h"
 #include "pci/latency_histogram.h"
 #include "pci/pci_bus.h"
 #include "vmm/base/host_mapping.h"
@@ -73,11 +75,13 @@ struct ExternalBar {
 // Watches every config write to a function's command register and BARs (any path, host
 // writes too) and installs, removes or moves one memory slot per memory BAR.
 //
-// Never mapped: a BAR whose decode is off (eager), a BAR in a sizing probe (its address
-// bits all ones), the low half of a 64-bit BAR written without its high half yet, and a BAR
-// that would overlap RAM, the firmware area, the ECAM window, the APICs, another slot, or go
-// beyond the guest physical address width (a conflict: counted, reported, not decoded, so
-// guest accesses there trap and read all-ones).
+// Where a BAR should be is the function's answer (DecodeBar, pci/bar_decode.h): nowhere while
+// its decode is off, while it is in a sizing probe (its address bits all ones), or while a
+// 64-bit BAR's low half is written without its high half yet. Each slot follows that answer
+// through the one reconcile path (pci/bar_relocation.h); a move that fails is rolled back.
+// Never mapped either: a BAR that would overlap RAM, the firmware area, the ECAM window, the
+// APICs, another slot, or go beyond the guest physical address width (a conflict: counted,
+// reported, not decoded, so guest accesses there trap and read all-ones).
 //
 // Safety: removing a slot while another vCPU is inside the BAR is safe. KVM's slot update
 // waits (SRCU) for vCPUs that may hold the old mapping and zaps it; a racing access then
@@ -134,21 +138,20 @@ class BarMapper : public ConfigWriteObserver {
     bool external = false;
     std::optional<uint32_t> slot{};
     uint64_t slot_gpa = 0;
-    bool half_written = false;              // 64-bit BAR: low dword written, high not yet
     std::optional<uint64_t> conflict_at{};  // counted once per refused address
     BarMapStats stats{};
   };
   using Key = std::tuple<const PciFunction*, int, int>;  // function, BAR, piece
+  class SlotRelocator;
 
   std::vector<BarState*> Pieces(const PciFunction& f, int bar) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Reconcile(PciFunction& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReconcileBar(BarState& b, bool decode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool InSizingProbe(const BarState& b) const;
+  void ReconcileBar(BarState& b, const BarPlacement& bar) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Placeable(BarState& b, const AddressRange& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Installs b's slot at gpa: the ns since t0, or nullopt (counted as a conflict).
-  std::optional<uint64_t> Install(BarState& b, uint64_t gpa, uint64_t t0)
+  // A map or move to gpa the memslot table refused: counted and reported as a conflict.
+  void Refused(BarState& b, uint64_t gpa, uint64_t ns, const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Map(BarState& b, uint64_t gpa) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unmap(BarState& b, MapEventKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

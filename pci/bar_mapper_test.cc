@@ -12,11 +12,16 @@ namespace {
 class FakeKvm : public MemslotBackend {
  public:
   absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region& r) override {
+    if (r.memory_size != 0 && fail_installs > 0) {
+      --fail_installs;
+      return absl::ResourceExhaustedError("injected");
+    }
     ++(r.memory_size == 0 ? deletes : installs);
     return absl::OkStatus();
   }
   int installs = 0;
   int deletes = 0;
+  int fail_installs = 0;
 };
 
 constexpr uint64_t kRamEnd = 1ull << 30;
@@ -247,6 +252,33 @@ TEST_F(BarMapperTest, EveryOperationAndConflictIsReportedAsAnEvent) {
   EXPECT_EQ(sink.events[3].bar, 0);
   EXPECT_EQ(sink.events[3].bdf, (Bdf{0, 1, 0}));
   EXPECT_EQ(sink.events[4].size, 1ull << 30);
+}
+
+// The move's new slot is refused: the old one is put back (the rollback), then goes as a
+// conflict's would, and the event feed hears both.
+TEST_F(BarMapperTest, AFailedMoveIsRolledBackThenReportedAsAConflictAndAnUnmap) {
+  Build(MapPolicy::kDeferred);
+  const uint64_t old = *mapper_->MappedAt(gpu(0), 0);
+  RecordingSink sink;
+  mapper_->SetEventSink(&sink);
+  const int installs = kvm_.installs, deletes = kvm_.deletes;
+  kvm_.fail_installs = 1;
+  gpu(0).Write(cfg::kBar0, 4, 0xD0000000);
+  mapper_->SetEventSink(nullptr);
+  EXPECT_FALSE(mapper_->MappedAt(gpu(0), 0));
+  EXPECT_EQ(kvm_.installs - installs, 1);  // the rollback
+  EXPECT_EQ(kvm_.deletes - deletes, 2);    // the move's removal, then the conflict's
+  ASSERT_EQ(sink.events.size(), 2u);
+  EXPECT_EQ(sink.events[0].kind, MapEventKind::kConflict);
+  EXPECT_EQ(sink.events[0].gpa, 0xD0000000u);
+  EXPECT_EQ(sink.events[1].kind, MapEventKind::kUnmap);
+  EXPECT_EQ(sink.events[1].gpa, old);
+  const BarMapStats s = mapper_->stats(gpu(0), 0);
+  EXPECT_EQ(s.moves, 0u);
+  EXPECT_EQ(s.conflicts, 1u);
+  EXPECT_EQ(s.unmaps, 1u);
+  Decode(gpu(0), true);  // the next reconcile maps it where the guest put it
+  EXPECT_EQ(mapper_->MappedAt(gpu(0), 0), 0xD0000000u);
 }
 
 TEST_F(BarMapperTest, ExternalPiecesMustBeAlignedPartsOfAMemoryBar) {

@@ -5,15 +5,6 @@
 namespace pcivmm {
 namespace {
 
-// BAR register bits (PCI 3.0, 6.2.5.1).
-constexpr uint32_t kBarIoSpace = 0x1;
-constexpr uint32_t kBarMem64 = 0x4;
-constexpr uint32_t kBarPrefetchable = 0x8;
-constexpr uint32_t kBarMemAddressMask = 0xFFFFFFF0;
-constexpr uint32_t kBarIoAddressMask = 0xFFFFFFFC;
-constexpr uint32_t kRomAddressMask = 0xFFFFF800;
-constexpr uint32_t kRomEnable = 0x1;
-
 constexpr uint8_t kCapPowerManagement = 0x01;
 constexpr uint8_t kCapMsi = 0x05;
 constexpr uint8_t kCapPcie = 0x10;
@@ -50,7 +41,8 @@ void PciFunction::InitHeader() {
   c.SetWritable(cfg::kInterruptLine, 1, 0xFF);
   if (spec_.slot != 0) c.Set(cfg::kInterruptPin, 1, 1);  // INTA#
   if (spec_.rom_size != 0) {
-    c.SetWritable(cfg::kRomBar, 4, (kRomAddressMask & ~Low32(spec_.rom_size - 1)) | kRomEnable);
+    c.SetWritable(cfg::kRomBar, 4,
+                  (bar_bits::kRomAddressMask & ~Low32(spec_.rom_size - 1)) | bar_bits::kRomEnable);
   }
 }
 
@@ -63,14 +55,14 @@ void PciFunction::InitBar(const BarSpec& bar) {
   const uint16_t off = BarOffset(bar.index);
   const uint64_t size_mask = ~(bar.size - 1);
   if (bar.kind == BarKind::kIo) {
-    c.Set(off, 4, kBarIoSpace);
-    c.SetWritable(off, 4, kBarIoAddressMask & Low32(size_mask));
+    c.Set(off, 4, bar_bits::kIoSpace);
+    c.SetWritable(off, 4, bar_bits::kIoAddressMask & Low32(size_mask));
     return;
   }
-  const uint32_t type =
-      (bar.kind == BarKind::kMem64 ? kBarMem64 : 0) | (bar.prefetchable ? kBarPrefetchable : 0);
+  const uint32_t type = (bar.kind == BarKind::kMem64 ? bar_bits::kMem64 : 0) |
+                        (bar.prefetchable ? bar_bits::kPrefetchable : 0);
   c.Set(off, 4, type);
-  c.SetWritable(off, 4, kBarMemAddressMask & Low32(size_mask));
+  c.SetWritable(off, 4, bar_bits::kMemAddressMask & Low32(size_mask));
   if (bar.kind == BarKind::kMem64)
     c.SetWritable(static_cast<uint16_t>(off + 4), 4, High32(size_mask));
 }
@@ -134,6 +126,7 @@ void PciFunction::Write(uint16_t offset, uint8_t width, uint32_t value) {
   {
     absl::MutexLock lock(&mu_);
     config_.Write(offset, width, value);
+    bar_high_pending_ = NoteBarWrite(spec_, bar_high_pending_, offset, width);
   }
   if (passthrough_ != nullptr) passthrough_->OnWrite(offset, width, value);
   const bool command = AccessTouches(offset, width, cfg::kCommand, 2);
@@ -174,7 +167,7 @@ void PciFunction::ProgramBar(const BarSpec& bar, uint64_t address) {
 
 void PciFunction::ProgramRom(uint64_t address) {
   absl::MutexLock lock(&mu_);
-  config_.Set(cfg::kRomBar, 4, Low32(address) & kRomAddressMask);
+  config_.Set(cfg::kRomBar, 4, Low32(address) & bar_bits::kRomAddressMask);
 }
 
 void PciFunction::SetCommand(uint16_t command) {
@@ -187,21 +180,25 @@ void PciFunction::SetMultiFunction() {
   config_.Set(cfg::kHeaderType, 1, cfg::kHeaderTypeMultiFunction);
 }
 
-uint64_t PciFunction::BarAddress(const BarSpec& bar) const {
+BarRegisters PciFunction::bar_registers() const {
   absl::MutexLock lock(&mu_);
-  const uint16_t off = BarOffset(bar.index);
-  const uint32_t low = config_.Read(off, 4);
-  if (bar.kind == BarKind::kIo) return low & kBarIoAddressMask;
-  uint64_t addr = low & kBarMemAddressMask;
-  if (bar.kind == BarKind::kMem64) {
-    addr |= uint64_t{config_.Read(static_cast<uint16_t>(off + 4), 4)} << 32;
+  BarRegisters r;
+  r.command = static_cast<uint16_t>(config_.Read(cfg::kCommand, 2));
+  for (size_t i = 0; i < r.bars.size(); ++i) {
+    r.bars[i] = config_.Read(BarOffset(static_cast<int>(i)), 4);
   }
-  return addr;
+  r.rom = config_.Read(cfg::kRomBar, 4);
+  r.high_pending = bar_high_pending_;
+  return r;
+}
+
+uint64_t PciFunction::BarAddress(const BarSpec& bar) const {
+  return DecodeBar(bar, bar_registers()).address;
 }
 
 uint64_t PciFunction::RomAddress() const {
   absl::MutexLock lock(&mu_);
-  return config_.Read(cfg::kRomBar, 4) & kRomAddressMask;
+  return config_.Read(cfg::kRomBar, 4) & bar_bits::kRomAddressMask;
 }
 
 }  // namespace pcivmm

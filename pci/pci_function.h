@@ -6,6 +6,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
+#include "pci/bar_decode.h"
 #include "pci/config_space.h"
 #include "pci/device_spec.h"
 
@@ -66,6 +67,8 @@ class PciFunction {
   void SetCommand(uint16_t command);
   void SetMultiFunction();
 
+  // The registers that decide where the BARs decode, read together (pci/bar_decode.h).
+  BarRegisters bar_registers() const;
   // The address a BAR decodes at (as programmed, type bits stripped).
   uint64_t BarAddress(const BarSpec& bar) const;
   uint64_t RomAddress() const;
@@ -81,10 +84,9 @@ class PciFunction {
   ConfigWriteObserver* observer_ ABSL_GUARDED_BY(write_mu_) = nullptr;
   mutable absl::Mutex mu_ ABSL_ACQUIRED_AFTER(write_mu_);
   ConfigSpace config_ ABSL_GUARDED_BY(mu_);
-  ConfigPassthrough* passthrough_ = nullptr;  // set before the VM runs
+  uint8_t bar_high_pending_ ABSL_GUARDED_BY(mu_) = 0;  // see NoteBarWrite
+  ConfigPassthrough* passthrough_ = nullptr;           // set before the VM runs
 };
-
-inline uint16_t BarOffset(int index) { return static_cast<uint16_t>(cfg::kBar0 + 4 * index); }
 
 }  // namespace pcivmm
 

@@ -3,13 +3,10 @@
 #ifndef PCIVMM_PCI_VFIO_PASSTHROUGH_FUNCTION_H_
 #define PCIVMM_PCI_VFIO_PASSTHROUGH_FUNCTION_H_
 
-#include <array>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "mmio/bus.h"
@@ -17,8 +14,10 @@
 #include "pci/latency_histogram.h"
 #include "pci/pci_bus.h"
 #include "pci/vfio/interrupt_router.h"
+#include "pci/vfio/passthrough_bars.h"
+#include "pci/vfio/passthrough_config.h"
 #include "pci/vfio/passthrough_device.h"
-#include "vmm/base/unique_fd.h"
+#include "pci/vfio/passthrough_interrupts.h"
 
 namespace pcivmm {
 
@@ -56,8 +55,13 @@ absl::StatusOr<DeviceSpec> PassthroughSpec(const PassthroughDevice& device,
 // never keeps one while the guest's decode is off), except the pages of the MSI-X table and
 // PBA, which always trap (VFIO reads them as all-ones); the whole BAR is also registered as a
 // trapping range on the MMIO (or port) bus, which serves whatever no slot covers (sub-page
-// BARs, sparse-mmap gaps, non-mmappable regions) through the region fd. A trapped access
-// reads all-ones and is dropped while the guest's decode is off or the BAR is mid-move.
+// BARs, sparse-mmap gaps, non-mmappable regions) through the region fd. Slots and ranges
+// follow where the BAR decodes (DecodeBar, the same answer as an emulated BAR's) on the one
+// reconcile path (pci/bar_relocation.h). A trapped access reads all-ones and is dropped while
+// the guest's decode is off or the BAR is mid-move.
+//
+// In files by concern: the config merge (passthrough_config.h), the BARs
+// (passthrough_bars.h), the interrupts (passthrough_interrupts.h); this class ties them.
 //
 // Threads: config reads and BAR traps run on vCPU threads (no lock; counters are atomic);
 // OnWrite runs under the function's write lock, which serialises MSI and trap updates.
@@ -102,80 +106,23 @@ class PassthroughFunction : public ConfigPassthrough {
   PassthroughDevice& device() const { return device_; }
   Counters counters() const;
   // The device's real command register write at activation (decode on), timed.
-  const LatencyHistogram& real_decode_writes() const { return real_decode_writes_; }
-  uint8_t msi_capability() const { return msi_cap_; }
-  bool msi_enabled() const;
-  bool intx_routed() const { return intx_.gsi.has_value(); }
+  const LatencyHistogram& real_decode_writes() const { return config_->real_decode_writes(); }
+  uint8_t msi_capability() const { return config_->msi_capability(); }
+  bool msi_enabled() const { return interrupts_->msi_enabled(); }
+  bool intx_routed() const { return interrupts_->intx_routed(); }
 
  private:
-  struct Trap {
-    const BarSpec* spec = nullptr;
-    Bus* bus = nullptr;
-    int region = -1;
-    std::atomic<uint64_t> base{0};
-  };
-  struct Intx {
-    std::optional<uint32_t> gsi;  // routed
-    UniqueFd trigger;
-    UniqueFd resample;
-    bool on_device = false;  // VFIO signals `trigger` (off while MSI is on)
-  };
-  // Where the MSI-X table or PBA sits in a BAR, widened to whole pages: kept out of slots.
-  struct TrappedRange {
-    int bar;
-    uint64_t begin;
-    uint64_t end;
-  };
-  struct Msi {
-    uint64_t address = 0;
-    uint32_t data = 0;
-    uint32_t vectors = 0;  // enabled vectors (0: off)
-    std::vector<UniqueFd> fds;
-    std::vector<int> routes;
-  };
-
   PassthroughFunction(PassthroughDevice& device, PassthroughOptions options)
       : device_(device), options_(std::move(options)) {}
-  absl::Status InitOwnership();
-  void EmulateMsi();
-  void HideMsix();
-  std::vector<BarPiece> SlotPieces(int bar) const;
-  absl::Status EnableRealDecode();
-  void ForwardWrite(uint16_t offset, uint8_t width, uint32_t value, uint32_t mask);
-  uint32_t RealOwnedValue(uint16_t offset, uint8_t width);
-  void ReconcileTraps();
-  bool Decoded(int bar) const;
-  bool InSizingProbe(const BarSpec& bar) const;
-  absl::Status RouteIntx(uint32_t gsi);
-  absl::Status SetDeviceIntx(bool on);
-  void UpdateMsi();
-  void DisableMsi();
-  absl::Status EnableMsi(uint32_t vectors);
   void Mirror(uint16_t offset, uint8_t width);
 
+  // By concern: the config merge, the BARs, the interrupts (each in its own file).
   PassthroughDevice& device_;
   const PassthroughOptions options_;
   PciFunction* function_ = nullptr;
-  uint16_t config_size_ = 0;
-  uint16_t real_decode_ = 0;  // the command bits the VMM keeps set on the device
-  std::array<uint32_t, 1024> device_bits_{};
-  std::array<Trap, 6> traps_{};
-  InterruptRouter* router_ = nullptr;
-  uint8_t msi_cap_ = 0;
-  std::vector<TrappedRange> msix_ranges_;
-  bool msi_64bit_ = false;
-  Intx intx_;  // set up by Activate; on_device guarded by the function's write lock
-  Msi msi_;    // guarded by the function's write lock
-  std::atomic<bool> msi_on_{false};
-  LatencyHistogram real_decode_writes_;
-  mutable std::atomic<uint64_t> config_device_reads_{0};
-  std::atomic<uint64_t> config_device_writes_{0};
-  std::atomic<uint64_t> config_owned_writes_{0};
-  std::atomic<uint64_t> bar_reads_{0};
-  std::atomic<uint64_t> bar_writes_{0};
-  std::atomic<uint64_t> bar_dropped_{0};
-  mutable std::atomic<uint64_t> device_errors_{0};
-  std::atomic<uint64_t> msi_enables_{0};
+  std::unique_ptr<PassthroughConfig> config_;
+  std::unique_ptr<PassthroughBars> bars_;
+  std::unique_ptr<PassthroughInterrupts> interrupts_;
 };
 
 }  // namespace pcivmm

@@ -311,6 +311,40 @@ TEST_F(PassthroughFunctionTest, TrappedRangeFollowsTheBarWhenDecodeComesBackOn) 
   EXPECT_EQ(mmio_.unclaimed_reads(), 1u);
 }
 
+// The same answer as for a slot (DecodeBar): a 64-bit BAR rewritten with decode on decodes
+// nowhere between its low and its high dword, so its trapping range waits for the high one.
+TEST_F(PassthroughFunctionTest, TrappedRangeWaitsForTheHighHalfOfA64BitBar) {
+  Build({.mmap_bars = false});
+  const uint64_t old_base = Bar(2);
+  const uint64_t target = 0x80'4000'0000ull;
+  const uint64_t midway = (old_base & ~0xFFFFFFFFull) | 0x4000'0000ull;
+  const uint32_t pattern = 0x5EC0DD00;
+  std::memcpy(dev_.bar(2), &pattern, 4);
+  Write(BarOffset(2), 4, static_cast<uint32_t>(target));
+  EXPECT_EQ(MmioRead32(midway), 0xFFFFFFFFu);    // no range there
+  EXPECT_EQ(MmioRead32(old_base), 0xFFFFFFFFu);  // the range, inert
+  EXPECT_EQ(mmio_.unclaimed_reads(), 1u);
+  EXPECT_EQ(pt_->counters().bar_dropped, 1u);
+  Write(BarOffset(3), 4, static_cast<uint32_t>(target >> 32));
+  EXPECT_EQ(MmioRead32(target), pattern);
+  EXPECT_EQ(MmioRead32(old_base), 0xFFFFFFFFu);
+  EXPECT_EQ(mmio_.unclaimed_reads(), 2u);
+}
+
+TEST_F(PassthroughFunctionTest, TrappedRangeStaysPutWhileA64BitBarsHighDwordIsSized) {
+  Build({.mmap_bars = false});
+  const uint64_t base = Bar(2);
+  const uint32_t pattern = 0x0B5E55ED;
+  std::memcpy(dev_.bar(2) + 4, &pattern, 4);
+  const uint32_t high = Read(BarOffset(3), 4);
+  Write(BarOffset(3), 4, 0xFFFFFFFF);  // sized with decode left on
+  EXPECT_EQ(MmioRead32(base + 4), 0xFFFFFFFFu);
+  EXPECT_EQ(pt_->counters().bar_dropped, 1u);
+  Write(BarOffset(3), 4, high);
+  EXPECT_EQ(MmioRead32(base + 4), pattern);
+  EXPECT_EQ(mmio_.unclaimed_reads(), 0u);
+}
+
 TEST_F(PassthroughFunctionTest, MappableBarsAreSlotsThatLeaveWhileDecodeIsOffEvenDeferred) {
   Build({}, MapPolicy::kDeferred);
   EXPECT_EQ(mapper_->MappedAt(f(), 0), Bar(0));
