@@ -16,7 +16,7 @@ inline constexpr uint64_t kBootGdtAddr = 0x500;
 inline constexpr uint64_t kBootPml4Addr = 0x1000;
 inline constexpr uint64_t kBootPdptAddr = 0x2000;
 inline constexpr uint64_t kBootPdAddr = 0x3000;  // four page directories, 0x3000..0x6FFF
-inline constexpr uint64_t kBootStructuresEnd = kBootPdAddr + 4 * 0x1000;
+inline constexpr uint64_t kBootStructuresEnd = kBootPdAddr + 4 * uint64_t{0x1000};
 inline constexpr uint64_t kIdentityMappedBytes = 512ull << 30;
 
 // Writes the GDT and page tables that identity-map [0, 512 GiB): 2 MiB pages below 4 GiB
