@@ -15,7 +15,7 @@ for group in Guest Devices "PCI config paths" "vBAR mapper" API Diagnostics; do
 done
 expect "--help shows flags with dashes and defaults" "$dir/last.out" "^  --bar-policy=eager\$"
 expect "--help lists --boot-timeout" "$dir/last.out" "^  --boot-timeout"
-expect "--help documents the exit statuses" "$dir/last.out" "143 SIGTERM"
+expect "--help documents the exit statuses" "$dir/last.out" "143 SIGTERM, 129 SIGHUP, 131 SIGQUIT"
 if grep -q '^Other:$' "$dir/last.out"; then fail "--help: a flag in no group: $(sed -n '/^Other:/,$p' "$dir/last.out")"; fi
 expect_status 0 "-h is --help" "$pcivmm" -h
 expect "-h prints the usage" "$dir/last.out" "^usage: pcivmm"

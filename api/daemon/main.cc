@@ -137,7 +137,7 @@ constexpr const char* kUsage =
     "Flags take --flag-name or --flag_name. Exit status: the guest's (0xF4 port) or 0 on\n"
     "power-off; 2 bad usage; 70 triple fault, 71 failed VM entry, 72 KVM internal error,\n"
     "73 guest crash, 74 unhandled exit, 75 VMM error, 76 boot timeout; 128+N signal N\n"
-    "(130 SIGINT, 143 SIGTERM, 129 SIGHUP).";
+    "(130 SIGINT, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT).";
 
 const FlagGroup kFlagGroups[] = {
     {"Guest",
@@ -288,7 +288,7 @@ int Fail(const absl::Status& status, int code = kExitStatusVmmError) {
 }
 
 // What ends the daemon: the VM stopping (without the API, or with --exit-with-guest), a
-// ShutdownVm call, or SIGINT, SIGTERM or SIGHUP.
+// ShutdownVm call, or SIGINT, SIGTERM, SIGHUP or SIGQUIT.
 class DaemonExit {
  public:
   void VmStopped() { Set(&vm_stopped_); }
@@ -325,7 +325,8 @@ class DaemonExit {
   bool either_ = false;
 };
 
-// SIGINT, SIGTERM and SIGHUP, blocked in every thread, are taken by one sigwait thread.
+// SIGINT, SIGTERM, SIGHUP and SIGQUIT, blocked in every thread, are taken by one sigwait
+// thread.
 class SignalWatcher {
  public:
   explicit SignalWatcher(DaemonExit* exit) {
@@ -346,6 +347,7 @@ class SignalWatcher {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
     return set;
   }
 
@@ -354,7 +356,8 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-// SIGINT 130, SIGTERM 143, SIGHUP 129: the shell's convention for a process a signal ended.
+// SIGINT 130, SIGTERM 143, SIGHUP 129, SIGQUIT 131: the shell's convention for a process a
+// signal ended.
 StopReason SignalStop(int sig) {
   return {128 + sig, absl::StrFormat("stopped by SIG%s", sigabbrev_np(sig))};
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# KVM tier: signals end pcivmm cleanly: SIGINT, SIGTERM and SIGHUP stop the VM, print which
+# KVM tier: signals end pcivmm cleanly: SIGINT, SIGTERM, SIGHUP and SIGQUIT stop the VM, print which
 # signal did it, remove the API socket and exit with 128 + the signal's number.
 #   usage: signal_test.sh BUILD_DIR
 set -uo pipefail
@@ -31,9 +31,12 @@ run_and_signal INT 130 "spins without" --guest-image="$build/guest-images/spin.b
 # The daemon: the socket goes with it.
 run_and_signal TERM 143 "spins without" --guest-image="$build/guest-images/spin.bin" \
 	--api-socket="$sock"
-if [ -e "$sock" ]; then fail "SIGTERM left $dir/api.sock behind"; else echo "ok: socket removed"; fi
+if [ -e "$sock" ]; then fail "SIGTERM left $sock behind"; else echo "ok: socket removed"; fi
 # A daemon whose guest already stopped (it serves until told): SIGHUP still ends it so.
 run_and_signal HUP 129 "hello from" --guest-image="$build/guest-images/hello.bin" \
 	--api-socket="$sock"
-if [ -e "$sock" ]; then fail "SIGHUP left $dir/api.sock behind"; else echo "ok: socket removed"; fi
+if [ -e "$sock" ]; then fail "SIGHUP left $sock behind"; else echo "ok: socket removed"; fi
+run_and_signal QUIT 131 "spins without" --guest-image="$build/guest-images/spin.bin" \
+	--api-socket="$sock"
+if [ -e "$sock" ]; then fail "SIGQUIT left $sock behind"; else echo "ok: socket removed"; fi
 finish_checks signal_test
