@@ -152,12 +152,15 @@ TEST_F(BarMapperTest, BarRewrittenWhileDecodingMovesTheSlot) {
 
 TEST_F(BarMapperTest, BarOverRamEcamApicOrBeyondPhysBitsIsRefusedAndCountedOnce) {
   Build(MapPolicy::kEager);
-  for (uint32_t bad : {0x00100000u, 0xE0000000u, 0xFEC00000u}) {
+  // RAM, the ECAM window, the IOAPIC, the LAPIC page. BAR0 is 16 MiB: the last two both
+  // decode at 0xFE000000, over both APICs: one address, one conflict.
+  for (uint32_t bad : {0x00100000u, 0xE0000000u, 0xFEC00000u, 0xFEE00000u}) {
     gpu(0).Write(cfg::kBar0, 4, bad);
     EXPECT_FALSE(mapper_->MappedAt(gpu(0), 0)) << std::hex << bad;
     gpu(0).Write(kCmd, 2, cfg::kCommandMemory);  // a second reconcile: not counted again
   }
   EXPECT_EQ(mapper_->stats(gpu(0), 0).conflicts, 3u);
+  EXPECT_EQ(gpu(0).Read(cfg::kBar0, 4) & ~0xFu, 0xFE000000u);
   gpu(0).Write(BarOffset(2), 4, 0x1000);  // 16 TiB: beyond 40 bits
   EXPECT_FALSE(mapper_->MappedAt(gpu(0), 1));
   EXPECT_EQ(mapper_->stats(gpu(0), 1).conflicts, 1u);

@@ -146,6 +146,25 @@ TEST_F(ConfigAccessTest, TracerSeesEveryTrappedAccess) {
   EXPECT_EQ(t.seen[1].bdf, kGpu);
 }
 
+// Guest faults at the edges: a type-1 access to a bus the segment does not decode, and ECAM
+// accesses just past the window's end, read all-ones and write nothing.
+TEST_F(ConfigAccessTest, BusesBeyondTheSegmentAndBytesPastTheWindowReadAllOnes) {
+  EXPECT_EQ(PioRead({5, 3, 0}, 0, 4), 0xFFFFFFFFu);  // the fixture decodes buses 0..1
+  EXPECT_EQ(PioRead({255, 0, 0}, 0, 2), 0xFFFFu);
+  std::vector<uint8_t> d(4);
+  const uint64_t end = kEcamBase + ecam_->window_size();
+  const uint64_t unclaimed = mmio_.unclaimed_reads();
+  mmio_.Read(end, absl::MakeSpan(d), 0);
+  EXPECT_EQ(LoadLe(d), 0xFFFFFFFFu);
+  mmio_.Read(end - 2, absl::MakeSpan(d), 0);  // straddles the end
+  EXPECT_EQ(LoadLe(d), 0xFFFFFFFFu);
+  EXPECT_EQ(mmio_.unclaimed_reads(), unclaimed + 2);
+  const uint8_t w[4] = {0, 0, 0, 0};
+  mmio_.Write(end - 2, w, 0);  // dropped: the last function's config is untouched
+  EXPECT_EQ(mmio_.unclaimed_writes(), 1u);
+  EXPECT_EQ(EcamRead(kGpu, 0, 4), PioRead(kGpu, 0, 4));
+}
+
 TEST_F(ConfigAccessTest, DuplicateSlotIsRejected) {
   EXPECT_EQ(pci_->AddDevice(GpuLikeDevice("again", 3)).status().code(),
             absl::StatusCode::kAlreadyExists);
