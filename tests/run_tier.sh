@@ -21,6 +21,7 @@ if [ "$label" != unit ]; then
   [ "${PCIVMM_LAB:-}" = 1 ] && place="in the nested lab"
   where="$place, on $flavour"
 fi
+[ "$(basename "$build")" = build ] || where="$where, $(basename "$build")"
 echo "$label: $((total - failed)) passed, $failed failed ($where)"
 if [ "$total" -eq 0 ]; then
   echo "$label: no test ran: that is a failure" >&2
