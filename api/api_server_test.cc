@@ -13,18 +13,12 @@
 #include "api/vm_service.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
+#include "vmm/base/temp_dir.h"
 
 namespace pcivmm {
 namespace {
 
 using ::pcivmm::testing::FakeVmBackend;
-
-std::string TempDir() {
-  char tmpl[] = "/tmp/pcivmm-api-test.XXXXXX";
-  const char* dir = ::mkdtemp(tmpl);
-  EXPECT_NE(dir, nullptr);
-  return dir ? dir : "/tmp";
-}
 
 bool Ok(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = v1::VmService::NewStub(channel);
@@ -90,15 +84,12 @@ ApiServerOptions SmallRequests(int bytes) {
 
 class ApiServerTest : public ::testing::Test {
  protected:
-  ApiServerTest() : service_(&backend_, {}), dir_(TempDir()), socket_(dir_ + "/api.sock") {}
-  ~ApiServerTest() override {
-    backend_.events().Close();
-    std::filesystem::remove_all(dir_);
-  }
+  ApiServerTest() : service_(&backend_, {}), socket_(temp_.path() + "/api.sock") {}
+  ~ApiServerTest() override { backend_.events().Close(); }
 
   FakeVmBackend backend_;
   VmServiceImpl service_;
-  std::string dir_;
+  TempDir temp_{"pcivmm-api-test"};
   std::string socket_;
 };
 

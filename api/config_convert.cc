@@ -146,11 +146,7 @@ absl::Status GuestFromConfig(const v1::VmConfig& c, VmSpec* spec) {
       if (c.test_guest().image_path().empty()) {
         return Invalid("test_guest.image_path: must not be empty");
       }
-      if (spec->machine.vcpus > Machine::kMaxTestGuestVcpus) {
-        return Invalid(
-            absl::StrFormat("machine.vcpus: %d, but a test guest's stacks (guest ABI) fit %d vCPUs",
-                            spec->machine.vcpus, Machine::kMaxTestGuestVcpus));
-      }
+      PCIVMM_RETURN_IF_ERROR(Machine::CheckTestGuestVcpus(spec->machine.vcpus, "machine.vcpus"));
       spec->guest = TestGuestConfig{c.test_guest().image_path(), c.test_guest().arg()};
       return absl::OkStatus();
     case v1::VmConfig::kLinuxBoot:

@@ -117,24 +117,30 @@ void EventHub::Close() {
   closed_ = true;
   for (Slot& s : slots_) {
     s.pins.fetch_add(1, std::memory_order_seq_cst);  // like a producer: see Unsubscribe
-    if (Subscription* sub = s.subscription.load(std::memory_order_seq_cst)) {
-      sub->closed_.store(true, std::memory_order_release);
-      sub->Wake(/*force=*/true);
-    }
+    if (Subscription* sub = s.subscription.load(std::memory_order_seq_cst)) sub->MarkClosed();
     s.pins.fetch_sub(1, std::memory_order_release);
   }
 }
 
 void EventHub::Subscription::Close() {
+  MarkClosed();
+  Leave();
+}
+
+void EventHub::Subscription::MarkClosed() {
   closed_.store(true, std::memory_order_release);
   Wake(/*force=*/true);
+}
+
+void EventHub::Subscription::Leave() {
+  if (subscribed_.exchange(false, std::memory_order_acq_rel)) hub_->Unsubscribe(slot_);
 }
 
 EventHub::Subscription::Subscription(EventHub* hub, int slot, uint32_t kinds, size_t buffer,
                                      UniqueFd wake)
     : ring_(buffer), hub_(hub), slot_(slot), kinds_(kinds), wake_(std::move(wake)) {}
 
-EventHub::Subscription::~Subscription() { hub_->Unsubscribe(slot_); }
+EventHub::Subscription::~Subscription() { Leave(); }
 
 void EventHub::Subscription::Offer(const EventRecord& record) {
   if ((kinds_ & EventKindBit(record.kind)) == 0) return;

@@ -116,8 +116,9 @@ class EventHub::Subscription {
   };
   // Takes up to `max` buffered events, waiting up to `timeout` when there are none.
   Batch Next(size_t max, absl::Duration timeout);
-  // Ends this subscription early, from any thread: its Next() returns at once and reports
-  // closed once drained (used to reap the stream of a client that went away).
+  // Ends this subscription early, from any thread: its slot is free for a new subscriber at
+  // once, and its Next() returns and reports closed once drained (used to reap the stream of a
+  // client that went away).
   void Close();
   size_t capacity() const { return ring_.capacity(); }
 
@@ -125,6 +126,8 @@ class EventHub::Subscription {
   friend class EventHub;
   Subscription(EventHub* hub, int slot, uint32_t kinds, size_t buffer, UniqueFd wake);
   void Offer(const EventRecord& record);
+  void MarkClosed();  // Next() reports closed once drained
+  void Leave();       // gives the slot back, once
   void Wake(bool force);
   void Drain(size_t max, std::vector<EventRecord>* out);
   void WaitForWake(absl::Duration timeout);
@@ -137,6 +140,7 @@ class EventHub::Subscription {
   const uint32_t kinds_;
   UniqueFd wake_;  // eventfd: written by a producer when the consumer sleeps
   std::atomic<bool> closed_{false};
+  std::atomic<bool> subscribed_{true};  // holds slot_ in the hub
 };
 
 }  // namespace pcivmm

@@ -8,25 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "vmm/base/proc_fields.h"
 
 namespace pcivmm {
-
-namespace {
-
-// "VmRSS:\t    1234 kB" -> 1234 * 1024 when the line starts with `key`.
-bool ParseKib(absl::string_view line, absl::string_view key, uint64_t* bytes) {
-  if (!absl::ConsumePrefix(&line, key)) return false;
-  std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipWhitespace());
-  uint64_t kib = 0;
-  if (parts.empty() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(parts[0]), &kib)) return false;
-  *bytes = kib * 1024;
-  return true;
-}
-
-}  // namespace
 
 absl::StatusOr<ProcessRss> ProcessRssBytes() {
   std::ifstream in("/proc/self/status");
@@ -34,10 +18,10 @@ absl::StatusOr<ProcessRss> ProcessRssBytes() {
   ProcessRss r;
   bool found = false;
   while (std::getline(in, line)) {
-    found |= ParseKib(line, "VmRSS:", &r.total);
-    ParseKib(line, "RssAnon:", &r.anon);
-    ParseKib(line, "RssFile:", &r.file);
-    ParseKib(line, "RssShmem:", &r.shmem);
+    found |= ParseProcKib(line, "VmRSS:", &r.total);
+    ParseProcKib(line, "RssAnon:", &r.anon);
+    ParseProcKib(line, "RssFile:", &r.file);
+    ParseProcKib(line, "RssShmem:", &r.shmem);
   }
   if (!found) return absl::UnavailableError("/proc/self/status has no VmRSS line");
   return r;

@@ -50,7 +50,6 @@ SerialUart::Sink ConsoleSink(FILE* out) {
 VmHost::VmHost(VmSpec spec, Options options, uint64_t start_ns)
     : spec_(std::move(spec)),
       options_(options),
-      kvm_(ClassifyKvm(ReadKvmHostFacts({.device = spec_.machine.kvm_path}))),
       start_ns_(start_ns),
       events_(std::make_unique<EventHub>(start_ns)) {}
 
@@ -294,8 +293,9 @@ v1::GetVmInfoResponse VmHost::Info() const {
   uint32_t trapping = 0;
   for (const PciFunction* f : pci_->bus().functions()) trapping += f->spec().ecam_fast_path ? 0 : 1;
   fast->set_trapping_functions(trapping);
-  r.mutable_kvm()->set_flavour(std::string(FlavourName(kvm_.flavour)));
-  r.mutable_kvm()->set_reason(kvm_.reason);
+  const KvmClass& kvm = machine_->kvm().kind();
+  r.mutable_kvm()->set_flavour(std::string(FlavourName(kvm.flavour)));
+  r.mutable_kvm()->set_reason(kvm.reason);
   r.mutable_kvm()->set_where(std::string(KvmWhere()));
   return r;
 }

@@ -16,7 +16,6 @@
 #include "api/vm_backend.h"
 #include "api/vm_spec.h"
 #include "vmm/devices/boot_marker.h"
-#include "vmm/kvm/kvm_flavour.h"
 #include "vmm/platform/boot_watchdog.h"
 #include "vmm/platform/machine.h"
 #include "vmm/platform/pc_devices.h"
@@ -52,7 +51,6 @@ class VmHost : public VmBackend {
   PciPlatform& pci() { return *pci_; }
   const BootMarker& boot_marker() const { return machine_->boot_marker(); }
   const VmSpec& spec() const { return spec_; }
-  const KvmClass& kvm() const { return kvm_; }
 
   // VmBackend.
   VmState state() const override;
@@ -89,7 +87,6 @@ class VmHost : public VmBackend {
 
   const VmSpec spec_;
   const Options options_;
-  const KvmClass kvm_;  // what /dev/kvm is, read once at Create
   const uint64_t start_ns_;
   // Destruction runs bottom-up: the PCI platform before the machine whose memslots it
   // uses, both before the hub and the console they report to.

@@ -203,14 +203,7 @@ absl::StatusOr<std::unique_ptr<EventHub::Subscription>> VmServiceImpl::Subscribe
       !CloseCancelledWatches()) {
     return s;
   }
-  // The reaped streams' threads return at once and free their slots as they go.
-  const absl::Time deadline = absl::Now() + absl::Seconds(1);
-  while (!s.ok() && s.status().code() == absl::StatusCode::kResourceExhausted &&
-         absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(1));
-    s = backend_.events().Subscribe(kinds, buffer);
-  }
-  return s;
+  return backend_.events().Subscribe(kinds, buffer);  // a closed subscription left its slot
 }
 
 grpc::Status VmServiceImpl::WatchEvents(grpc::ServerContext* context,

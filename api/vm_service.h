@@ -76,8 +76,8 @@ class VmServiceImpl final : public v1::VmService::Service {
   absl::Status StreamEvents(grpc::ServerContext* context, EventHub::Subscription& subscription,
                             grpc::ServerWriter<v1::WatchEventsResponse>* writer);
   void AddEvent(const EventRecord& record, v1::WatchEventsResponse* response);
-  // Subscribe; when every slot is taken, first end the streams whose clients cancelled (their
-  // threads notice only at their next poll) and wait briefly for their slots.
+  // Subscribe; when every slot is taken, first close the subscriptions of streams whose clients
+  // cancelled (their threads would notice only at their next poll), which frees their slots.
   absl::StatusOr<std::unique_ptr<EventHub::Subscription>> SubscribeReapingCancelled(uint32_t kinds,
                                                                                     size_t buffer);
   bool CloseCancelledWatches();

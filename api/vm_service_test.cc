@@ -331,6 +331,23 @@ TEST_F(VmServiceTest, WatchEventsRejectsBadKindsAndBuffers) {
   }
 }
 
+// Every subscriber slot taken by a watch that has received its first message.
+struct Watches {
+  void FillEverySlot(v1::VmService::Stub& stub) {
+    for (int i = 0; i < EventHub::kMaxSubscribers; ++i) {
+      contexts.push_back(std::make_unique<grpc::ClientContext>());
+      readers.push_back(stub.WatchEvents(contexts.back().get(), v1::WatchEventsRequest()));
+      v1::WatchEventsResponse first;
+      ASSERT_TRUE(readers.back()->Read(&first));  // subscribed
+    }
+  }
+  void CancelAll() {
+    for (auto& c : contexts) c->TryCancel();
+  }
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>>> readers;
+};
+
 // A client that cancels its watch frees the slot at once, not at its stream's next poll: a
 // harness that reconnects straight away is not told RESOURCE_EXHAUSTED.
 TEST(VmServiceWatchTest, ACancelledWatchFreesItsSlotAtOnce) {
@@ -341,15 +358,9 @@ TEST(VmServiceWatchTest, ACancelledWatchFreesItsSlotAtOnce) {
   auto server = ApiServer::Start(&service, {});
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = v1::VmService::NewStub((*server)->InProcessChannel());
-  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>>> readers;
-  for (int i = 0; i < EventHub::kMaxSubscribers; ++i) {
-    contexts.push_back(std::make_unique<grpc::ClientContext>());
-    readers.push_back(stub->WatchEvents(contexts.back().get(), v1::WatchEventsRequest()));
-    v1::WatchEventsResponse first;
-    ASSERT_TRUE(readers.back()->Read(&first));  // subscribed
-  }
-  contexts[3]->TryCancel();
+  Watches watches;
+  ASSERT_NO_FATAL_FAILURE(watches.FillEverySlot(*stub));
+  watches.contexts[3]->TryCancel();
   const absl::Time start = absl::Now();
   grpc::ClientContext ctx;
   auto reader = stub->WatchEvents(&ctx, v1::WatchEventsRequest());
@@ -357,26 +368,20 @@ TEST(VmServiceWatchTest, ACancelledWatchFreesItsSlotAtOnce) {
   EXPECT_TRUE(reader->Read(&first)) << "the 17th watch was refused";
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
   ctx.TryCancel();
-  for (auto& c : contexts) c->TryCancel();
+  watches.CancelAll();
   backend.events().Close();
   (*server)->Shutdown(absl::Seconds(5));
 }
 
 TEST_F(VmServiceTest, TooManyWatchersIsResourceExhausted) {
-  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
-  std::vector<std::unique_ptr<grpc::ClientReader<v1::WatchEventsResponse>>> readers;
-  for (int i = 0; i < EventHub::kMaxSubscribers; ++i) {
-    contexts.push_back(std::make_unique<grpc::ClientContext>());
-    readers.push_back(stub_->WatchEvents(contexts.back().get(), v1::WatchEventsRequest()));
-    v1::WatchEventsResponse first;
-    ASSERT_TRUE(readers.back()->Read(&first));  // subscribed
-  }
+  Watches watches;
+  ASSERT_NO_FATAL_FAILURE(watches.FillEverySlot(*stub_));
   grpc::ClientContext ctx;
   auto reader = stub_->WatchEvents(&ctx, v1::WatchEventsRequest());
   v1::WatchEventsResponse resp;
   EXPECT_FALSE(reader->Read(&resp));
   ExpectError(reader->Finish(), grpc::StatusCode::RESOURCE_EXHAUSTED, "subscribers");
-  for (auto& c : contexts) c->TryCancel();
+  watches.CancelAll();
 }
 
 TEST_F(VmServiceTest, ASlowWatcherLosesEventsAndIsToldExactlyHowMany) {

@@ -18,12 +18,16 @@ namespace pcivmm {
 namespace {
 
 void AppendFlag(const absl::CommandLineFlag& flag, std::string* out) {
-  const std::string name = absl::StrReplaceAll(flag.Name(), {{"_", "-"}});
+  const std::string name = DashedFlagName(flag.Name());
   const std::string def = flag.DefaultValue();
   absl::StrAppend(out, "  --", name, def.empty() ? "" : "=", def, "\n      ", flag.Help(), "\n");
 }
 
 }  // namespace
+
+std::string DashedFlagName(absl::string_view name) {
+  return absl::StrReplaceAll(name, {{"_", "-"}});
+}
 
 std::string FormatUsage(absl::string_view usage, std::span<const FlagGroup> groups,
                         absl::string_view file_suffix) {

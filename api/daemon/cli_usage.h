@@ -15,6 +15,9 @@ struct FlagGroup {
   std::vector<absl::string_view> flags;  // absl names (underscores)
 };
 
+// A flag's name as users write it: "bar_policy" -> "bar-policy".
+std::string DashedFlagName(absl::string_view name);
+
 // `usage`, then each group's flags as "  --flag-name=DEFAULT" over their help text. Flags
 // defined in a file ending in `file_suffix` that no group names are listed under "Other", so a
 // new flag is never hidden.

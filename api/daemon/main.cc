@@ -211,9 +211,8 @@ absl::Status GuestFlags(v1::VmConfig* c) {
 absl::StatusOr<uint32_t> Count(const absl::Flag<int>& flag) {
   const int v = absl::GetFlag(flag);
   if (v >= 0) return static_cast<uint32_t>(v);
-  std::string name{absl::GetFlagReflectionHandle(flag).Name()};
-  std::replace(name.begin(), name.end(), '_', '-');
-  return absl::InvalidArgumentError(absl::StrFormat("--%s: %d is negative", name, v));
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "--%s: %d is negative", DashedFlagName(absl::GetFlagReflectionHandle(flag).Name()), v));
 }
 
 absl::Status MachineAndPciFlags(v1::VmConfig* c) {

@@ -4,11 +4,11 @@
 #include <dirent.h>
 #include <malloc.h>
 
-#include <fstream>
 #include <string>
 
 #include "gtest/gtest.h"
 #include "tests/kvm/guest_vm.h"
+#include "vmm/base/proc_fields.h"
 
 namespace pcivmm {
 namespace {
@@ -25,14 +25,7 @@ int CountEntries(const char* dir) {
 // VmRSS after giving freed heap back to the kernel (malloc_trim): what remains is held.
 uint64_t RssKib() {
   ::malloc_trim(0);
-  std::ifstream in("/proc/self/status");
-  std::string key;
-  uint64_t kib = 0;
-  while (in >> key) {
-    if (key == "VmRSS:" && in >> kib) return kib;
-    std::getline(in, key);
-  }
-  return 0;
+  return *ReadProcKib("/proc/self/status", "VmRSS:") >> 10;
 }
 
 PciConfig TwoGpus() {

@@ -8,24 +8,21 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "vmm/base/temp_dir.h"
 
 namespace pcivmm {
 namespace {
 
 class ReadBoundedFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/read_file_testXXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
   std::string Write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
     std::ofstream(path, std::ios::binary) << text;
     return path;
   }
-  std::string dir_;
+  TempDir temp_{"read_file_test"};
+  const std::string& dir_ = temp_.path();
 };
 
 TEST_F(ReadBoundedFileTest, ReadsARegularFileUpToTheLimit) {

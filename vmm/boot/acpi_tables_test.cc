@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "vmm/base/platform_layout.h"
+#include "vmm/base/temp_dir.h"
 
 namespace pcivmm {
 namespace {
@@ -54,25 +55,6 @@ std::optional<std::string> FindInPath(const std::string& name) {
   }
   return std::nullopt;
 }
-
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it: the test may run
-// from a read-only working directory.
-class TempDir {
- public:
-  TempDir() {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string pattern = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/pcivmm_acpi_XXXXXX");
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -280,7 +262,7 @@ class IaslTest : public AcpiTablesTest {
     ASSERT_EQ(dir_.path().find('\''), std::string::npos) << dir_.path();
   }
   std::string iasl_;
-  TempDir dir_;
+  TempDir dir_{"pcivmm_acpi"};
 };
 
 // Every table but the RSDP survives ACPICA's own disassembler: it recomputes checksums,

@@ -30,7 +30,8 @@ absl::StatusOr<std::unique_ptr<Kvm>> Kvm::Open(const std::string& path) {
   if (mmap_size < static_cast<int>(sizeof(kvm_run))) {
     return absl::ErrnoToStatus(errno, "KVM_GET_VCPU_MMAP_SIZE");
   }
-  return std::unique_ptr<Kvm>(new Kvm(std::move(fd), mmap_size));
+  KvmClass kind = ClassifyKvm(ReadKvmHostFacts({.device = path}));
+  return std::unique_ptr<Kvm>(new Kvm(std::move(fd), mmap_size, std::move(kind)));
 }
 
 int Kvm::CheckExtension(int capability) const {

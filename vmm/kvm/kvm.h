@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "mmio/memslot_table.h"
 #include "vmm/base/unique_fd.h"
+#include "vmm/kvm/kvm_flavour.h"
 
 namespace pcivmm {
 
@@ -27,11 +28,15 @@ class Kvm {
   absl::Status RequireExtension(int capability, const char* name) const;
   int vcpu_mmap_size() const { return vcpu_mmap_size_; }
   int fd() const { return fd_.get(); }
+  // Which KVM this is (hardware, PVM, ...), classified once when it was opened.
+  const KvmClass& kind() const { return kind_; }
 
  private:
-  Kvm(UniqueFd fd, int vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+  Kvm(UniqueFd fd, int vcpu_mmap_size, KvmClass kind)
+      : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size), kind_(std::move(kind)) {}
   UniqueFd fd_;
   int vcpu_mmap_size_;
+  KvmClass kind_;
 };
 
 // A VM fd. Implements MemslotBackend with KVM_SET_USER_MEMORY_REGION.

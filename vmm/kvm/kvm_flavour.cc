@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -21,6 +23,18 @@ namespace pcivmm {
 namespace {
 
 constexpr const char* kVendorModules[] = {"kvm_intel", "kvm_amd", "kvm_pvm"};
+
+// Indexed by KvmFlavour: the name the API, metrics and bench JSON use, and the one for people.
+struct FlavourNames {
+  std::string_view name;
+  std::string_view title;
+};
+constexpr FlavourNames kFlavours[] = {
+    {"absent", "no /dev/kvm"},         {"vmx", "hardware KVM (Intel VMX)"},
+    {"svm", "hardware KVM (AMD SVM)"}, {"pvm", "PVM"},
+    {"unknown", "unknown KVM"},
+};
+static_assert(std::size(kFlavours) == static_cast<size_t>(KvmFlavour::kUnknown) + 1);
 
 bool Exists(const std::string& path) {
   struct stat st {};
@@ -57,12 +71,17 @@ std::string CpuFlagText(const KvmHostFacts& f) {
   return "the CPU has neither vmx nor svm";
 }
 
-KvmClass Hardware(KvmFlavour flavour, const char* module, bool loaded) {
-  return {flavour,
-          loaded ? absl::StrCat(module, " is loaded and the CPU has ",
-                                flavour == KvmFlavour::kIntelVmx ? "vmx" : "svm")
-                 : absl::StrCat("the CPU has ", flavour == KvmFlavour::kIntelVmx ? "vmx" : "svm",
-                                " (KVM built in: no vendor module under /sys/module)")};
+// The vendor module (or, with none visible, KVM built in) with its CPU flag.
+std::optional<KvmClass> Hardware(const KvmHostFacts& f, KvmFlavour flavour, const char* module,
+                                 bool flag) {
+  const char* flag_name = flavour == KvmFlavour::kIntelVmx ? "vmx" : "svm";
+  if (!flag) return std::nullopt;
+  if (f.vendor_modules.contains(module)) {
+    return KvmClass{flavour, absl::StrCat(module, " is loaded and the CPU has ", flag_name)};
+  }
+  if (!f.vendor_modules.empty()) return std::nullopt;
+  return KvmClass{flavour, absl::StrCat("the CPU has ", flag_name,
+                                        " (KVM built in: no vendor module under /sys/module)")};
 }
 
 }  // namespace
@@ -91,17 +110,12 @@ KvmClass ClassifyKvm(const KvmHostFacts& f) {
   }
   // One vendor module drives /dev/kvm at a time; PVM is chosen over the CPU's flags, which a
   // PVM host may also show (kvm_pvm can be loaded where VMX exists).
-  const auto has = [&](const char* m) { return f.vendor_modules.contains(m); };
-  if (has("kvm_pvm")) {
+  if (f.vendor_modules.contains("kvm_pvm")) {
     return {KvmFlavour::kPvm, absl::StrCat("kvm_pvm is loaded and ", CpuFlagText(f),
                                            ": PVM runs only guest kernels built for it")};
   }
-  if (f.cpu_vmx && (has("kvm_intel") || !has("kvm_amd"))) {
-    return Hardware(KvmFlavour::kIntelVmx, "kvm_intel", has("kvm_intel"));
-  }
-  if (f.cpu_svm && (has("kvm_amd") || !has("kvm_intel"))) {
-    return Hardware(KvmFlavour::kAmdSvm, "kvm_amd", has("kvm_amd"));
-  }
+  if (auto intel = Hardware(f, KvmFlavour::kIntelVmx, "kvm_intel", f.cpu_vmx)) return *intel;
+  if (auto amd = Hardware(f, KvmFlavour::kAmdSvm, "kvm_amd", f.cpu_svm)) return *amd;
   const std::string modules = f.vendor_modules.empty()
                                   ? "no kvm_intel, kvm_amd or kvm_pvm module"
                                   : absl::StrJoin(f.vendor_modules, ", ") + " loaded";
@@ -110,35 +124,11 @@ KvmClass ClassifyKvm(const KvmHostFacts& f) {
 }
 
 std::string_view FlavourName(KvmFlavour flavour) {
-  switch (flavour) {
-    case KvmFlavour::kAbsent:
-      return "absent";
-    case KvmFlavour::kIntelVmx:
-      return "vmx";
-    case KvmFlavour::kAmdSvm:
-      return "svm";
-    case KvmFlavour::kPvm:
-      return "pvm";
-    case KvmFlavour::kUnknown:
-      break;
-  }
-  return "unknown";
+  return kFlavours[static_cast<size_t>(flavour)].name;
 }
 
 std::string_view FlavourTitle(KvmFlavour flavour) {
-  switch (flavour) {
-    case KvmFlavour::kAbsent:
-      return "no /dev/kvm";
-    case KvmFlavour::kIntelVmx:
-      return "hardware KVM (Intel VMX)";
-    case KvmFlavour::kAmdSvm:
-      return "hardware KVM (AMD SVM)";
-    case KvmFlavour::kPvm:
-      return "PVM";
-    case KvmFlavour::kUnknown:
-      break;
-  }
-  return "unknown KVM";
+  return kFlavours[static_cast<size_t>(flavour)].title;
 }
 
 std::string_view KvmWhere() {

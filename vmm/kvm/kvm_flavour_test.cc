@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "vmm/base/temp_dir.h"
 
 namespace pcivmm {
 namespace {
@@ -84,18 +85,16 @@ TEST(KvmFlavourTest, AnUnopenableOrWrongVersionDeviceIsUnknown) {
 class FakeHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kvm_flavour_testXXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
-    paths_ = {root_ + "/dev/kvm", root_ + "/sys/module", root_ + "/cpuinfo"};
+    ASSERT_FALSE(root_.path().empty());
+    const std::string& root = root_.path();
+    paths_ = {root + "/dev/kvm", root + "/sys/module", root + "/cpuinfo"};
     std::filesystem::create_directories(paths_.sys_module);
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
   void Write(const std::string& path, const std::string& text) {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream(path) << text;
   }
-  std::string root_;
+  TempDir root_{"kvm_flavour_test"};
   KvmHostPaths paths_;
 };
 

@@ -46,7 +46,7 @@ absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& 
 
 absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
                             const LinuxBootConfig& config) {
-  PCIVMM_RETURN_IF_ERROR(RequireLinuxCapableKvm(ClassifyHostKvm(), config));
+  PCIVMM_RETURN_IF_ERROR(RequireLinuxCapableKvm(machine.kvm().kind(), config));
   PCIVMM_ASSIGN_OR_RETURN(LinuxImages images, ReadImages(config, machine.memory().size()));
   PCIVMM_RETURN_IF_ERROR(WriteAcpiTables(machine, pci));
   const std::vector<E820Entry> e820 =

@@ -72,12 +72,15 @@ absl::Status Machine::Init(const MachineConfig& config) {
   return absl::OkStatus();
 }
 
+absl::Status Machine::CheckTestGuestVcpus(int vcpus, std::string_view field) {
+  if (vcpus <= kMaxTestGuestVcpus) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s: %d, but a test guest's stacks (guest ABI) fit %d vCPUs", field, vcpus,
+                      kMaxTestGuestVcpus));
+}
+
 absl::Status Machine::LoadTestGuest(const std::string& path, uint64_t arg) {
-  if (vcpu_count() > kMaxTestGuestVcpus) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("vcpus: %d, but a test guest's stacks (guest ABI) fit %d vCPUs",
-                        vcpu_count(), kMaxTestGuestVcpus));
-  }
+  PCIVMM_RETURN_IF_ERROR(CheckTestGuestVcpus(vcpu_count(), "vcpus"));
   const uint64_t room =
       memory_.size() > PCIVMM_GUEST_LOAD_ADDR ? memory_.size() - PCIVMM_GUEST_LOAD_ADDR : 0;
   PCIVMM_ASSIGN_OR_RETURN(

@@ -40,6 +40,8 @@ class Machine {
   // (the guest ABI), above the boot GDT and page tables: this many fit.
   static constexpr int kMaxTestGuestVcpus =
       static_cast<int>((PCIVMM_GUEST_STACK_TOP - kBootStructuresEnd) / PCIVMM_GUEST_STACK_SIZE);
+  // InvalidArgument naming `field` when a test guest would get more vCPUs than fit.
+  static absl::Status CheckTestGuestVcpus(int vcpus, std::string_view field);
   static absl::StatusOr<std::unique_ptr<Machine>> Create(const MachineConfig& config);
   ~Machine();
 

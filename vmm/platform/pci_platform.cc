@@ -3,7 +3,6 @@
 #include "absl/strings/str_format.h"
 #include "vmm/base/platform_layout.h"
 #include "vmm/base/status_macros.h"
-#include "vmm/kvm/kvm_flavour.h"
 #include "vmm/kvm/long_mode.h"
 #include "vmm/platform/slot_budget.h"
 
@@ -11,16 +10,15 @@ namespace pcivmm {
 
 namespace {
 
-// Guest RAM and every memory BAR and ROM that may become a slot, against what the host can
-// carry (slot_budget.h), before the mapper makes any slot.
+// Guest RAM and every memory BAR (each may become a slot; ROMs never do), against what the
+// host can carry (slot_budget.h), before the mapper makes any slot.
 absl::Status CheckSlotCost(Machine& machine, const PciBus& bus) {
   uint64_t bytes = machine.memory().size();
   for (const PciFunction* f : bus.functions()) {
     for (const BarSpec& b : f->spec().bars) bytes += b.kind == BarKind::kIo ? 0 : b.size;
-    bytes += f->spec().rom_size;
   }
   PCIVMM_ASSIGN_OR_RETURN(const uint64_t available, HostMemAvailable());
-  return CheckSlotBudget(bytes, ClassifyHostKvm().flavour, available);
+  return CheckSlotBudget(bytes, machine.kvm().kind().flavour, available);
 }
 
 }  // namespace

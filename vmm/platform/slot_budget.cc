@@ -1,10 +1,9 @@
 #include "vmm/platform/slot_budget.h"
 
-#include <fstream>
 #include <string>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "vmm/base/proc_fields.h"
 
 namespace pcivmm {
 namespace {
@@ -45,15 +44,7 @@ absl::Status CheckSlotBudget(uint64_t slot_bytes, KvmFlavour flavour, uint64_t m
 }
 
 absl::StatusOr<uint64_t> HostMemAvailable(const char* meminfo) {
-  std::ifstream in(meminfo);
-  std::string key;
-  uint64_t kib = 0;
-  std::string unit;
-  while (in >> key) {
-    if (key == "MemAvailable:" && in >> kib >> unit) return kib << 10;
-    std::getline(in, unit);
-  }
-  return absl::UnavailableError(absl::StrFormat("%s: no MemAvailable line", meminfo));
+  return ReadProcKib(meminfo, "MemAvailable:");
 }
 
 }  // namespace pcivmm

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "vmm/base/temp_dir.h"
 
 namespace pcivmm {
 namespace {
@@ -43,7 +44,8 @@ TEST(SlotBudgetTest, FourteenGpusOf128GibFitOnPvmWithEnoughMemory) {
 }
 
 TEST(SlotBudgetTest, ReadsMemAvailable) {
-  const std::string path = "/tmp/slot_budget_meminfo_" + std::to_string(::getpid());
+  const TempDir dir("slot_budget_test");
+  const std::string path = dir.path() + "/meminfo";
   std::ofstream(path) << "MemTotal:       24000000 kB\nMemFree:        1000 kB\n"
                          "MemAvailable:   12345678 kB\nBuffers: 1 kB\n";
   auto v = HostMemAvailable(path.c_str());
@@ -51,7 +53,6 @@ TEST(SlotBudgetTest, ReadsMemAvailable) {
   EXPECT_EQ(*v, 12345678ull << 10);
   std::ofstream(path) << "MemTotal: 1 kB\n";
   EXPECT_EQ(HostMemAvailable(path.c_str()).status().code(), absl::StatusCode::kUnavailable);
-  ::unlink(path.c_str());
   EXPECT_TRUE(HostMemAvailable().ok());  // this host's
 }
 

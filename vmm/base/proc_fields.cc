@@ -1,0 +1,31 @@
+#include "vmm/base/proc_fields.h"
+
+#include <fstream>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace pcivmm {
+
+bool ParseProcKib(absl::string_view line, absl::string_view key, uint64_t* bytes) {
+  if (!absl::ConsumePrefix(&line, key)) return false;
+  std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipWhitespace());
+  uint64_t kib = 0;
+  if (parts.empty() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(parts[0]), &kib)) return false;
+  *bytes = kib * 1024;
+  return true;
+}
+
+absl::StatusOr<uint64_t> ReadProcKib(const std::string& path, absl::string_view key) {
+  std::ifstream in(path);
+  uint64_t bytes = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (ParseProcKib(line, key, &bytes)) return bytes;
+  }
+  return absl::UnavailableError(absl::StrFormat("%s: no %s line", path, key));
+}
+
+}  // namespace pcivmm
