@@ -17,7 +17,7 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/base/unique_fd.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 constexpr mode_t kSocketMode = 0600;
@@ -31,7 +31,7 @@ absl::StatusOr<bool> SomeoneListens(const std::string& path) {
         absl::StrFormat("--api-socket %s: longer than %d bytes", path, sizeof(addr.sun_path) - 1));
   }
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
   // sockaddr_un is the sockaddr for AF_UNIX; connect reads only sizeof(addr) bytes.
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
@@ -166,4 +166,4 @@ std::shared_ptr<grpc::Channel> ApiServer::InProcessChannel() {
   return server_->InProcessChannel(grpc::ChannelArguments());
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

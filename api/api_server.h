@@ -11,7 +11,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 struct ApiServerOptions {
   std::string unix_socket;           // empty: none
@@ -54,6 +54,6 @@ class ApiServer {
   bool shut_down_ = false;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_API_SERVER_H_

@@ -15,10 +15,10 @@
 #include "gtest/gtest.h"
 #include "vmm/base/temp_dir.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
-using ::pcivmm::testing::FakeVmBackend;
+using ::pcivmm::api::testing::FakeVmBackend;
 
 bool Ok(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = v1::VmService::NewStub(channel);
@@ -89,7 +89,7 @@ class ApiServerTest : public ::testing::Test {
 
   FakeVmBackend backend_;
   VmServiceImpl service_;
-  TempDir temp_{"pcivmm-api-test"};
+  base::TempDir temp_{"pcivmm-api-test"};
   std::string socket_;
 };
 
@@ -151,7 +151,7 @@ TEST_F(ApiServerTest, ASecondServerOnALiveSocketIsRefusedNamingThePath) {
 
 TEST_F(ApiServerTest, AStaleSocketFileIsReplaced) {
   {
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strcpy(addr.sun_path, socket_.c_str());
@@ -244,4 +244,4 @@ TEST_F(ApiServerTest, OversizedRequestsAreRefused) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api

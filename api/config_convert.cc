@@ -9,7 +9,7 @@
 #include "vmm/base/read_file.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 constexpr uint64_t kMaxRamMib = 1ull << 20;  // 1 TiB
@@ -18,22 +18,22 @@ constexpr uint64_t kMaxConfigFileBytes = 1ull << 20;
 
 absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
 
-absl::Status MachineFromConfig(const v1::MachineConfig& c, MachineConfig* m) {
+absl::Status MachineFromConfig(const v1::MachineConfig& c, platform::MachineConfig* m) {
   const uint64_t ram_mib = c.has_ram_mib() ? c.ram_mib() : m->ram_bytes >> 20;
   if (ram_mib < 2 || ram_mib > kMaxRamMib) {
     return Invalid(absl::StrFormat("machine.ram_mib: %d is outside 2..%d", ram_mib, kMaxRamMib));
   }
   m->ram_bytes = ram_mib << 20;
   const uint32_t vcpus = c.has_vcpus() ? c.vcpus() : 1;
-  if (vcpus < 1 || vcpus > static_cast<uint32_t>(Machine::kMaxVcpus)) {
+  if (vcpus < 1 || vcpus > static_cast<uint32_t>(platform::Machine::kMaxVcpus)) {
     return Invalid(
-        absl::StrFormat("machine.vcpus: %d is outside 1..%d", vcpus, Machine::kMaxVcpus));
+        absl::StrFormat("machine.vcpus: %d is outside 1..%d", vcpus, platform::Machine::kMaxVcpus));
   }
   m->vcpus = static_cast<int>(vcpus);
   return absl::OkStatus();
 }
 
-absl::StatusOr<DeviceSpec> DeviceFromConfig(const v1::PciDevice& d, int i) {
+absl::StatusOr<pci::DeviceSpec> DeviceFromConfig(const v1::PciDevice& d, int i) {
   const std::string field = absl::StrFormat("pci.devices[%d]", i);
   if (d.name().empty()) return Invalid(field + ".name: must not be empty");
   if (d.slot() < 1 || d.slot() > 31) {
@@ -48,17 +48,17 @@ absl::StatusOr<DeviceSpec> DeviceFromConfig(const v1::PciDevice& d, int i) {
     return Invalid(
         absl::StrFormat("%s.bar1_gib: %d is not a power of two in 1..65536", field, d.bar1_gib()));
   }
-  DeviceSpec spec = GpuLikeDevice(d.name(), static_cast<int>(d.slot()), gib << 30);
+  pci::DeviceSpec spec = pci::GpuLikeDevice(d.name(), static_cast<int>(d.slot()), gib << 30);
   spec.ecam_fast_path = !d.has_ecam_fast_path() || d.ecam_fast_path();
   return spec;
 }
 
-absl::Status DevicesFromConfig(const v1::PciConfig& c, PciConfig* p) {
+absl::Status DevicesFromConfig(const v1::PciConfig& c, platform::PciConfig* p) {
   std::set<std::string> names;
   std::set<uint32_t> slots;
   for (int i = 0; i < c.devices_size(); ++i) {
     const v1::PciDevice& d = c.devices(i);
-    PCIVMM_ASSIGN_OR_RETURN(DeviceSpec spec, DeviceFromConfig(d, i));
+    PCIVMM_ASSIGN_OR_RETURN(pci::DeviceSpec spec, DeviceFromConfig(d, i));
     if (!names.insert(d.name()).second) {
       return Invalid(absl::StrFormat("pci.devices[%d].name: '%s' is used twice", i, d.name()));
     }
@@ -70,9 +70,9 @@ absl::Status DevicesFromConfig(const v1::PciConfig& c, PciConfig* p) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<VfioDeviceConfig> VfioFromConfig(const v1::VfioDevice& d, int i) {
+absl::StatusOr<platform::VfioDeviceConfig> VfioFromConfig(const v1::VfioDevice& d, int i) {
   const std::string field = absl::StrFormat("pci.vfio_devices[%d]", i);
-  auto address = NormalizePciAddress(d.host_address());
+  auto address = vfio::NormalizePciAddress(d.host_address());
   if (!address.ok()) {
     return Invalid(absl::StrFormat("%s.host_address: %s", field, address.status().message()));
   }
@@ -80,7 +80,7 @@ absl::StatusOr<VfioDeviceConfig> VfioFromConfig(const v1::VfioDevice& d, int i) 
     return Invalid(
         absl::StrFormat("%s.slot: %d is outside 1..31 (0: the next free one)", field, d.slot()));
   }
-  VfioDeviceConfig c;
+  platform::VfioDeviceConfig c;
   c.host_address = *address;
   c.slot = static_cast<int>(d.slot());
   c.name = d.name();
@@ -91,12 +91,12 @@ absl::StatusOr<VfioDeviceConfig> VfioFromConfig(const v1::VfioDevice& d, int i) 
 }
 
 // Slots and names must not clash with each other or with the emulated devices.
-absl::Status VfioDevicesFromConfig(const v1::PciConfig& c, PciConfig* p) {
+absl::Status VfioDevicesFromConfig(const v1::PciConfig& c, platform::PciConfig* p) {
   std::set<std::string> addresses;
   std::set<int> slots;
-  for (const DeviceSpec& d : p->devices) slots.insert(d.slot);
+  for (const pci::DeviceSpec& d : p->devices) slots.insert(d.slot);
   for (int i = 0; i < c.vfio_devices_size(); ++i) {
-    PCIVMM_ASSIGN_OR_RETURN(VfioDeviceConfig v, VfioFromConfig(c.vfio_devices(i), i));
+    PCIVMM_ASSIGN_OR_RETURN(platform::VfioDeviceConfig v, VfioFromConfig(c.vfio_devices(i), i));
     if (!addresses.insert(v.host_address).second) {
       return Invalid(absl::StrFormat("pci.vfio_devices[%d].host_address: %s is passed twice", i,
                                      v.host_address));
@@ -109,19 +109,19 @@ absl::Status VfioDevicesFromConfig(const v1::PciConfig& c, PciConfig* p) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<MapPolicy> PolicyFromConfig(v1::BarPolicy policy, const char* field) {
+absl::StatusOr<pci::MapPolicy> PolicyFromConfig(v1::BarPolicy policy, const char* field) {
   switch (policy) {
     case v1::BAR_POLICY_UNSPECIFIED:
     case v1::BAR_POLICY_EAGER:
-      return MapPolicy::kEager;
+      return pci::MapPolicy::kEager;
     case v1::BAR_POLICY_DEFERRED:
-      return MapPolicy::kDeferred;
+      return pci::MapPolicy::kDeferred;
     default:
       return Invalid(absl::StrFormat("%s: %d is not a BarPolicy", field, policy));
   }
 }
 
-absl::Status PciFromConfig(const v1::PciConfig& c, PciConfig* p) {
+absl::Status PciFromConfig(const v1::PciConfig& c, platform::PciConfig* p) {
   const uint32_t buses = c.has_ecam_buses() ? c.ecam_buses() : 1;
   if (buses < 1 || buses > kMaxEcamBuses) {
     return Invalid(absl::StrFormat("pci.ecam_buses: %d is outside 1..%d", buses, kMaxEcamBuses));
@@ -146,14 +146,16 @@ absl::Status GuestFromConfig(const v1::VmConfig& c, VmSpec* spec) {
       if (c.test_guest().image_path().empty()) {
         return Invalid("test_guest.image_path: must not be empty");
       }
-      PCIVMM_RETURN_IF_ERROR(Machine::CheckTestGuestVcpus(spec->machine.vcpus, "machine.vcpus"));
+      PCIVMM_RETURN_IF_ERROR(
+          platform::Machine::CheckTestGuestVcpus(spec->machine.vcpus, "machine.vcpus"));
       spec->guest = TestGuestConfig{c.test_guest().image_path(), c.test_guest().arg()};
       return absl::OkStatus();
     case v1::VmConfig::kLinuxBoot:
       if (c.linux_boot().kernel_path().empty()) {
         return Invalid("linux_boot.kernel_path: must not be empty");
       }
-      spec->guest = LinuxBootConfig{c.linux_boot().kernel_path(), c.linux_boot().initrd_path(),
+      spec->guest =
+          platform::LinuxBootConfig{c.linux_boot().kernel_path(), c.linux_boot().initrd_path(),
                                     c.linux_boot().cmdline(), c.linux_boot().pvm_guest_kernel()};
       return absl::OkStatus();
     default:
@@ -176,7 +178,7 @@ absl::StatusOr<v1::VmConfig> ParseVmConfigJson(std::string_view json) {
 absl::StatusOr<v1::VmConfig> ReadVmConfigFile(const std::string& path) {
   PCIVMM_ASSIGN_OR_RETURN(
       std::string text,
-      ReadBoundedFile(path, kMaxConfigFileBytes, "--config-file", "a VmConfig is a few KiB"));
+      base::ReadBoundedFile(path, kMaxConfigFileBytes, "--config-file", "a VmConfig is a few KiB"));
   auto config = ParseVmConfigJson(text);
   if (!config.ok()) {
     return Invalid(absl::StrFormat("--config-file %s: %s", path, config.status().message()));
@@ -211,18 +213,18 @@ absl::StatusOr<VmSpec> VmSpecFromConfig(const v1::VmConfig& config) {
 
 namespace {
 
-void DevicesToConfig(const PciConfig& p, v1::PciConfig* c) {
-  for (const DeviceSpec& d : p.devices) {
+void DevicesToConfig(const platform::PciConfig& p, v1::PciConfig* c) {
+  for (const pci::DeviceSpec& d : p.devices) {
     v1::PciDevice* out = c->add_devices();
     out->set_name(d.name);
     out->set_slot(static_cast<uint32_t>(d.slot));
     out->set_model(v1::DEVICE_MODEL_GPU_LIKE);
-    for (const BarSpec& b : d.bars) {
+    for (const pci::BarSpec& b : d.bars) {
       if (b.index == 1) out->set_bar1_gib(b.size >> 30);
     }
     out->set_ecam_fast_path(d.ecam_fast_path);
   }
-  for (const VfioDeviceConfig& v : p.vfio) {
+  for (const platform::VfioDeviceConfig& v : p.vfio) {
     v1::VfioDevice* out = c->add_vfio_devices();
     out->set_host_address(v.host_address);
     out->set_slot(static_cast<uint32_t>(v.slot));
@@ -244,14 +246,14 @@ v1::VmConfig ConfigFromSpec(const VmSpec& spec) {
   p->set_pio_enabled(spec.pci.pio_enabled);
   p->set_ecam_fast_path(spec.pci.ecam_fast_path);
   p->set_memory_decode(spec.pci.hand_off.memory_decode);
-  p->set_bar_policy(spec.pci.bar_policy == MapPolicy::kEager ? v1::BAR_POLICY_EAGER
-                                                             : v1::BAR_POLICY_DEFERRED);
+  p->set_bar_policy(spec.pci.bar_policy == pci::MapPolicy::kEager ? v1::BAR_POLICY_EAGER
+                                                                  : v1::BAR_POLICY_DEFERRED);
   p->set_bar_cost_ns_per_gib(spec.pci.bar_cost.ns_per_gib);
   DevicesToConfig(spec.pci, p);
   if (const auto* t = std::get_if<TestGuestConfig>(&spec.guest)) {
     c.mutable_test_guest()->set_image_path(t->image_path);
     c.mutable_test_guest()->set_arg(t->arg);
-  } else if (const auto* l = std::get_if<LinuxBootConfig>(&spec.guest)) {
+  } else if (const auto* l = std::get_if<platform::LinuxBootConfig>(&spec.guest)) {
     c.mutable_linux_boot()->set_kernel_path(l->kernel_path);
     c.mutable_linux_boot()->set_initrd_path(l->initrd_path);
     c.mutable_linux_boot()->set_cmdline(l->cmdline);
@@ -262,4 +264,4 @@ v1::VmConfig ConfigFromSpec(const VmSpec& spec) {
   return c;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -9,7 +9,7 @@
 #include "api/vm_spec.h"
 #include "pcivmm/v1/vm_config.pb.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 inline constexpr uint64_t kMaxCostNsPerGib = 1'000'000'000;  // 1 s per GiB
 inline constexpr uint64_t kDefaultGpuBar1Gib = 128;
@@ -31,6 +31,6 @@ absl::StatusOr<VmSpec> VmSpecFromConfig(const v1::VmConfig& config);
 // The configuration a spec came from, with every default written out.
 v1::VmConfig ConfigFromSpec(const VmSpec& spec);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_CONFIG_CONVERT_H_

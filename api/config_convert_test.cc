@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 v1::VmConfig Parse(const std::string& json) {
@@ -27,7 +27,7 @@ TEST(ConfigConvertTest, DefaultsMatchTheFlagDefaults) {
   EXPECT_TRUE(spec->pci.pio_enabled);
   EXPECT_FALSE(spec->pci.ecam_fast_path);
   EXPECT_TRUE(spec->pci.hand_off.memory_decode);
-  EXPECT_EQ(spec->pci.bar_policy, MapPolicy::kEager);
+  EXPECT_EQ(spec->pci.bar_policy, pci::MapPolicy::kEager);
   EXPECT_TRUE(spec->test_devices);
   EXPECT_EQ(std::get<TestGuestConfig>(spec->guest).image_path, "g.bin");
 }
@@ -48,13 +48,13 @@ TEST(ConfigConvertTest, EveryFieldReachesTheSpec) {
   EXPECT_FALSE(spec->pci.pio_enabled);
   EXPECT_TRUE(spec->pci.ecam_fast_path);
   EXPECT_FALSE(spec->pci.hand_off.memory_decode);
-  EXPECT_EQ(spec->pci.bar_policy, MapPolicy::kDeferred);
+  EXPECT_EQ(spec->pci.bar_policy, pci::MapPolicy::kDeferred);
   EXPECT_EQ(spec->pci.bar_cost.ns_per_gib, 14062500u);
   ASSERT_EQ(spec->pci.devices.size(), 1u);
   EXPECT_EQ(spec->pci.devices[0].slot, 3);
   EXPECT_EQ(spec->pci.devices[0].bars[1].size, 64ull << 30);
   EXPECT_FALSE(spec->pci.devices[0].ecam_fast_path);
-  const auto& linux = std::get<LinuxBootConfig>(spec->guest);
+  const auto& linux = std::get<platform::LinuxBootConfig>(spec->guest);
   EXPECT_EQ(linux.kernel_path, "/boot/vmlinuz");
   EXPECT_EQ(linux.initrd_path, "/i.cpio");
   EXPECT_EQ(linux.cmdline, "quiet");
@@ -116,13 +116,13 @@ TEST(ConfigConvertTest, VfioDevicesGetTheirDefaultsAndRoundTrip) {
        "configFastPath": true, "mmapBars": false}]}, "testGuest": {"imagePath": "g"}})"));
   ASSERT_TRUE(spec.ok()) << spec.status();
   ASSERT_EQ(spec->pci.vfio.size(), 2u);
-  const VfioDeviceConfig& a = spec->pci.vfio[0];
+  const platform::VfioDeviceConfig& a = spec->pci.vfio[0];
   EXPECT_EQ(a.host_address, "0000:03:00.0");
   EXPECT_EQ(a.slot, 0);
   EXPECT_TRUE(a.forward_msi);
   EXPECT_FALSE(a.config_fast_path);
   EXPECT_TRUE(a.mmap_bars);
-  const VfioDeviceConfig& b = spec->pci.vfio[1];
+  const platform::VfioDeviceConfig& b = spec->pci.vfio[1];
   EXPECT_EQ(b.slot, 7);
   EXPECT_EQ(b.name, "nvme");
   EXPECT_FALSE(b.forward_msi);
@@ -135,7 +135,7 @@ TEST(ConfigConvertTest, VfioDevicesGetTheirDefaultsAndRoundTrip) {
 }
 
 TEST(ConfigConvertTest, TestGuestsGetNoMoreVcpusThanTheirStacksFit) {
-  EXPECT_EQ(Machine::kMaxTestGuestVcpus, 30);  // (0x80000 - 0x7000) / 0x4000
+  EXPECT_EQ(platform::Machine::kMaxTestGuestVcpus, 30);  // (0x80000 - 0x7000) / 0x4000
   EXPECT_EQ(SpecError(R"({"machine": {"vcpus": 31}, "testGuest": {"imagePath": "g"}})"),
             "machine.vcpus: 31, but a test guest's stacks (guest ABI) fit 30 vCPUs");
   EXPECT_TRUE(
@@ -192,11 +192,11 @@ TEST(ConfigConvertTest, ConfigFromSpecRoundTrips) {
   EXPECT_EQ(again->machine.ram_bytes, spec->machine.ram_bytes);
   EXPECT_EQ(again->machine.vcpus, 3);
   EXPECT_TRUE(again->pci.ecam_fast_path);
-  EXPECT_EQ(again->pci.bar_policy, MapPolicy::kDeferred);
+  EXPECT_EQ(again->pci.bar_policy, pci::MapPolicy::kDeferred);
   EXPECT_EQ(again->pci.devices[0].bars[1].size, 32ull << 30);
   EXPECT_EQ(std::get<TestGuestConfig>(again->guest).arg, 12u);
   EXPECT_TRUE(c.pci().has_pio_enabled());  // defaults written out
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/devices/boot_marker.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 EventHub::EventHub(uint64_t start_ns) : start_ns_(start_ns) {}
 
@@ -19,7 +19,7 @@ EventHub::~EventHub() = default;
 
 absl::StatusOr<std::unique_ptr<EventHub::Subscription>> EventHub::Subscribe(uint32_t kinds,
                                                                             size_t buffer) {
-  UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  base::UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!wake.valid()) return absl::ErrnoToStatus(errno, "eventfd");
   absl::MutexLock lock(&mu_);
   if (closed_) return absl::FailedPreconditionError("the event feed is closed (shutting down)");
@@ -52,7 +52,7 @@ void EventHub::Unsubscribe(int slot) {
 
 void EventHub::Publish(EventRecord record) {
   record.sequence = sequence_.fetch_add(1, std::memory_order_relaxed) + 1;
-  record.time_ns = MonotonicNowNs() - start_ns_;
+  record.time_ns = devices::MonotonicNowNs() - start_ns_;
   uint32_t active = active_.load(std::memory_order_acquire);
   while (active != 0) {
     const auto slot = static_cast<size_t>(std::countr_zero(active));
@@ -64,14 +64,14 @@ void EventHub::Publish(EventRecord record) {
   }
 }
 
-void EventHub::OnMapEvent(const MapEvent& event) {
+void EventHub::OnMapEvent(const pci::MapEvent& event) {
   EventRecord r;
   r.kind = EventKind::kBarMapping;
   r.map = event;
   Publish(r);
 }
 
-void EventHub::OnConfigAccess(const ConfigAccess& access) {
+void EventHub::OnConfigAccess(const pci::ConfigAccess& access) {
   if (config_subscribers_.load(std::memory_order_relaxed) == 0) return;
   EventRecord r;
   r.kind = EventKind::kConfigAccess;
@@ -95,7 +95,7 @@ void EventHub::PublishState(VmState state, int exit_code) {
   Publish(r);
 }
 
-void EventHub::PublishBootTimeout(BootTimeoutReport report) {
+void EventHub::PublishBootTimeout(platform::BootTimeoutReport report) {
   EventRecord r;
   r.kind = EventKind::kBootTimeout;
   {
@@ -106,7 +106,7 @@ void EventHub::PublishBootTimeout(BootTimeoutReport report) {
   Publish(r);
 }
 
-std::optional<BootTimeoutReport> EventHub::boot_timeout_report(uint32_t index) const {
+std::optional<platform::BootTimeoutReport> EventHub::boot_timeout_report(uint32_t index) const {
   absl::MutexLock lock(&reports_mu_);
   if (index >= reports_.size()) return std::nullopt;
   return reports_[index];
@@ -137,7 +137,7 @@ void EventHub::Subscription::Leave() {
 }
 
 EventHub::Subscription::Subscription(EventHub* hub, int slot, uint32_t kinds, size_t buffer,
-                                     UniqueFd wake)
+                                     base::UniqueFd wake)
     : ring_(buffer), hub_(hub), slot_(slot), kinds_(kinds), wake_(std::move(wake)) {}
 
 EventHub::Subscription::~Subscription() { Leave(); }
@@ -200,4 +200,4 @@ EventHub::Subscription::Batch EventHub::Subscription::Next(size_t max, absl::Dur
   return b;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -22,7 +22,7 @@
 #include "vmm/base/unique_fd.h"
 #include "vmm/platform/boot_watchdog.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 enum class EventKind : uint8_t {
   kBarMapping = 0,
@@ -39,8 +39,8 @@ struct EventRecord {
   EventKind kind = EventKind::kStateChange;
   uint64_t sequence = 0;  // 1, 2, ... per hub
   uint64_t time_ns = 0;   // since the hub's start
-  MapEvent map{};
-  ConfigAccess config{};
+  pci::MapEvent map{};
+  pci::ConfigAccess config{};
   uint64_t boot_ns = 0;
   int32_t vcpu = 0;  // boot marker
   VmState state = VmState::kCreated;
@@ -48,7 +48,7 @@ struct EventRecord {
   uint32_t report = 0;  // boot timeout: its index for EventHub::boot_timeout_report()
 };
 
-class EventHub : public MapEventSink, public ConfigTracer {
+class EventHub : public pci::MapEventSink, public pci::ConfigTracer {
  public:
   static constexpr int kMaxSubscribers = 16;
   static constexpr size_t kMaxBuffer = 65536;
@@ -68,14 +68,14 @@ class EventHub : public MapEventSink, public ConfigTracer {
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(uint32_t kinds, size_t buffer);
 
   // Producers: lock-free, never wait for a subscriber.
-  void OnMapEvent(const MapEvent& event) override;
-  void OnConfigAccess(const ConfigAccess& access) override;
+  void OnMapEvent(const pci::MapEvent& event) override;
+  void OnConfigAccess(const pci::ConfigAccess& access) override;
   void PublishBootMarker(uint64_t boot_ns, int vcpu);
   void PublishState(VmState state, int exit_code);
   // The boot watchdog's report. It does not fit a ring slot: the hub keeps it (one per
   // timeout, so a few at most) and the record carries its index. Takes a lock; not for vCPUs.
-  void PublishBootTimeout(BootTimeoutReport report);
-  std::optional<BootTimeoutReport> boot_timeout_report(uint32_t index) const;
+  void PublishBootTimeout(platform::BootTimeoutReport report);
+  std::optional<platform::BootTimeoutReport> boot_timeout_report(uint32_t index) const;
 
   // Ends every subscription (their Next() reports closed once drained) and refuses new ones.
   void Close();
@@ -99,7 +99,7 @@ class EventHub : public MapEventSink, public ConfigTracer {
   uint32_t used_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   mutable absl::Mutex reports_mu_;  // never held with mu_
-  std::vector<BootTimeoutReport> reports_ ABSL_GUARDED_BY(reports_mu_);
+  std::vector<platform::BootTimeoutReport> reports_ ABSL_GUARDED_BY(reports_mu_);
 };
 
 // One subscriber's buffer. Next() is called by one thread (the stream's).
@@ -124,7 +124,7 @@ class EventHub::Subscription {
 
  private:
   friend class EventHub;
-  Subscription(EventHub* hub, int slot, uint32_t kinds, size_t buffer, UniqueFd wake);
+  Subscription(EventHub* hub, int slot, uint32_t kinds, size_t buffer, base::UniqueFd wake);
   void Offer(const EventRecord& record);
   void MarkClosed();  // Next() reports closed once drained
   void Leave();       // gives the slot back, once
@@ -138,11 +138,11 @@ class EventHub::Subscription {
   std::atomic<uint64_t> offers_{0};  // 2 per offer; bit 0: the consumer sleeps
   const int slot_;
   const uint32_t kinds_;
-  UniqueFd wake_;  // eventfd: written by a producer when the consumer sleeps
+  base::UniqueFd wake_;  // eventfd: written by a producer when the consumer sleeps
   std::atomic<bool> closed_{false};
   std::atomic<bool> subscribed_{true};  // holds slot_ in the hub
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_EVENT_HUB_H_

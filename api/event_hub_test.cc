@@ -6,7 +6,7 @@
 #include "gtest/gtest.h"
 #include "vmm/devices/boot_marker.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 constexpr uint32_t kBoot = EventKindBit(EventKind::kBootMarker);
@@ -23,7 +23,7 @@ TEST(EventRingTest, FifoWithCapacityRoundedToAPowerOfTwo) {
 }
 
 TEST(EventHubTest, DeliversOnlyTheSubscribedKinds) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   auto sub = hub.Subscribe(kBoot, 16);
   ASSERT_TRUE(sub.ok());
   hub.PublishState(VmState::kRunning, 0);
@@ -37,7 +37,7 @@ TEST(EventHubTest, DeliversOnlyTheSubscribedKinds) {
 }
 
 TEST(EventHubTest, ABootTimeoutReportIsKeptByTheHubAndFoundByItsIndex) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   auto sub = hub.Subscribe(EventKindBit(EventKind::kBootTimeout), 16);
   ASSERT_TRUE(sub.ok());
   hub.PublishBootTimeout({absl::Seconds(1), "first", {{0, 0x1000, 2, 5}}});
@@ -56,7 +56,7 @@ TEST(EventHubTest, ABootTimeoutReportIsKeptByTheHubAndFoundByItsIndex) {
 }
 
 TEST(EventHubTest, AFullBufferDropsAndCountsWhatDidNotFit) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   auto sub = hub.Subscribe(kBoot, 4);
   ASSERT_TRUE(sub.ok());
   for (uint64_t i = 0; i < 10; ++i) hub.PublishBootMarker(i, 0);
@@ -68,7 +68,7 @@ TEST(EventHubTest, AFullBufferDropsAndCountsWhatDidNotFit) {
 }
 
 TEST(EventHubTest, ASleepingSubscriberWakesOnPublish) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   auto sub = hub.Subscribe(kBoot, 16);
   ASSERT_TRUE(sub.ok());
   std::thread producer([&hub] {
@@ -83,7 +83,7 @@ TEST(EventHubTest, ASleepingSubscriberWakesOnPublish) {
 }
 
 TEST(EventHubTest, AQuietSubscriberTimesOutEmpty) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   auto sub = hub.Subscribe(kBoot, 16);
   ASSERT_TRUE(sub.ok());
   auto batch = (*sub)->Next(16, absl::Milliseconds(20));
@@ -92,7 +92,7 @@ TEST(EventHubTest, AQuietSubscriberTimesOutEmpty) {
 }
 
 TEST(EventHubTest, CloseEndsSubscriptionsAfterTheirEventsAndRefusesNewOnes) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   auto sub = hub.Subscribe(kBoot, 16);
   ASSERT_TRUE(sub.ok());
   hub.PublishBootMarker(1, 0);
@@ -105,7 +105,7 @@ TEST(EventHubTest, CloseEndsSubscriptionsAfterTheirEventsAndRefusesNewOnes) {
 }
 
 TEST(EventHubTest, SubscribersAreBoundedAndSlotsAreReused) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   std::vector<std::unique_ptr<EventHub::Subscription>> subs;
   for (int i = 0; i < EventHub::kMaxSubscribers; ++i) {
     auto s = hub.Subscribe(kBoot, 2);
@@ -122,13 +122,14 @@ TEST(EventHubTest, SubscribersAreBoundedAndSlotsAreReused) {
 }
 
 TEST(EventHubTest, ConfigAccessesArePublishedOnlyWhileSomeoneWantsThem) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   hub.OnConfigAccess({});
   EXPECT_EQ(hub.published(), 0u);
   {
     auto sub = hub.Subscribe(EventKindBit(EventKind::kConfigAccess), 4);
     ASSERT_TRUE(sub.ok());
-    hub.OnConfigAccess({ConfigPath::kEcam, Direction::kWrite, Bdf{0, 1, 0}, 4, 2, 6, 0});
+    hub.OnConfigAccess(
+        {pci::ConfigPath::kEcam, mmio::Direction::kWrite, pci::Bdf{0, 1, 0}, 4, 2, 6, 0});
     auto batch = (*sub)->Next(4, absl::ZeroDuration());
     ASSERT_EQ(batch.events.size(), 1u);
     EXPECT_EQ(batch.events[0].config.reg, 4);
@@ -142,7 +143,7 @@ TEST(EventHubTest, ConfigAccessesArePublishedOnlyWhileSomeoneWantsThem) {
 // others meanwhile: with room in the buffer nothing is lost, and each producer's events
 // arrive in its order.
 TEST(EventHubTest, ConcurrentProducersLoseNothingWhenThereIsRoom) {
-  EventHub hub(MonotonicNowNs());
+  EventHub hub(devices::MonotonicNowNs());
   auto sub = hub.Subscribe(kBoot, EventHub::kMaxBuffer);
   ASSERT_TRUE(sub.ok());
   constexpr int kThreads = 4;
@@ -175,4 +176,4 @@ TEST(EventHubTest, ConcurrentProducersLoseNothingWhenThereIsRoom) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api

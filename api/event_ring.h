@@ -8,7 +8,7 @@
 #include <memory>
 #include <optional>
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // D. Vyukov's bounded MPMC queue: each cell carries a sequence number that says whose turn
 // it is (a producer's for lap n when seq == pos, the consumer's when seq == pos + 1). A
@@ -76,6 +76,6 @@ class EventRing {
   std::unique_ptr<Cell[]> cells_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_EVENT_RING_H_

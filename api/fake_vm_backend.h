@@ -11,15 +11,15 @@
 #include "api/vm_backend.h"
 #include "vmm/devices/boot_marker.h"
 
-namespace pcivmm::testing {
+namespace pcivmm::api::testing {
 
 class FakeVmBackend : public VmBackend {
  public:
-  static constexpr Bdf kHostBridge{0, 0, 0};
-  static constexpr Bdf kGpu{0, 1, 0};
+  static constexpr pci::Bdf kHostBridge{0, 0, 0};
+  static constexpr pci::Bdf kGpu{0, 1, 0};
 
-  FakeVmBackend() : hub_(MonotonicNowNs()) {
-    for (Bdf b : {kHostBridge, kGpu}) config_[b.devfn()].fill(0);
+  FakeVmBackend() : hub_(devices::MonotonicNowNs()) {
+    for (pci::Bdf b : {kHostBridge, kGpu}) config_[b.devfn()].fill(0);
     const uint32_t id = 0x20B510DE;
     std::memcpy(config_[kGpu.devfn()].data(), &id, 4);
   }
@@ -61,7 +61,7 @@ class FakeVmBackend : public VmBackend {
     return r;
   }
   int bus_count() const override { return 1; }
-  bool HasFunction(Bdf bdf) const override { return bdf == kHostBridge || bdf == kGpu; }
+  bool HasFunction(pci::Bdf bdf) const override { return bdf == kHostBridge || bdf == kGpu; }
 
   absl::Status Pause() override { return Transition(VmState::kRunning, VmState::kPaused); }
   absl::Status Resume() override { return Transition(VmState::kPaused, VmState::kRunning); }
@@ -83,13 +83,13 @@ class FakeVmBackend : public VmBackend {
     gpu->set_vendor_id(0x10DE);
     return r;
   }
-  uint32_t ReadConfig(Bdf bdf, uint16_t offset, uint8_t width) override {
+  uint32_t ReadConfig(pci::Bdf bdf, uint16_t offset, uint8_t width) override {
     absl::MutexLock lock(&mu_);
     uint32_t v = 0;
     std::memcpy(&v, config_[bdf.devfn()].data() + offset, width);
     return v;
   }
-  absl::Status WriteConfig(Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) override {
+  absl::Status WriteConfig(pci::Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) override {
     absl::MutexLock lock(&mu_);
     if (state_ == VmState::kStopped) return absl::FailedPreconditionError("state: stopped");
     std::memcpy(config_[bdf.devfn()].data() + offset, &value, width);
@@ -111,10 +111,11 @@ class FakeVmBackend : public VmBackend {
     absl::MutexLock lock(&mu_);
     reset_scopes_ = scopes;
   }
-  v1::MappingStats MappingStats(std::optional<Bdf> /*bdf*/) const override {
+  v1::MappingStats MappingStats(std::optional<pci::Bdf> /*bdf*/) const override {
     absl::MutexLock lock(&mu_);
     v1::MappingStats m;
-    m.set_policy(policy_ == MapPolicy::kEager ? v1::BAR_POLICY_EAGER : v1::BAR_POLICY_DEFERRED);
+    m.set_policy(policy_ == pci::MapPolicy::kEager ? v1::BAR_POLICY_EAGER
+                                                   : v1::BAR_POLICY_DEFERRED);
     m.set_cost_ns_per_gib(cost_);
     v1::BarMappingStats* bar = m.add_bars();
     bar->set_device("gpu0");
@@ -127,7 +128,7 @@ class FakeVmBackend : public VmBackend {
     b->set_count(3);
     return m;
   }
-  absl::Status SetBarPolicy(std::optional<MapPolicy> policy,
+  absl::Status SetBarPolicy(std::optional<pci::MapPolicy> policy,
                             std::optional<uint64_t> cost) override {
     absl::MutexLock lock(&mu_);
     if (state_ == VmState::kStopped) return absl::FailedPreconditionError("state: stopped");
@@ -162,13 +163,13 @@ class FakeVmBackend : public VmBackend {
   uint32_t reset_scopes_ ABSL_GUARDED_BY(mu_) = 0;
   mutable std::optional<StatsQuery> last_query_ ABSL_GUARDED_BY(mu_);
   int shutdowns_ ABSL_GUARDED_BY(mu_) = 0;
-  MapPolicy policy_ ABSL_GUARDED_BY(mu_) = MapPolicy::kEager;
+  pci::MapPolicy policy_ ABSL_GUARDED_BY(mu_) = pci::MapPolicy::kEager;
   uint64_t cost_ ABSL_GUARDED_BY(mu_) = 0;
   bool pio_ ABSL_GUARDED_BY(mu_) = true;
   bool fast_ ABSL_GUARDED_BY(mu_) = false;
   std::map<uint16_t, std::array<uint8_t, 4096>> config_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace pcivmm::testing
+}  // namespace pcivmm::api::testing
 
 #endif  // PCIVMM_API_FAKE_VM_BACKEND_H_

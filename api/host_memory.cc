@@ -10,7 +10,7 @@
 
 #include "vmm/base/proc_fields.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 absl::StatusOr<ProcessRss> ProcessRssBytes() {
   std::ifstream in("/proc/self/status");
@@ -18,10 +18,10 @@ absl::StatusOr<ProcessRss> ProcessRssBytes() {
   ProcessRss r;
   bool found = false;
   while (std::getline(in, line)) {
-    found |= ParseProcKib(line, "VmRSS:", &r.total);
-    ParseProcKib(line, "RssAnon:", &r.anon);
-    ParseProcKib(line, "RssFile:", &r.file);
-    ParseProcKib(line, "RssShmem:", &r.shmem);
+    found |= base::ParseProcKib(line, "VmRSS:", &r.total);
+    base::ParseProcKib(line, "RssAnon:", &r.anon);
+    base::ParseProcKib(line, "RssFile:", &r.file);
+    base::ParseProcKib(line, "RssShmem:", &r.shmem);
   }
   if (!found) return absl::UnavailableError("/proc/self/status has no VmRSS line");
   return r;
@@ -43,10 +43,11 @@ uint64_t ResidentBytes(const uint8_t* host, uint64_t size) {
   return resident;
 }
 
-uint64_t GuestRamResidentBytes(const GuestMemory& memory) {
+uint64_t GuestRamResidentBytes(const kvm::GuestMemory& memory) {
   uint64_t n = 0;
-  for (const GuestMemory::Region& r : memory.regions()) n += ResidentBytes(r.host, r.gpa.size());
+  for (const kvm::GuestMemory::Region& r : memory.regions())
+    n += ResidentBytes(r.host, r.gpa.size());
   return n;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -7,7 +7,7 @@
 #include "absl/status/statusor.h"
 #include "vmm/kvm/guest_memory.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // This process's resident set (/proc/self/status), in bytes: VmRSS and its parts.
 struct ProcessRss {
@@ -23,8 +23,8 @@ absl::StatusOr<ProcessRss> ProcessRssBytes();
 uint64_t ResidentBytes(const uint8_t* host, uint64_t size);
 
 // Resident guest RAM over all regions.
-uint64_t GuestRamResidentBytes(const GuestMemory& memory);
+uint64_t GuestRamResidentBytes(const kvm::GuestMemory& memory);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_HOST_MEMORY_H_

@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 TEST(HostMemoryTest, RssIsTheSumOfItsParts) {
@@ -34,4 +34,4 @@ TEST(HostMemoryTest, ResidentBytesCountsTouchedPagesOfASharedMapping) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api

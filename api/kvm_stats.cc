@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 // api.rst: "struct kvm_stats_header { __u32 flags; __u32 name_size; __u32 num_desc;
@@ -87,10 +87,10 @@ absl::StatusOr<std::unique_ptr<KvmStatsReader>> KvmStatsReader::Open(int kvm_fd)
     return absl::UnimplementedError(absl::StrFormat(
         "KVM_GET_STATS_FD: %s (the kernel has no binary stats; 5.14+)", std::strerror(errno)));
   }
-  return FromStatsFd(UniqueFd(fd));
+  return FromStatsFd(base::UniqueFd(fd));
 }
 
-absl::StatusOr<std::unique_ptr<KvmStatsReader>> KvmStatsReader::FromStatsFd(UniqueFd fd) {
+absl::StatusOr<std::unique_ptr<KvmStatsReader>> KvmStatsReader::FromStatsFd(base::UniqueFd fd) {
   Header h{};
   if (absl::Status st = ReadAt(fd.get(), &h, sizeof(h), 0, "header"); !st.ok()) return st;
   if (h.num_desc > kMaxDescriptors || h.name_size == 0 || h.name_size > kMaxNameSize) {
@@ -136,4 +136,4 @@ absl::StatusOr<std::vector<KvmStatValue>> KvmStatsReader::Read() const {
   return out;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "vmm/base/unique_fd.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // One statistic. Documentation/virt/kvm/api.rst, "KVM_GET_STATS_FD": "flags: ... the type
 // of data (bits 0-3), the unit of data (bits 4-7), the base of the exponent (bits 8-11)".
@@ -30,7 +30,7 @@ class KvmStatsReader {
   // ioctl(KVM_GET_STATS_FD) on a VM or vCPU fd; Unimplemented when the kernel lacks it.
   static absl::StatusOr<std::unique_ptr<KvmStatsReader>> Open(int kvm_fd);
   // Parses an already open stats file (tests pass a memfd with the same layout).
-  static absl::StatusOr<std::unique_ptr<KvmStatsReader>> FromStatsFd(UniqueFd fd);
+  static absl::StatusOr<std::unique_ptr<KvmStatsReader>> FromStatsFd(base::UniqueFd fd);
 
   absl::StatusOr<std::vector<KvmStatValue>> Read() const;
   const std::string& id() const { return id_; }
@@ -43,7 +43,7 @@ class KvmStatsReader {
     uint16_t count;     // u64 values
   };
   static Descriptor ParseDescriptor(const std::vector<char>& block, size_t at, uint32_t name_size);
-  KvmStatsReader(UniqueFd fd, std::string id, std::vector<Descriptor> d, uint32_t data_offset,
+  KvmStatsReader(base::UniqueFd fd, std::string id, std::vector<Descriptor> d, uint32_t data_offset,
                  size_t data_bytes)
       : fd_(std::move(fd)),
         id_(std::move(id)),
@@ -51,13 +51,13 @@ class KvmStatsReader {
         data_offset_(data_offset),
         data_bytes_(data_bytes) {}
 
-  UniqueFd fd_;
+  base::UniqueFd fd_;
   std::string id_;
   std::vector<Descriptor> descriptors_;
   uint32_t data_offset_;
   size_t data_bytes_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_KVM_STATS_H_

@@ -9,7 +9,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 // Builds a stats file in the layout of api.rst, "KVM_GET_STATS_FD", in a memfd.
@@ -24,8 +24,8 @@ class StatsFile {
     std::string name;
   };
 
-  UniqueFd Build(const std::string& id, const std::vector<Desc>& descs,
-                 const std::vector<uint64_t>& data, uint32_t num_desc_override = 0) {
+  base::UniqueFd Build(const std::string& id, const std::vector<Desc>& descs,
+                       const std::vector<uint64_t>& data, uint32_t num_desc_override = 0) {
     const uint32_t id_offset = 24, desc_offset = id_offset + kNameSize;
     const uint32_t data_offset =
         desc_offset + static_cast<uint32_t>(descs.size()) * (16 + kNameSize);
@@ -49,7 +49,7 @@ class StatsFile {
     }
     std::memcpy(file.data() + data_offset, data.data(), data.size() * 8);
     data_offset_ = data_offset;
-    UniqueFd fd(::memfd_create("kvm-stats-test", MFD_CLOEXEC));
+    base::UniqueFd fd(::memfd_create("kvm-stats-test", MFD_CLOEXEC));
     EXPECT_EQ(::write(fd.get(), file.data(), file.size()), static_cast<ssize_t>(file.size()));
     return fd;
   }
@@ -63,11 +63,11 @@ constexpr uint32_t kCumulative = 0, kInstantBytes = 1 | (1 << 4), kLogHistSecond
 
 TEST(KvmStatsTest, ParsesDescriptorsAndRereadsValues) {
   StatsFile f;
-  UniqueFd fd = f.Build("kvm-1234/vcpu-0",
-                        {{kCumulative, 0, 1, 0, "exits"},
-                         {kInstantBytes, 0, 1, 8, "pages"},
-                         {kLogHistSeconds, -9, 4, 16, "halt_wait_hist"}},
-                        {42, 4096, 1, 2, 3, 4});
+  base::UniqueFd fd = f.Build("kvm-1234/vcpu-0",
+                              {{kCumulative, 0, 1, 0, "exits"},
+                               {kInstantBytes, 0, 1, 8, "pages"},
+                               {kLogHistSeconds, -9, 4, 16, "halt_wait_hist"}},
+                              {42, 4096, 1, 2, 3, 4});
   const int raw = fd.get();
   auto reader = KvmStatsReader::FromStatsFd(std::move(fd));
   ASSERT_TRUE(reader.ok()) << reader.status();
@@ -98,9 +98,9 @@ TEST(KvmStatsTest, AbsurdHeadersAndShortFilesAreDataLoss) {
 }
 
 TEST(KvmStatsTest, AFileWithoutStatsFdSupportIsUnimplemented) {
-  UniqueFd not_kvm(::memfd_create("not-kvm", MFD_CLOEXEC));
+  base::UniqueFd not_kvm(::memfd_create("not-kvm", MFD_CLOEXEC));
   EXPECT_EQ(KvmStatsReader::Open(not_kvm.get()).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -10,7 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "google/protobuf/util/json_util.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 // Prometheus text format: label values escape backslash, double quote and newline.
@@ -266,4 +266,4 @@ uint64_t MetricsFileWriter::lines() const {
   return lines_;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -14,7 +14,7 @@
 #include "absl/time/time.h"
 #include "api/vm_backend.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 v1::MetricsSample SampleMetrics(const VmBackend& backend);
 
@@ -51,6 +51,6 @@ class MetricsFileWriter {
   std::thread thread_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_METRICS_H_

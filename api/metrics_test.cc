@@ -6,7 +6,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 v1::MetricsSample Sample() {
@@ -101,4 +101,4 @@ TEST(MetricsTest, FileWriterAppendsLinesAndAFinalOne) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -1,8 +1,8 @@
 #include "api/proto_convert.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
-v1::Bdf ToProto(Bdf bdf) {
+v1::Bdf ToProto(pci::Bdf bdf) {
   v1::Bdf b;
   b.set_bus(bdf.bus);
   b.set_device(bdf.device);
@@ -10,25 +10,25 @@ v1::Bdf ToProto(Bdf bdf) {
   return b;
 }
 
-Bdf FromProto(const v1::Bdf& bdf) {
+pci::Bdf FromProto(const v1::Bdf& bdf) {
   return {static_cast<uint8_t>(bdf.bus()), static_cast<uint8_t>(bdf.device()),
           static_cast<uint8_t>(bdf.function())};
 }
 
-v1::ConfigPath ToProto(ConfigPath path) {
+v1::ConfigPath ToProto(pci::ConfigPath path) {
   switch (path) {
-    case ConfigPath::kPio:
+    case pci::ConfigPath::kPio:
       return v1::CONFIG_PATH_PIO;
-    case ConfigPath::kEcam:
+    case pci::ConfigPath::kEcam:
       return v1::CONFIG_PATH_ECAM;
-    case ConfigPath::kHost:
+    case pci::ConfigPath::kHost:
       return v1::CONFIG_PATH_HOST;
   }
   return v1::CONFIG_PATH_UNSPECIFIED;
 }
 
-v1::BarPolicy ToProto(MapPolicy policy) {
-  return policy == MapPolicy::kEager ? v1::BAR_POLICY_EAGER : v1::BAR_POLICY_DEFERRED;
+v1::BarPolicy ToProto(pci::MapPolicy policy) {
+  return policy == pci::MapPolicy::kEager ? v1::BAR_POLICY_EAGER : v1::BAR_POLICY_DEFERRED;
 }
 
 v1::VmState ToProto(VmState state) {
@@ -45,17 +45,17 @@ v1::VmState ToProto(VmState state) {
   return v1::VM_STATE_UNSPECIFIED;
 }
 
-v1::BarMappingOp ToProto(MapEventKind kind) {
+v1::BarMappingOp ToProto(pci::MapEventKind kind) {
   switch (kind) {
-    case MapEventKind::kMap:
+    case pci::MapEventKind::kMap:
       return v1::BAR_MAPPING_OP_MAP;
-    case MapEventKind::kUnmap:
+    case pci::MapEventKind::kUnmap:
       return v1::BAR_MAPPING_OP_UNMAP;
-    case MapEventKind::kMove:
+    case pci::MapEventKind::kMove:
       return v1::BAR_MAPPING_OP_MOVE;
-    case MapEventKind::kEvict:
+    case pci::MapEventKind::kEvict:
       return v1::BAR_MAPPING_OP_EVICT;
-    case MapEventKind::kConflict:
+    case pci::MapEventKind::kConflict:
       return v1::BAR_MAPPING_OP_CONFLICT;
   }
   return v1::BAR_MAPPING_OP_UNSPECIFIED;
@@ -80,7 +80,7 @@ v1::KvmStatKind ToProto(KvmStatValue::Type type) {
 }
 
 // Bucket i holds [2^i, 2^(i+1)); bucket 0 also holds 0 (latency_histogram.h).
-void ToProto(const LatencyHistogram& h, v1::LatencyHistogram* out) {
+void ToProto(const pci::LatencyHistogram& h, v1::LatencyHistogram* out) {
   out->set_count(h.count);
   out->set_min_ns(h.min_ns);
   out->set_max_ns(h.max_ns);
@@ -96,7 +96,7 @@ void ToProto(const LatencyHistogram& h, v1::LatencyHistogram* out) {
 
 namespace {
 
-void MapToProto(const MapEvent& e, v1::BarMappingEvent* out) {
+void MapToProto(const pci::MapEvent& e, v1::BarMappingEvent* out) {
   out->set_op(ToProto(e.kind));
   *out->mutable_bdf() = ToProto(e.bdf);
   out->set_bar(static_cast<uint32_t>(e.bar));
@@ -105,9 +105,9 @@ void MapToProto(const MapEvent& e, v1::BarMappingEvent* out) {
   out->set_duration_ns(e.ns);
 }
 
-void ConfigToProto(const ConfigAccess& a, v1::ConfigAccessEvent* out) {
+void ConfigToProto(const pci::ConfigAccess& a, v1::ConfigAccessEvent* out) {
   out->set_path(ToProto(a.path));
-  out->set_write(a.direction == Direction::kWrite);
+  out->set_write(a.direction == mmio::Direction::kWrite);
   *out->mutable_bdf() = ToProto(a.bdf);
   out->set_offset(a.reg);
   out->set_width(a.width);
@@ -141,16 +141,17 @@ void ToProto(const EventRecord& r, v1::Event* out) {
   }
 }
 
-void ToProto(const BootTimeoutReport& r, v1::BootTimeoutEvent* out) {
+void ToProto(const platform::BootTimeoutReport& r, v1::BootTimeoutEvent* out) {
   out->set_timeout_ns(static_cast<uint64_t>(absl::ToInt64Nanoseconds(r.timeout)));
   out->set_last_console_line(r.last_console_line);
-  for (const VcpuBootState& v : r.vcpus) {
+  for (const platform::VcpuBootState& v : r.vcpus) {
     v1::VcpuBootState* o = out->add_vcpus();
     o->set_vcpu(v.vcpu);
     if (v.rip) o->set_rip(*v.rip);
-    if (v.last_exit != VcpuExitStats::kNoExit) o->set_last_exit_reason(ExitReasonName(v.last_exit));
+    if (v.last_exit != kvm::VcpuExitStats::kNoExit)
+      o->set_last_exit_reason(kvm::ExitReasonName(v.last_exit));
     o->set_exits(v.exits);
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -10,21 +10,21 @@
 #include "pci/latency_histogram.h"
 #include "pcivmm/v1/vm_service.pb.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
-v1::Bdf ToProto(Bdf bdf);
+v1::Bdf ToProto(pci::Bdf bdf);
 // The caller validated the ranges (see ValidateBdf).
-Bdf FromProto(const v1::Bdf& bdf);
-v1::ConfigPath ToProto(ConfigPath path);
-v1::BarPolicy ToProto(MapPolicy policy);
+pci::Bdf FromProto(const v1::Bdf& bdf);
+v1::ConfigPath ToProto(pci::ConfigPath path);
+v1::BarPolicy ToProto(pci::MapPolicy policy);
 v1::VmState ToProto(VmState state);
-v1::BarMappingOp ToProto(MapEventKind kind);
+v1::BarMappingOp ToProto(pci::MapEventKind kind);
 v1::KvmStatKind ToProto(KvmStatValue::Type type);
-void ToProto(const LatencyHistogram& h, v1::LatencyHistogram* out);
+void ToProto(const pci::LatencyHistogram& h, v1::LatencyHistogram* out);
 // Everything but a boot timeout's report, which the hub keeps (EventHub::boot_timeout_report).
 void ToProto(const EventRecord& r, v1::Event* out);
-void ToProto(const BootTimeoutReport& r, v1::BootTimeoutEvent* out);
+void ToProto(const platform::BootTimeoutReport& r, v1::BootTimeoutEvent* out);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_PROTO_CONVERT_H_

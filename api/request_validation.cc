@@ -4,7 +4,7 @@
 #include "api/config_convert.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 absl::Status Invalid(absl::string_view field, absl::string_view why) {
@@ -13,7 +13,7 @@ absl::Status Invalid(absl::string_view field, absl::string_view why) {
 
 }  // namespace
 
-absl::StatusOr<Bdf> ValidateBdf(const v1::Bdf& bdf, absl::string_view field, int bus_count) {
+absl::StatusOr<pci::Bdf> ValidateBdf(const v1::Bdf& bdf, absl::string_view field, int bus_count) {
   if (bdf.bus() >= static_cast<uint32_t>(bus_count)) {
     return Invalid(absl::StrCat(field, ".bus"),
                    absl::StrFormat("%d is outside the %d bus(es) the ECAM window decodes",
@@ -27,14 +27,14 @@ absl::StatusOr<Bdf> ValidateBdf(const v1::Bdf& bdf, absl::string_view field, int
     return Invalid(absl::StrCat(field, ".function"),
                    absl::StrFormat("%d is outside 0..7", bdf.function()));
   }
-  return Bdf{static_cast<uint8_t>(bdf.bus()), static_cast<uint8_t>(bdf.device()),
-             static_cast<uint8_t>(bdf.function())};
+  return pci::Bdf{static_cast<uint8_t>(bdf.bus()), static_cast<uint8_t>(bdf.device()),
+                  static_cast<uint8_t>(bdf.function())};
 }
 
-absl::StatusOr<Bdf> ValidatePresentBdf(const v1::Bdf& bdf, bool has_bdf, absl::string_view field,
-                                       const VmBackend& backend) {
+absl::StatusOr<pci::Bdf> ValidatePresentBdf(const v1::Bdf& bdf, bool has_bdf,
+                                            absl::string_view field, const VmBackend& backend) {
   if (!has_bdf) return Invalid(field, "required");
-  PCIVMM_ASSIGN_OR_RETURN(Bdf b, ValidateBdf(bdf, field, backend.bus_count()));
+  PCIVMM_ASSIGN_OR_RETURN(pci::Bdf b, ValidateBdf(bdf, field, backend.bus_count()));
   if (!backend.HasFunction(b)) {
     return absl::NotFoundError(absl::StrFormat("%s: no function at %s", field, b.ToString()));
   }
@@ -56,7 +56,7 @@ absl::StatusOr<ConfigAccessArgs> ValidateConfigAccess(const v1::Bdf& bdf, bool h
                                    "its naturally aligned dword)",
                                    offset, width));
   }
-  PCIVMM_ASSIGN_OR_RETURN(Bdf b, ValidatePresentBdf(bdf, has_bdf, "bdf", backend));
+  PCIVMM_ASSIGN_OR_RETURN(pci::Bdf b, ValidatePresentBdf(bdf, has_bdf, "bdf", backend));
   return ConfigAccessArgs{b, static_cast<uint16_t>(offset), static_cast<uint8_t>(width)};
 }
 
@@ -67,10 +67,10 @@ absl::Status ValidateValueFits(uint32_t value, uint8_t width) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<Bdf>> ValidateStatsBdf(const v1::Bdf& bdf, bool has_bdf,
-                                                    const VmBackend& backend) {
+absl::StatusOr<std::optional<pci::Bdf>> ValidateStatsBdf(const v1::Bdf& bdf, bool has_bdf,
+                                                         const VmBackend& backend) {
   if (!has_bdf) return std::nullopt;
-  PCIVMM_ASSIGN_OR_RETURN(Bdf b, ValidateBdf(bdf, "bdf", backend.bus_count()));
+  PCIVMM_ASSIGN_OR_RETURN(pci::Bdf b, ValidateBdf(bdf, "bdf", backend.bus_count()));
   if (b.bus != 0) return Invalid("bdf.bus", "per-function counters exist for bus 0 only");
   return b;
 }
@@ -137,17 +137,17 @@ absl::StatusOr<uint32_t> StatsScopesMask(const google::protobuf::RepeatedField<i
   return mask;
 }
 
-absl::StatusOr<std::optional<MapPolicy>> RequestedPolicy(int policy) {
+absl::StatusOr<std::optional<pci::MapPolicy>> RequestedPolicy(int policy) {
   switch (policy) {
     case v1::BAR_POLICY_UNSPECIFIED:
       return std::nullopt;
     case v1::BAR_POLICY_EAGER:
-      return MapPolicy::kEager;
+      return pci::MapPolicy::kEager;
     case v1::BAR_POLICY_DEFERRED:
-      return MapPolicy::kDeferred;
+      return pci::MapPolicy::kDeferred;
     default:
       return Invalid("policy", absl::StrFormat("%d is not a BarPolicy", policy));
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -4,12 +4,13 @@
 #include "api/proto_convert.h"
 #include "api/vm_backend.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
-constexpr ConfigPath kPaths[] = {ConfigPath::kPio, ConfigPath::kEcam, ConfigPath::kHost};
-constexpr Direction kDirections[] = {Direction::kRead, Direction::kWrite};
-constexpr uint16_t kDwords = static_cast<uint16_t>(ConfigStats::kDwords);
+constexpr pci::ConfigPath kPaths[] = {pci::ConfigPath::kPio, pci::ConfigPath::kEcam,
+                                      pci::ConfigPath::kHost};
+constexpr mmio::Direction kDirections[] = {mmio::Direction::kRead, mmio::Direction::kWrite};
+constexpr uint16_t kDwords = static_cast<uint16_t>(pci::ConfigStats::kDwords);
 
 uint64_t Sub(uint64_t now, uint64_t base) { return now > base ? now - base : 0; }
 
@@ -19,22 +20,24 @@ uint64_t Lookup(const Map& m, const Key& k) {
   return it == m.end() ? 0 : it->second;
 }
 
-size_t PathSlot(ConfigPath p, Direction d) {
+size_t PathSlot(pci::ConfigPath p, mmio::Direction d) {
   return static_cast<size_t>(p) * 2 + static_cast<size_t>(d);
 }
 
-size_t FunctionSlot(Bdf bdf, ConfigPath p, Direction d) {
-  return size_t{bdf.devfn()} * kConfigPathCount * 2 + PathSlot(p, d);
+size_t FunctionSlot(pci::Bdf bdf, pci::ConfigPath p, mmio::Direction d) {
+  return size_t{bdf.devfn()} * pci::kConfigPathCount * 2 + PathSlot(p, d);
 }
 
-Bdf BdfOf(const PciFunction& f) {
+pci::Bdf BdfOf(const pci::PciFunction& f) {
   return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
 }
 
 }  // namespace
 
-uint64_t StatsCollector::RegisterKey(ConfigPath p, Direction d, uint16_t devfn, uint16_t dword) {
-  return ((uint64_t{devfn} * kDwords + dword) * kConfigPathCount + static_cast<uint64_t>(p)) * 2 +
+uint64_t StatsCollector::RegisterKey(pci::ConfigPath p, mmio::Direction d, uint16_t devfn,
+                                     uint16_t dword) {
+  return ((uint64_t{devfn} * kDwords + dword) * pci::kConfigPathCount + static_cast<uint64_t>(p)) *
+             2 +
          static_cast<uint64_t>(d);
 }
 
@@ -44,19 +47,20 @@ uint64_t StatsCollector::Reason(int vcpu, uint32_t reason) const {
   return Sub(now, v < exits_.reasons.size() ? exits_.reasons[v][reason] : 0);
 }
 
-uint64_t StatsCollector::Port(uint16_t port, Direction d) const {
+uint64_t StatsCollector::Port(uint16_t port, mmio::Direction d) const {
   const uint64_t now = src_.exits->pio(port, d);
   if (now == 0) return 0;
   return Sub(now, Lookup(exits_.ports, uint32_t{port} * 2 + static_cast<uint32_t>(d)));
 }
 
-uint64_t StatsCollector::Mmio(int region, Direction d) const {
+uint64_t StatsCollector::Mmio(int region, mmio::Direction d) const {
   const uint64_t now = src_.exits->mmio(region, d);
   const auto slot = static_cast<size_t>(region + 1) * 2 + static_cast<size_t>(d);
   return Sub(now, slot < exits_.mmio.size() ? exits_.mmio[slot] : 0);
 }
 
-uint64_t StatsCollector::Register(ConfigPath p, Direction d, Bdf bdf, uint16_t dword) const {
+uint64_t StatsCollector::Register(pci::ConfigPath p, mmio::Direction d, pci::Bdf bdf,
+                                  uint16_t dword) const {
   const uint64_t now =
       src_.pci->stats().register_accesses(p, d, bdf, static_cast<uint16_t>(dword * 4));
   if (now == 0) return 0;
@@ -67,30 +71,31 @@ void StatsCollector::CollectExits(v1::ExitStats* out) const {
   absl::ReaderMutexLock lock(&mu_);
   const int vcpus = src_.exits->vcpu_count();
   uint64_t total = 0;
-  for (uint32_t r = 0; r < VcpuExitStats::kMaxExitReason; ++r) {
+  for (uint32_t r = 0; r < kvm::VcpuExitStats::kMaxExitReason; ++r) {
     uint64_t n = 0;
     for (int v = 0; v < vcpus; ++v) n += Reason(v, r);
     if (n == 0) continue;
     total += n;
     v1::ExitReasonCount* c = out->add_by_reason();
-    c->set_reason(ExitReasonName(r));
+    c->set_reason(kvm::ExitReasonName(r));
     c->set_code(r);
     c->set_count(n);
   }
   out->set_total(total);
   // Touched (port, direction) pairs come in ascending order, so both directions of a port
   // are adjacent.
-  src_.exits->ForEachTouchedPort([this, out](uint16_t port, Direction d) {
+  src_.exits->ForEachTouchedPort([this, out](uint16_t port, mmio::Direction d) {
     const uint64_t n = Port(port, d);
     if (n == 0) return;
     if (out->by_port_size() == 0 || out->by_port().rbegin()->port() != port) {
       out->add_by_port()->set_port(port);
     }
     v1::PortExitCount* c = out->mutable_by_port()->Mutable(out->by_port_size() - 1);
-    (d == Direction::kRead ? c->set_reads(n) : c->set_writes(n));
+    (d == mmio::Direction::kRead ? c->set_reads(n) : c->set_writes(n));
   });
-  for (int region = Bus::kUnclaimed; region < src_.mmio->region_count(); ++region) {
-    const uint64_t rd = Mmio(region, Direction::kRead), wr = Mmio(region, Direction::kWrite);
+  for (int region = mmio::Bus::kUnclaimed; region < src_.mmio->region_count(); ++region) {
+    const uint64_t rd = Mmio(region, mmio::Direction::kRead),
+                   wr = Mmio(region, mmio::Direction::kWrite);
     if (rd + wr == 0) continue;
     v1::MmioRegionExitCount* c = out->add_by_mmio_region();
     c->set_region(region);
@@ -106,12 +111,12 @@ void StatsCollector::CollectVcpus(v1::ExitStats* out) const {
     v1::VcpuExitStats* s = out->add_by_vcpu();
     s->set_vcpu(static_cast<uint32_t>(v));
     uint64_t total = 0;
-    for (uint32_t r = 0; r < VcpuExitStats::kMaxExitReason; ++r) {
+    for (uint32_t r = 0; r < kvm::VcpuExitStats::kMaxExitReason; ++r) {
       const uint64_t n = Reason(v, r);
       if (n == 0) continue;
       total += n;
       v1::ExitReasonCount* c = s->add_by_reason();
-      c->set_reason(ExitReasonName(r));
+      c->set_reason(kvm::ExitReasonName(r));
       c->set_code(r);
       c->set_count(n);
     }
@@ -119,34 +124,35 @@ void StatsCollector::CollectVcpus(v1::ExitStats* out) const {
   }
 }
 
-void StatsCollector::CollectConfig(bool registers, std::optional<Bdf> only,
+void StatsCollector::CollectConfig(bool registers, std::optional<pci::Bdf> only,
                                    v1::ConfigStats* out) const {
   if (src_.pci == nullptr) return;
   absl::ReaderMutexLock lock(&mu_);
-  const ConfigStats& c = src_.pci->stats();
-  for (ConfigPath p : kPaths) {
+  const pci::ConfigStats& c = src_.pci->stats();
+  for (pci::ConfigPath p : kPaths) {
     v1::ConfigPathCount* pc = out->add_by_path();
     pc->set_path(ToProto(p));
-    pc->set_reads(
-        Sub(c.accesses(p, Direction::kRead), config_.by_path[PathSlot(p, Direction::kRead)]));
-    pc->set_writes(
-        Sub(c.accesses(p, Direction::kWrite), config_.by_path[PathSlot(p, Direction::kWrite)]));
+    pc->set_reads(Sub(c.accesses(p, mmio::Direction::kRead),
+                      config_.by_path[PathSlot(p, mmio::Direction::kRead)]));
+    pc->set_writes(Sub(c.accesses(p, mmio::Direction::kWrite),
+                       config_.by_path[PathSlot(p, mmio::Direction::kWrite)]));
     pc->set_malformed(Sub(c.malformed(p), config_.malformed[static_cast<size_t>(p)]));
   }
   if (only) {
     CollectFunction(*only, registers, out);
     return;
   }
-  for (const PciFunction* f : src_.pci->functions()) CollectFunction(BdfOf(*f), registers, out);
+  for (const pci::PciFunction* f : src_.pci->functions())
+    CollectFunction(BdfOf(*f), registers, out);
 }
 
-void StatsCollector::CollectFunction(Bdf bdf, bool registers, v1::ConfigStats* out) const {
-  const ConfigStats& c = src_.pci->stats();
-  for (ConfigPath p : kPaths) {
-    const uint64_t reads = Sub(c.function_accesses(p, Direction::kRead, bdf),
-                               config_.functions[FunctionSlot(bdf, p, Direction::kRead)]);
-    const uint64_t writes = Sub(c.function_accesses(p, Direction::kWrite, bdf),
-                                config_.functions[FunctionSlot(bdf, p, Direction::kWrite)]);
+void StatsCollector::CollectFunction(pci::Bdf bdf, bool registers, v1::ConfigStats* out) const {
+  const pci::ConfigStats& c = src_.pci->stats();
+  for (pci::ConfigPath p : kPaths) {
+    const uint64_t reads = Sub(c.function_accesses(p, mmio::Direction::kRead, bdf),
+                               config_.functions[FunctionSlot(bdf, p, mmio::Direction::kRead)]);
+    const uint64_t writes = Sub(c.function_accesses(p, mmio::Direction::kWrite, bdf),
+                                config_.functions[FunctionSlot(bdf, p, mmio::Direction::kWrite)]);
     if (reads + writes == 0) continue;
     v1::ConfigFunctionCount* fc = out->add_by_function();
     *fc->mutable_bdf() = ToProto(bdf);
@@ -157,10 +163,10 @@ void StatsCollector::CollectFunction(Bdf bdf, bool registers, v1::ConfigStats* o
   }
 }
 
-void StatsCollector::CollectRegisters(Bdf bdf, ConfigPath p, v1::ConfigStats* out) const {
+void StatsCollector::CollectRegisters(pci::Bdf bdf, pci::ConfigPath p, v1::ConfigStats* out) const {
   for (uint16_t dw = 0; dw < kDwords; ++dw) {
-    const uint64_t rd = Register(p, Direction::kRead, bdf, dw);
-    const uint64_t wr = Register(p, Direction::kWrite, bdf, dw);
+    const uint64_t rd = Register(p, mmio::Direction::kRead, bdf, dw);
+    const uint64_t wr = Register(p, mmio::Direction::kWrite, bdf, dw);
     if (rd + wr == 0) continue;
     v1::ConfigRegisterCount* rc = out->add_by_register();
     *rc->mutable_bdf() = ToProto(bdf);
@@ -208,9 +214,9 @@ void StatsCollector::CollectKvmFile(const KvmStatsReader& r, const std::string& 
 
 namespace {
 
-void AddBar(const PciFunction& f, const BarSpec& b, const BarMapper& mapper,
+void AddBar(const pci::PciFunction& f, const pci::BarSpec& b, const pci::BarMapper& mapper,
             v1::MappingStats* out) {
-  const BarMapStats s = mapper.stats(f, b.index);
+  const pci::BarMapStats s = mapper.stats(f, b.index);
   v1::BarMappingStats* o = out->add_bars();
   *o->mutable_bdf() = ToProto(BdfOf(f));
   o->set_device(f.spec().name);
@@ -236,15 +242,15 @@ void AddBar(const PciFunction& f, const BarSpec& b, const BarMapper& mapper,
 
 }  // namespace
 
-void StatsCollector::CollectMapping(std::optional<Bdf> only, v1::MappingStats* out) const {
+void StatsCollector::CollectMapping(std::optional<pci::Bdf> only, v1::MappingStats* out) const {
   if (src_.pci == nullptr || src_.mapper == nullptr) return;
   out->set_policy(ToProto(src_.mapper->policy()));
   out->set_cost_ns_per_gib(src_.mapper->cost_model().ns_per_gib);
   out->mutable_totals();
-  for (const PciFunction* f : src_.pci->functions()) {
+  for (const pci::PciFunction* f : src_.pci->functions()) {
     if (only && !(BdfOf(*f) == *only)) continue;
-    for (const BarSpec& b : f->spec().bars) {
-      if (b.kind != BarKind::kIo) AddBar(*f, b, *src_.mapper, out);
+    for (const pci::BarSpec& b : f->spec().bars) {
+      if (b.kind != pci::BarKind::kIo) AddBar(*f, b, *src_.mapper, out);
     }
   }
 }
@@ -258,42 +264,42 @@ void StatsCollector::Reset(uint32_t scopes) {
 }
 
 void StatsCollector::ResetExits() {
-  const ExitStats& s = *src_.exits;
+  const kvm::ExitStats& s = *src_.exits;
   exits_.reasons.assign(static_cast<size_t>(s.vcpu_count()), {});
   for (int v = 0; v < s.vcpu_count(); ++v) {
-    for (uint32_t r = 0; r < VcpuExitStats::kMaxExitReason; ++r) {
+    for (uint32_t r = 0; r < kvm::VcpuExitStats::kMaxExitReason; ++r) {
       exits_.reasons[static_cast<size_t>(v)][r] = s.vcpu(v).exits(r);
     }
   }
   exits_.ports.clear();
-  s.ForEachTouchedPort([this, &s](uint16_t port, Direction d) {
+  s.ForEachTouchedPort([this, &s](uint16_t port, mmio::Direction d) {
     exits_.ports[uint32_t{port} * 2 + static_cast<uint32_t>(d)] = s.pio(port, d);
   });
-  exits_.mmio.assign((Bus::kMaxRegions + 1) * 2, 0);
-  for (int region = Bus::kUnclaimed; region < Bus::kMaxRegions; ++region) {
-    for (Direction d : kDirections) {
+  exits_.mmio.assign((mmio::Bus::kMaxRegions + 1) * 2, 0);
+  for (int region = mmio::Bus::kUnclaimed; region < mmio::Bus::kMaxRegions; ++region) {
+    for (mmio::Direction d : kDirections) {
       exits_.mmio[static_cast<size_t>(region + 1) * 2 + static_cast<size_t>(d)] = s.mmio(region, d);
     }
   }
 }
 
 void StatsCollector::ResetConfig() {
-  const ConfigStats& c = src_.pci->stats();
-  for (ConfigPath p : kPaths) {
-    for (Direction d : kDirections) config_.by_path[PathSlot(p, d)] = c.accesses(p, d);
+  const pci::ConfigStats& c = src_.pci->stats();
+  for (pci::ConfigPath p : kPaths) {
+    for (mmio::Direction d : kDirections) config_.by_path[PathSlot(p, d)] = c.accesses(p, d);
     config_.malformed[static_cast<size_t>(p)] = c.malformed(p);
   }
   config_.registers.clear();
-  for (uint16_t devfn = 0; devfn < ConfigStats::kFunctions; ++devfn) {
-    const Bdf bdf{0, static_cast<uint8_t>(devfn >> 3), static_cast<uint8_t>(devfn & 7)};
-    for (ConfigPath p : kPaths) {
-      for (Direction d : kDirections) {
+  for (uint16_t devfn = 0; devfn < pci::ConfigStats::kFunctions; ++devfn) {
+    const pci::Bdf bdf{0, static_cast<uint8_t>(devfn >> 3), static_cast<uint8_t>(devfn & 7)};
+    for (pci::ConfigPath p : kPaths) {
+      for (mmio::Direction d : kDirections) {
         config_.functions[FunctionSlot(bdf, p, d)] = c.function_accesses(p, d, bdf);
       }
     }
     for (uint16_t dw = 0; dw < kDwords; ++dw) {
-      for (ConfigPath p : kPaths) {
-        for (Direction d : kDirections) {
+      for (pci::ConfigPath p : kPaths) {
+        for (mmio::Direction d : kDirections) {
           const uint64_t n = c.register_accesses(p, d, bdf, static_cast<uint16_t>(dw * 4));
           if (n != 0) config_.registers[RegisterKey(p, d, devfn, dw)] = n;
         }
@@ -320,4 +326,4 @@ void StatsCollector::ResetKvm() {
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -20,7 +20,7 @@
 #include "pcivmm/v1/stats.pb.h"
 #include "vmm/kvm/exit_stats.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // KVM's stats files for the VM and each vCPU, or why there are none.
 struct KvmStatsFiles {
@@ -36,48 +36,49 @@ struct KvmStatsFiles {
 class StatsCollector {
  public:
   struct Sources {
-    const ExitStats* exits = nullptr;
-    const Bus* pio = nullptr;
-    const Bus* mmio = nullptr;
-    const PciBus* pci = nullptr;         // optional
-    BarMapper* mapper = nullptr;         // optional
+    const kvm::ExitStats* exits = nullptr;
+    const mmio::Bus* pio = nullptr;
+    const mmio::Bus* mmio = nullptr;
+    const pci::PciBus* pci = nullptr;    // optional
+    pci::BarMapper* mapper = nullptr;    // optional
     const KvmStatsFiles* kvm = nullptr;  // optional
   };
   explicit StatsCollector(Sources sources) : src_(sources) {}
 
   void CollectExits(v1::ExitStats* out) const;
   // Per function: present functions, or only `only`; per register when `registers`.
-  void CollectConfig(bool registers, std::optional<Bdf> only, v1::ConfigStats* out) const;
+  void CollectConfig(bool registers, std::optional<pci::Bdf> only, v1::ConfigStats* out) const;
   void CollectKvm(v1::KvmStats* out) const;
   // Per memory BAR of every function, or of `only`.
-  void CollectMapping(std::optional<Bdf> only, v1::MappingStats* out) const;
+  void CollectMapping(std::optional<pci::Bdf> only, v1::MappingStats* out) const;
   // `scopes`: StatsScopeBit mask (vm_backend.h).
   void Reset(uint32_t scopes);
 
  private:
   struct ExitBaseline {
-    std::vector<std::array<uint64_t, VcpuExitStats::kMaxExitReason>> reasons;  // per vCPU
+    std::vector<std::array<uint64_t, kvm::VcpuExitStats::kMaxExitReason>> reasons;  // per vCPU
     absl::flat_hash_map<uint32_t, uint64_t> ports;  // port * 2 + direction
     std::vector<uint64_t> mmio;                     // (region + 1) * 2 + direction
   };
   struct ConfigBaseline {
-    std::array<uint64_t, size_t{kConfigPathCount} * 2> by_path{};
-    std::array<uint64_t, kConfigPathCount> malformed{};
-    std::array<uint64_t, ConfigStats::kFunctions * size_t{kConfigPathCount} * 2> functions{};
+    std::array<uint64_t, size_t{pci::kConfigPathCount} * 2> by_path{};
+    std::array<uint64_t, pci::kConfigPathCount> malformed{};
+    std::array<uint64_t, pci::ConfigStats::kFunctions * size_t{pci::kConfigPathCount} * 2>
+        functions{};
     absl::flat_hash_map<uint64_t, uint64_t> registers;  // RegisterKey()
   };
   using KvmBaseline = std::map<std::string, uint64_t>;  // "vm/name", "vcpu3/name"
 
-  static uint64_t RegisterKey(ConfigPath p, Direction d, uint16_t devfn, uint16_t dword);
+  static uint64_t RegisterKey(pci::ConfigPath p, mmio::Direction d, uint16_t devfn, uint16_t dword);
   uint64_t Reason(int vcpu, uint32_t reason) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  uint64_t Port(uint16_t port, Direction d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  uint64_t Mmio(int region, Direction d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  uint64_t Register(ConfigPath p, Direction d, Bdf bdf, uint16_t dword) const
+  uint64_t Port(uint16_t port, mmio::Direction d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  uint64_t Mmio(int region, mmio::Direction d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  uint64_t Register(pci::ConfigPath p, mmio::Direction d, pci::Bdf bdf, uint16_t dword) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CollectVcpus(v1::ExitStats* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void CollectFunction(Bdf bdf, bool registers, v1::ConfigStats* out) const
+  void CollectFunction(pci::Bdf bdf, bool registers, v1::ConfigStats* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void CollectRegisters(Bdf bdf, ConfigPath p, v1::ConfigStats* out) const
+  void CollectRegisters(pci::Bdf bdf, pci::ConfigPath p, v1::ConfigStats* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CollectKvmFile(const KvmStatsReader& r, const std::string& prefix,
                       google::protobuf::RepeatedPtrField<v1::KvmStat>* out) const
@@ -93,6 +94,6 @@ class StatsCollector {
   KvmBaseline kvm_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_STATS_COLLECTOR_H_

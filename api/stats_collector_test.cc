@@ -9,39 +9,40 @@
 #include "gtest/gtest.h"
 #include "pci/firmware.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
-class FakeSlots : public MemslotBackend {
+class FakeSlots : public mmio::MemslotBackend {
  public:
   absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region& /*r*/) override {
     return absl::OkStatus();
   }
 };
 
-class NullDevice : public IoDevice {
+class NullDevice : public mmio::IoDevice {
  public:
   std::string_view Name() const override { return "scratch"; }
   void Read(uint64_t /*offset*/, absl::Span<uint8_t> /*data*/, int /*vcpu*/) override {}
   void Write(uint64_t /*offset*/, absl::Span<const uint8_t> /*data*/, int /*vcpu*/) override {}
 };
 
-constexpr Bdf kGpu{0, 1, 0};
-constexpr Bdf kAbsent{0, 5, 0};
+constexpr pci::Bdf kGpu{0, 1, 0};
+constexpr pci::Bdf kAbsent{0, 5, 0};
 constexpr uint64_t kRamEnd = 1ull << 30;
 
 class StatsCollectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     region_ = *mmio_.Register(0xD0000000, 0x1000, std::make_shared<NullDevice>());
-    bus_ = *PciBus::Create(1);
-    ASSERT_TRUE(bus_->AddDevice(HostBridgeDevice()).ok());
-    gpu_ = *bus_->AddDevice(GpuLikeDevice("gpu0", 1, 1ull << 30));
-    ASSERT_TRUE(AssignPciResources(*bus_, *DefaultPciWindows(kRamEnd, 40), {true, false}).ok());
-    BarMapper::Options o;
+    bus_ = *pci::PciBus::Create(1);
+    ASSERT_TRUE(bus_->AddDevice(pci::HostBridgeDevice()).ok());
+    gpu_ = *bus_->AddDevice(pci::GpuLikeDevice("gpu0", 1, 1ull << 30));
+    ASSERT_TRUE(
+        pci::AssignPciResources(*bus_, *pci::DefaultPciWindows(kRamEnd, 40), {true, false}).ok());
+    pci::BarMapper::Options o;
     o.phys_bits = 40;
-    o.reserved = {*AddressRange::Make(0, kRamEnd)};
-    mapper_ = std::make_unique<BarMapper>(slots_, o);
+    o.reserved = {*mmio::AddressRange::Make(0, kRamEnd)};
+    mapper_ = std::make_unique<pci::BarMapper>(slots_, o);
     ASSERT_TRUE(mapper_->Attach(*gpu_).ok());
     collector_ = std::make_unique<StatsCollector>(
         StatsCollector::Sources{&exits_, &pio_, &mmio_, bus_.get(), mapper_.get(), nullptr});
@@ -51,24 +52,24 @@ class StatsCollectorTest : public ::testing::Test {
     collector_->CollectExits(&e);
     return e;
   }
-  v1::ConfigStats Config(bool registers = false, std::optional<Bdf> only = std::nullopt) {
+  v1::ConfigStats Config(bool registers = false, std::optional<pci::Bdf> only = std::nullopt) {
     v1::ConfigStats c;
     collector_->CollectConfig(registers, only, &c);
     return c;
   }
-  void PioReads(Bdf bdf, uint16_t reg, int n) {
-    for (int i = 0; i < n; ++i) bus_->Read(ConfigPath::kPio, bdf, reg, 4, 0);
+  void PioReads(pci::Bdf bdf, uint16_t reg, int n) {
+    for (int i = 0; i < n; ++i) bus_->Read(pci::ConfigPath::kPio, bdf, reg, 4, 0);
   }
 
-  ExitStats exits_{2};
-  Bus pio_{"pio", 0x10000};
-  Bus mmio_{"mmio", UINT64_MAX};
+  kvm::ExitStats exits_{2};
+  mmio::Bus pio_{"pio", 0x10000};
+  mmio::Bus mmio_{"mmio", UINT64_MAX};
   int region_ = 0;
   FakeSlots kvm_;
-  MemslotTable slots_{&kvm_, 512};
-  std::unique_ptr<PciBus> bus_;
-  PciFunction* gpu_ = nullptr;
-  std::unique_ptr<BarMapper> mapper_;
+  mmio::MemslotTable slots_{&kvm_, 512};
+  std::unique_ptr<pci::PciBus> bus_;
+  pci::PciFunction* gpu_ = nullptr;
+  std::unique_ptr<pci::BarMapper> mapper_;
   std::unique_ptr<StatsCollector> collector_;
 };
 
@@ -76,10 +77,10 @@ TEST_F(StatsCollectorTest, ExitsSumVcpusAndListOnlyTouchedPortsAndRegions) {
   for (int i = 0; i < 3; ++i) exits_.vcpu(0).CountExit(KVM_EXIT_IO);
   for (int i = 0; i < 2; ++i) exits_.vcpu(1).CountExit(KVM_EXIT_IO);
   exits_.vcpu(1).CountExit(KVM_EXIT_MMIO);
-  exits_.vcpu(0).CountPio(0xCF8, Direction::kWrite);
-  exits_.vcpu(1).CountPio(0xCF8, Direction::kWrite);
-  exits_.vcpu(1).CountPio(0xCFC, Direction::kRead);
-  exits_.vcpu(1).CountMmio(region_, Direction::kRead);
+  exits_.vcpu(0).CountPio(0xCF8, mmio::Direction::kWrite);
+  exits_.vcpu(1).CountPio(0xCF8, mmio::Direction::kWrite);
+  exits_.vcpu(1).CountPio(0xCFC, mmio::Direction::kRead);
+  exits_.vcpu(1).CountMmio(region_, mmio::Direction::kRead);
   const v1::ExitStats e = Exits();
   EXPECT_EQ(e.total(), 6u);
   ASSERT_EQ(e.by_reason_size(), 2);
@@ -98,13 +99,13 @@ TEST_F(StatsCollectorTest, ExitsSumVcpusAndListOnlyTouchedPortsAndRegions) {
 
 TEST_F(StatsCollectorTest, AResetTurnsLaterReadsIntoDeltas) {
   exits_.vcpu(0).CountExit(KVM_EXIT_IO);
-  exits_.vcpu(0).CountPio(0x510, Direction::kWrite);
-  exits_.vcpu(0).CountMmio(region_, Direction::kWrite);
+  exits_.vcpu(0).CountPio(0x510, mmio::Direction::kWrite);
+  exits_.vcpu(0).CountMmio(region_, mmio::Direction::kWrite);
   collector_->Reset(kScopeExits);
   EXPECT_EQ(Exits().total(), 0u);
   EXPECT_EQ(Exits().by_port_size(), 0);
   exits_.vcpu(0).CountExit(KVM_EXIT_IO);
-  exits_.vcpu(0).CountPio(0x510, Direction::kWrite);
+  exits_.vcpu(0).CountPio(0x510, mmio::Direction::kWrite);
   const v1::ExitStats e = Exits();
   EXPECT_EQ(e.total(), 1u);
   EXPECT_EQ(e.by_port(0).writes(), 1u);
@@ -114,7 +115,7 @@ TEST_F(StatsCollectorTest, AResetTurnsLaterReadsIntoDeltas) {
 
 TEST_F(StatsCollectorTest, ConfigAccessesByPathFunctionAndRegister) {
   PioReads(kGpu, 0, 5);
-  bus_->Write(ConfigPath::kEcam, kGpu, 0x10, 4, 0xFFFFFFFF, 0);
+  bus_->Write(pci::ConfigPath::kEcam, kGpu, 0x10, 4, 0xFFFFFFFF, 0);
   PioReads(kAbsent, 0, 2);
   const v1::ConfigStats c = Config(/*registers=*/true);
   ASSERT_EQ(c.by_path_size(), 3);
@@ -145,7 +146,7 @@ TEST_F(StatsCollectorTest, ConfigResetCoversAbsentFunctionsToo) {
 }
 
 TEST_F(StatsCollectorTest, MappingPerMemoryBarWithHistogramAndReset) {
-  gpu_->Write(cfg::kCommand, 2, 0);  // decode off: eager unmaps the three memory BARs
+  gpu_->Write(pci::cfg::kCommand, 2, 0);  // decode off: eager unmaps the three memory BARs
   v1::MappingStats m;
   collector_->CollectMapping(std::nullopt, &m);
   EXPECT_EQ(m.policy(), v1::BAR_POLICY_EAGER);
@@ -175,4 +176,4 @@ TEST_F(StatsCollectorTest, WithoutAKvmSourceKvmStatsSayWhy) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -15,7 +15,7 @@
 #include "pci/bdf.h"
 #include "pcivmm/v1/vm_service.pb.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // ResetStats scopes (bits).
 enum StatsScopeBit : uint32_t {
@@ -29,7 +29,7 @@ enum StatsScopeBit : uint32_t {
 struct StatsQuery {
   bool config_registers = false;
   bool kvm = false;
-  std::optional<Bdf> bdf;  // a bus-0 function
+  std::optional<pci::Bdf> bdf;  // a bus-0 function
 };
 
 class VmBackend {
@@ -40,7 +40,7 @@ class VmBackend {
   // Everything but `state`; the service fills that from state().
   virtual v1::GetVmInfoResponse Info() const = 0;
   virtual int bus_count() const = 0;
-  virtual bool HasFunction(Bdf bdf) const = 0;
+  virtual bool HasFunction(pci::Bdf bdf) const = 0;
 
   // Life cycle. FailedPrecondition when the state does not allow it.
   virtual absl::Status Pause() = 0;
@@ -48,14 +48,15 @@ class VmBackend {
   virtual absl::Status Shutdown() = 0;
 
   virtual v1::ListDevicesResponse Devices() const = 0;
-  virtual uint32_t ReadConfig(Bdf bdf, uint16_t offset, uint8_t width) = 0;
-  virtual absl::Status WriteConfig(Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) = 0;
+  virtual uint32_t ReadConfig(pci::Bdf bdf, uint16_t offset, uint8_t width) = 0;
+  virtual absl::Status WriteConfig(pci::Bdf bdf, uint16_t offset, uint8_t width,
+                                   uint32_t value) = 0;
 
   virtual v1::GetStatsResponse Stats(const StatsQuery& query) const = 0;
   virtual void ResetStats(uint32_t scopes) = 0;
-  virtual v1::MappingStats MappingStats(std::optional<Bdf> bdf) const = 0;
+  virtual v1::MappingStats MappingStats(std::optional<pci::Bdf> bdf) const = 0;
 
-  virtual absl::Status SetBarPolicy(std::optional<MapPolicy> policy,
+  virtual absl::Status SetBarPolicy(std::optional<pci::MapPolicy> policy,
                                     std::optional<uint64_t> cost_ns_per_gib) = 0;
   virtual absl::Status SetConfigMode(std::optional<bool> pio_enabled,
                                      std::optional<bool> ecam_fast_path) = 0;
@@ -63,6 +64,6 @@ class VmBackend {
   virtual EventHub& events() = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_VM_BACKEND_H_

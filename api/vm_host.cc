@@ -12,7 +12,7 @@
 #include "vmm/kvm/exit_dispatcher.h"
 #include "vmm/platform/linux_boot.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
 constexpr absl::Duration kPauseTimeout = absl::Seconds(30);
@@ -20,24 +20,24 @@ constexpr absl::Duration kPauseTimeout = absl::Seconds(30);
 // unknown (a vCPU stuck in the VMM, not in the guest, never parks).
 constexpr absl::Duration kSnapshotTimeout = absl::Seconds(2);
 
-Bdf BdfOf(const PciFunction& f) {
+pci::Bdf BdfOf(const pci::PciFunction& f) {
   return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
 }
 
-v1::BarKind KindOf(BarKind k) {
+v1::BarKind KindOf(pci::BarKind k) {
   switch (k) {
-    case BarKind::kIo:
+    case pci::BarKind::kIo:
       return v1::BAR_KIND_IO;
-    case BarKind::kMem32:
+    case pci::BarKind::kMem32:
       return v1::BAR_KIND_MEM32;
-    case BarKind::kMem64:
+    case pci::BarKind::kMem64:
       return v1::BAR_KIND_MEM64;
   }
   return v1::BAR_KIND_UNSPECIFIED;
 }
 
 // COM1's output to the console file (or stdout), flushed per line.
-SerialUart::Sink ConsoleSink(FILE* out) {
+devices::SerialUart::Sink ConsoleSink(FILE* out) {
   if (out == nullptr) return nullptr;
   return [out](std::string_view bytes) {
     std::fwrite(bytes.data(), 1, bytes.size(), out);
@@ -54,13 +54,13 @@ VmHost::VmHost(VmSpec spec, Options options, uint64_t start_ns)
       events_(std::make_unique<EventHub>(start_ns)) {}
 
 absl::StatusOr<std::unique_ptr<VmHost>> VmHost::Create(const VmSpec& spec, Options options) {
-  std::unique_ptr<VmHost> h(new VmHost(spec, options, MonotonicNowNs()));
+  std::unique_ptr<VmHost> h(new VmHost(spec, options, devices::MonotonicNowNs()));
   PCIVMM_RETURN_IF_ERROR(h->Build());
   return h;
 }
 
 absl::Status VmHost::Build() {
-  MachineConfig mc = spec_.machine;
+  platform::MachineConfig mc = spec_.machine;
   mc.console_echo = options_.echo_console ? stdout : nullptr;
   if (!spec_.console_path.empty()) {
     console_.reset(std::fopen(spec_.console_path.c_str(), "w"));
@@ -68,16 +68,17 @@ absl::Status VmHost::Build() {
     std::setvbuf(console_.get(), nullptr, _IOLBF, 0);
     mc.console_echo = console_.get();
   }
-  const auto* linux_boot = std::get_if<LinuxBootConfig>(&spec_.guest);
+  const auto* linux_boot = std::get_if<platform::LinuxBootConfig>(&spec_.guest);
   mc.pc_platform = linux_boot != nullptr;
-  PCIVMM_ASSIGN_OR_RETURN(machine_, Machine::Create(mc));
+  PCIVMM_ASSIGN_OR_RETURN(machine_, platform::Machine::Create(mc));
   if (linux_boot != nullptr) {
-    PCIVMM_ASSIGN_OR_RETURN(devices_, PcDevices::Attach(*machine_, {ConsoleSink(mc.console_echo)}));
+    PCIVMM_ASSIGN_OR_RETURN(devices_,
+                            platform::PcDevices::Attach(*machine_, {ConsoleSink(mc.console_echo)}));
   }
   if (spec_.test_devices) {
-    PCIVMM_RETURN_IF_ERROR(testing::AttachTestDevices(machine_->pio(), machine_->mmio()));
+    PCIVMM_RETURN_IF_ERROR(devices::testing::AttachTestDevices(machine_->pio(), machine_->mmio()));
   }
-  PCIVMM_ASSIGN_OR_RETURN(pci_, PciPlatform::Attach(*machine_, spec_.pci));
+  PCIVMM_ASSIGN_OR_RETURN(pci_, platform::PciPlatform::Attach(*machine_, spec_.pci));
   pci_->mapper().SetEventSink(events_.get());
   pci_->bus().SetTracer(events_.get());
   machine_->boot_marker().SetListener(
@@ -89,14 +90,15 @@ absl::Status VmHost::Build() {
   if (const auto* t = std::get_if<TestGuestConfig>(&spec_.guest)) {
     PCIVMM_RETURN_IF_ERROR(machine_->LoadTestGuest(t->image_path, t->arg));
   } else {
-    PCIVMM_RETURN_IF_ERROR(LoadLinuxGuest(*machine_, *pci_, *linux_boot));
+    PCIVMM_RETURN_IF_ERROR(platform::LoadLinuxGuest(*machine_, *pci_, *linux_boot));
   }
   machine_->control().SetParkedListener([this] {
     if (!snapshot_pause_.load()) events_->PublishState(VmState::kPaused, 0);
   });
   if (options_.start_paused) machine_->control().RequestPause();
   if (options_.boot_timeout > absl::ZeroDuration()) {
-    watchdog_ = std::make_unique<BootWatchdog>(options_.boot_timeout, [this] { OnBootTimeout(); });
+    watchdog_ = std::make_unique<platform::BootWatchdog>(options_.boot_timeout,
+                                                         [this] { OnBootTimeout(); });
   }
   return absl::OkStatus();
 }
@@ -129,7 +131,7 @@ void VmHost::OpenKvmStats() {
 
 VmHost::~VmHost() {
   const bool running = run_thread_.joinable();
-  if (running) machine_->RequestStop({kExitStatusVmmError, "the VMM is shutting down"});
+  if (running) machine_->RequestStop({kvm::kExitStatusVmmError, "the VMM is shutting down"});
   if (watchdog_) watchdog_->Stop();  // after the stop: a snapshot's wait ends at once
   if (running) run_thread_.join();
   events_->Close();
@@ -140,7 +142,7 @@ VmHost::~VmHost() {
 std::string VmHost::ConsoleOutput() {
   if (devices_) {
     std::string serial = devices_->uart().output_tail();
-    if (!LastConsoleLine(serial).empty()) return serial;
+    if (!platform::LastConsoleLine(serial).empty()) return serial;
   }
   return machine_->console().output();
 }
@@ -151,17 +153,18 @@ void VmHost::OnBootTimeout() {
   if (machine_->boot_marker().boot_ns().has_value() || state() == VmState::kStopped) return;
   const bool paused_before = machine_->control().pause_requested();
   snapshot_pause_.store(!paused_before);
-  const BootTimeoutReport report =
-      CollectBootTimeoutReport(*machine_, options_.boot_timeout, ConsoleOutput(), kSnapshotTimeout);
+  const platform::BootTimeoutReport report = platform::CollectBootTimeoutReport(
+      *machine_, options_.boot_timeout, ConsoleOutput(), kSnapshotTimeout);
   if (machine_->boot_marker().boot_ns().has_value()) {  // it came while the vCPUs parked
     EndSnapshotPause(paused_before);
     return;
   }
   events_->PublishBootTimeout(report);
   std::fflush(stdout);  // the console echo, if it goes there
-  std::fputs(FormatBootTimeoutReport(report, "pcivmm: ").c_str(), stderr);
+  std::fputs(platform::FormatBootTimeoutReport(report, "pcivmm: ").c_str(), stderr);
   if (options_.stop_on_boot_timeout) {
-    machine_->RequestStop({kExitStatusBootTimeout, BootTimeoutHeadline(options_.boot_timeout)});
+    machine_->RequestStop(
+        {kvm::kExitStatusBootTimeout, platform::BootTimeoutHeadline(options_.boot_timeout)});
     return;
   }
   std::fputs("pcivmm: the VM keeps running (event EVENT_KIND_BOOT_TIMEOUT published)\n", stderr);
@@ -185,12 +188,12 @@ void VmHost::Start() {
   if (!options_.start_paused) events_->PublishState(VmState::kRunning, 0);
   if (watchdog_ && !options_.start_paused) watchdog_->Arm();
   run_thread_ = std::thread([this] {
-    StopReason reason = machine_->Run();
+    kvm::StopReason reason = machine_->Run();
     OnStopped(devices_ ? devices_->ExplainStop(std::move(reason)) : reason);
   });
 }
 
-void VmHost::OnStopped(const StopReason& reason) {
+void VmHost::OnStopped(const kvm::StopReason& reason) {
   if (watchdog_) watchdog_->Cancel();
   {
     absl::MutexLock lock(&mu_);
@@ -201,7 +204,7 @@ void VmHost::OnStopped(const StopReason& reason) {
   if (options_.on_stopped) options_.on_stopped();
 }
 
-StopReason VmHost::Wait() {
+kvm::StopReason VmHost::Wait() {
   if (run_thread_.joinable()) run_thread_.join();
   absl::MutexLock lock(&mu_);
   return stop_reason_;
@@ -253,15 +256,15 @@ absl::Status VmHost::Shutdown() {
   return absl::OkStatus();
 }
 
-bool VmHost::HasFunction(Bdf bdf) const { return pci_->bus().Find(bdf) != nullptr; }
+bool VmHost::HasFunction(pci::Bdf bdf) const { return pci_->bus().Find(bdf) != nullptr; }
 
-uint32_t VmHost::ReadConfig(Bdf bdf, uint16_t offset, uint8_t width) {
-  return pci_->bus().Read(ConfigPath::kHost, bdf, offset, width, kHostAccess);
+uint32_t VmHost::ReadConfig(pci::Bdf bdf, uint16_t offset, uint8_t width) {
+  return pci_->bus().Read(pci::ConfigPath::kHost, bdf, offset, width, mmio::kHostAccess);
 }
 
-absl::Status VmHost::WriteConfig(Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) {
+absl::Status VmHost::WriteConfig(pci::Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) {
   PCIVMM_RETURN_IF_ERROR(RequireNotStopped("WriteConfig"));
-  pci_->bus().Write(ConfigPath::kHost, bdf, offset, width, value, kHostAccess);
+  pci_->bus().Write(pci::ConfigPath::kHost, bdf, offset, width, value, mmio::kHostAccess);
   return absl::OkStatus();
 }
 
@@ -276,7 +279,7 @@ v1::GetVmInfoResponse VmHost::Info() const {
     }
   }
   if (auto ns = machine_->boot_marker().boot_ns()) r.set_boot_ns(*ns);
-  r.set_uptime_ns(MonotonicNowNs() - start_ns_);
+  r.set_uptime_ns(devices::MonotonicNowNs() - start_ns_);
   r.set_pid(static_cast<uint32_t>(::getpid()));
   r.set_vcpus(static_cast<uint32_t>(machine_->vcpu_count()));
   r.set_ram_bytes(machine_->memory().size());
@@ -291,12 +294,13 @@ v1::GetVmInfoResponse VmHost::Info() const {
                                   : 0);
   fast->set_shadow_bytes(pci_->fast_path().shadow_bytes());
   uint32_t trapping = 0;
-  for (const PciFunction* f : pci_->bus().functions()) trapping += f->spec().ecam_fast_path ? 0 : 1;
+  for (const pci::PciFunction* f : pci_->bus().functions())
+    trapping += f->spec().ecam_fast_path ? 0 : 1;
   fast->set_trapping_functions(trapping);
-  const KvmClass& kvm = machine_->kvm().kind();
-  r.mutable_kvm()->set_flavour(std::string(FlavourName(kvm.flavour)));
+  const kvm::KvmClass& kvm = machine_->kvm().kind();
+  r.mutable_kvm()->set_flavour(std::string(kvm::FlavourName(kvm.flavour)));
   r.mutable_kvm()->set_reason(kvm.reason);
-  r.mutable_kvm()->set_where(std::string(KvmWhere()));
+  r.mutable_kvm()->set_where(std::string(kvm::KvmWhere()));
   return r;
 }
 
@@ -315,15 +319,15 @@ void VmHost::DescribeMemory(v1::HostMemory* m) const {
   m->set_ecam_shadow_bytes(pci_->fast_path().shadow_bytes());
 }
 
-void VmHost::DescribeFunction(const PciFunction& f, v1::PciFunctionInfo* o) const {
-  const DeviceSpec& s = f.spec();
+void VmHost::DescribeFunction(const pci::PciFunction& f, v1::PciFunctionInfo* o) const {
+  const pci::DeviceSpec& s = f.spec();
   *o->mutable_bdf() = ToProto(BdfOf(f));
   o->set_name(s.name);
   o->set_vendor_id(s.vendor_id);
   o->set_device_id(s.device_id);
   o->set_class_code(s.class_code);
-  o->set_command(f.Read(cfg::kCommand, 2));
-  for (const BarSpec& b : s.bars) {
+  o->set_command(f.Read(pci::cfg::kCommand, 2));
+  for (const pci::BarSpec& b : s.bars) {
     v1::BarInfo* bar = o->add_bars();
     bar->set_index(static_cast<uint32_t>(b.index));
     bar->set_kind(KindOf(b.kind));
@@ -341,7 +345,7 @@ void VmHost::DescribeFunction(const PciFunction& f, v1::PciFunctionInfo* o) cons
 v1::ListDevicesResponse VmHost::Devices() const {
   v1::ListDevicesResponse r;
   r.set_ecam_buses(static_cast<uint32_t>(spec_.pci.bus_count));
-  for (const PciFunction* f : pci_->bus().functions()) DescribeFunction(*f, r.add_functions());
+  for (const pci::PciFunction* f : pci_->bus().functions()) DescribeFunction(*f, r.add_functions());
   return r;
 }
 
@@ -351,19 +355,19 @@ v1::GetStatsResponse VmHost::Stats(const StatsQuery& query) const {
   stats_->CollectConfig(query.config_registers, query.bdf, r.mutable_config());
   if (query.kvm) stats_->CollectKvm(r.mutable_kvm());
   r.set_state(ToProto(state()));
-  r.set_time_ns(MonotonicNowNs() - start_ns_);
+  r.set_time_ns(devices::MonotonicNowNs() - start_ns_);
   return r;
 }
 
 void VmHost::ResetStats(uint32_t scopes) { stats_->Reset(scopes); }
 
-v1::MappingStats VmHost::MappingStats(std::optional<Bdf> bdf) const {
+v1::MappingStats VmHost::MappingStats(std::optional<pci::Bdf> bdf) const {
   v1::MappingStats m;
   stats_->CollectMapping(bdf, &m);
   return m;
 }
 
-absl::Status VmHost::SetBarPolicy(std::optional<MapPolicy> policy,
+absl::Status VmHost::SetBarPolicy(std::optional<pci::MapPolicy> policy,
                                   std::optional<uint64_t> cost_ns_per_gib) {
   PCIVMM_RETURN_IF_ERROR(RequireNotStopped("SetBarPolicy"));
   if (cost_ns_per_gib) pci_->mapper().SetCostModel({*cost_ns_per_gib, /*sleep=*/true});
@@ -382,4 +386,4 @@ absl::Status VmHost::SetConfigMode(std::optional<bool> pio_enabled,
   return absl::OkStatus();
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

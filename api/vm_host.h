@@ -21,7 +21,7 @@
 #include "vmm/platform/pc_devices.h"
 #include "vmm/platform/pci_platform.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // Threads: Start() runs the vCPUs on one thread (Machine::Run); every other method may be
 // called from any thread (the gRPC handlers). Life-cycle calls are serialised by mu_. With
@@ -45,28 +45,28 @@ class VmHost : public VmBackend {
 
   void Start();
   // Blocks until the VM stopped; returns why. Start() must have been called.
-  StopReason Wait();
+  kvm::StopReason Wait();
 
-  Machine& machine() { return *machine_; }
-  PciPlatform& pci() { return *pci_; }
-  const BootMarker& boot_marker() const { return machine_->boot_marker(); }
+  platform::Machine& machine() { return *machine_; }
+  platform::PciPlatform& pci() { return *pci_; }
+  const devices::BootMarker& boot_marker() const { return machine_->boot_marker(); }
   const VmSpec& spec() const { return spec_; }
 
   // VmBackend.
   VmState state() const override;
   v1::GetVmInfoResponse Info() const override;
   int bus_count() const override { return spec_.pci.bus_count; }
-  bool HasFunction(Bdf bdf) const override;
+  bool HasFunction(pci::Bdf bdf) const override;
   absl::Status Pause() override;
   absl::Status Resume() override;
   absl::Status Shutdown() override;
   v1::ListDevicesResponse Devices() const override;
-  uint32_t ReadConfig(Bdf bdf, uint16_t offset, uint8_t width) override;
-  absl::Status WriteConfig(Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) override;
+  uint32_t ReadConfig(pci::Bdf bdf, uint16_t offset, uint8_t width) override;
+  absl::Status WriteConfig(pci::Bdf bdf, uint16_t offset, uint8_t width, uint32_t value) override;
   v1::GetStatsResponse Stats(const StatsQuery& query) const override;
   void ResetStats(uint32_t scopes) override;
-  v1::MappingStats MappingStats(std::optional<Bdf> bdf) const override;
-  absl::Status SetBarPolicy(std::optional<MapPolicy> policy,
+  v1::MappingStats MappingStats(std::optional<pci::Bdf> bdf) const override;
+  absl::Status SetBarPolicy(std::optional<pci::MapPolicy> policy,
                             std::optional<uint64_t> cost_ns_per_gib) override;
   absl::Status SetConfigMode(std::optional<bool> pio_enabled,
                              std::optional<bool> ecam_fast_path) override;
@@ -77,12 +77,12 @@ class VmHost : public VmBackend {
   absl::Status Build();
   void OpenKvmStats();
   void OnBootMarker(uint64_t boot_ns, int vcpu);
-  void OnStopped(const StopReason& reason);
+  void OnStopped(const kvm::StopReason& reason);
   void OnBootTimeout();
   void EndSnapshotPause(bool paused_before);
   std::string ConsoleOutput();
   absl::Status RequireNotStopped(const char* what) const;
-  void DescribeFunction(const PciFunction& f, v1::PciFunctionInfo* out) const;
+  void DescribeFunction(const pci::PciFunction& f, v1::PciFunctionInfo* out) const;
   void DescribeMemory(v1::HostMemory* out) const;
 
   const VmSpec spec_;
@@ -92,9 +92,9 @@ class VmHost : public VmBackend {
   // uses, both before the hub and the console they report to.
   std::unique_ptr<EventHub> events_;
   std::unique_ptr<FILE, int (*)(FILE*)> console_{nullptr, &std::fclose};
-  std::unique_ptr<Machine> machine_;
-  std::unique_ptr<PcDevices> devices_;  // Linux guests: UART, RTC, ACPI PM, i8042
-  std::unique_ptr<PciPlatform> pci_;
+  std::unique_ptr<platform::Machine> machine_;
+  std::unique_ptr<platform::PcDevices> devices_;  // Linux guests: UART, RTC, ACPI PM, i8042
+  std::unique_ptr<platform::PciPlatform> pci_;
   KvmStatsFiles kvm_stats_;
   std::unique_ptr<StatsCollector> stats_;
 
@@ -104,13 +104,13 @@ class VmHost : public VmBackend {
   mutable absl::Mutex mu_;  // life cycle: Start, Pause, Resume, Shutdown, the stop
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  StopReason stop_reason_ ABSL_GUARDED_BY(mu_);
+  kvm::StopReason stop_reason_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> boot_paused_{false};
-  std::atomic<bool> snapshot_pause_{false};  // the watchdog's pause: no PAUSED event
-  std::unique_ptr<BootWatchdog> watchdog_;   // with Options::boot_timeout
+  std::atomic<bool> snapshot_pause_{false};           // the watchdog's pause: no PAUSED event
+  std::unique_ptr<platform::BootWatchdog> watchdog_;  // with Options::boot_timeout
   std::thread run_thread_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_VM_HOST_H_

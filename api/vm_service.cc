@@ -9,7 +9,7 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/devices/boot_marker.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // absl and gRPC share the canonical status codes (google.rpc.Code).
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -110,7 +110,7 @@ grpc::Status VmServiceImpl::GetMappingStats(grpc::ServerContext* /*context*/,
 
 absl::Status VmServiceImpl::DoSetBarPolicy(const v1::SetBarPolicyRequest& request,
                                            v1::SetBarPolicyResponse* response) {
-  PCIVMM_ASSIGN_OR_RETURN(std::optional<MapPolicy> policy, RequestedPolicy(request.policy()));
+  PCIVMM_ASSIGN_OR_RETURN(std::optional<pci::MapPolicy> policy, RequestedPolicy(request.policy()));
   std::optional<uint64_t> cost;
   if (request.has_cost_ns_per_gib()) {
     if (request.cost_ns_per_gib() > kMaxCostNsPerGib) {
@@ -227,7 +227,7 @@ grpc::Status VmServiceImpl::WatchEvents(grpc::ServerContext* context,
   if ((*kinds & EventKindBit(EventKind::kStateChange)) != 0) {
     EventRecord now;
     now.state = backend_.state();
-    now.time_ns = MonotonicNowNs() - backend_.events().start_ns();
+    now.time_ns = devices::MonotonicNowNs() - backend_.events().start_ns();
     v1::WatchEventsResponse first;
     AddEvent(now, &first);
     if (!writer->Write(first)) return grpc::Status::OK;
@@ -253,4 +253,4 @@ grpc::Status VmServiceImpl::GetMetrics(grpc::ServerContext* /*context*/,
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

@@ -20,7 +20,7 @@
 #include "grpcpp/grpcpp.h"
 #include "pcivmm/v1/vm_service.grpc.pb.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
@@ -92,6 +92,6 @@ class VmServiceImpl final : public v1::VmService::Service {
   std::vector<Watch> watches_ ABSL_GUARDED_BY(watches_mu_);
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_VM_SERVICE_H_

@@ -12,10 +12,10 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 namespace {
 
-using ::pcivmm::testing::FakeVmBackend;
+using ::pcivmm::api::testing::FakeVmBackend;
 
 class VmServiceTest : public ::testing::Test {
  protected:
@@ -178,7 +178,7 @@ TEST_F(VmServiceTest, GetStatsPassesTheQueryAndValidatesTheBdf) {
   ASSERT_TRUE(backend_.last_query());
   EXPECT_TRUE(backend_.last_query()->config_registers);
   EXPECT_TRUE(backend_.last_query()->kvm);
-  EXPECT_EQ(backend_.last_query()->bdf, (Bdf{0, 7, 1}));
+  EXPECT_EQ(backend_.last_query()->bdf, (pci::Bdf{0, 7, 1}));
   *req.mutable_bdf() = MakeBdf(0, 40, 0);
   ExpectError(Call(&v1::VmService::Stub::GetStats, req, &resp), grpc::StatusCode::INVALID_ARGUMENT,
               "bdf.device");
@@ -275,7 +275,8 @@ TEST_F(VmServiceTest, WatchEventsStartsWithTheStateAndDeliversInOrder) {
   EXPECT_EQ(resp.events(0).state_change().state(), v1::VM_STATE_RUNNING);
   backend_.events().PublishBootMarker(1234, 0);
   backend_.events().OnConfigAccess({});  // not subscribed: config accesses need asking
-  backend_.events().OnMapEvent({MapEventKind::kMap, Bdf{0, 1, 0}, 1, 0x2000000000, 1ull << 30, 7});
+  backend_.events().OnMapEvent(
+      {pci::MapEventKind::kMap, pci::Bdf{0, 1, 0}, 1, 0x2000000000, 1ull << 30, 7});
   std::vector<v1::Event> got;
   while (got.size() < 2 && reader->Read(&resp)) {
     for (const v1::Event& e : resp.events()) got.push_back(e);
@@ -296,9 +297,9 @@ TEST_F(VmServiceTest, WatchEventsCarriesTheBootTimeoutReport) {
   auto reader = stub_->WatchEvents(&ctx, req);
   v1::WatchEventsResponse resp;
   ASSERT_TRUE(reader->Read(&resp));  // the current state: subscribed
-  BootTimeoutReport report{absl::Seconds(3), "stuck here", {}};
+  platform::BootTimeoutReport report{absl::Seconds(3), "stuck here", {}};
   report.vcpus.push_back({0, 0xffffffff81000000, 2 /* KVM_EXIT_IO */, 41});
-  report.vcpus.push_back({1, std::nullopt, VcpuExitStats::kNoExit, 0});
+  report.vcpus.push_back({1, std::nullopt, kvm::VcpuExitStats::kNoExit, 0});
   backend_.events().PublishBootTimeout(report);
   ASSERT_TRUE(reader->Read(&resp));
   ASSERT_EQ(resp.events_size(), 1);
@@ -422,4 +423,4 @@ TEST_F(VmServiceTest, ShuttingTheFeedDownEndsTheStream) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api

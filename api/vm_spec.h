@@ -10,7 +10,7 @@
 #include "vmm/platform/machine.h"
 #include "vmm/platform/pci_platform.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // A freestanding test guest (a flat binary from guest-images/).
 struct TestGuestConfig {
@@ -19,13 +19,13 @@ struct TestGuestConfig {
 };
 
 struct VmSpec {
-  MachineConfig machine;  // console_echo is set by whoever opens console_path
-  PciConfig pci;
+  platform::MachineConfig machine;  // console_echo is set by whoever opens console_path
+  platform::PciConfig pci;
   bool test_devices = true;
-  std::variant<TestGuestConfig, LinuxBootConfig> guest;
+  std::variant<TestGuestConfig, platform::LinuxBootConfig> guest;
   std::string console_path;  // empty: stdout
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_VM_SPEC_H_

@@ -1,6 +1,6 @@
 #include "api/vm_state.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 const char* VmStateName(VmState state) {
   switch (state) {
@@ -16,4 +16,4 @@ const char* VmStateName(VmState state) {
   return "?";
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api

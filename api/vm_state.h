@@ -3,13 +3,13 @@
 
 #include <cstdint>
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // The life cycle the API reports (pcivmm.v1.VmState).
 enum class VmState : uint8_t { kCreated, kRunning, kPaused, kStopped };
 
 const char* VmStateName(VmState state);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_VM_STATE_H_

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 
 // a + b, or nullopt when the sum wraps past 2^64.
 constexpr std::optional<uint64_t> CheckedAdd(uint64_t a, uint64_t b) {
@@ -40,6 +40,6 @@ class AddressRange {
   uint64_t size_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio
 
 #endif  // PCIVMM_MMIO_ADDRESS_RANGE_H_

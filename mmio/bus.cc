@@ -7,7 +7,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 
 Bus::Bus(std::string name, uint64_t limit)
     : name_(std::move(name)), limit_(limit), snapshot_(std::make_shared<const Snapshot>()) {}
@@ -164,4 +164,4 @@ int Bus::region_count() const {
   return static_cast<int>(region_names_.size());
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio

@@ -13,7 +13,7 @@
 #include "mmio/address_range.h"
 #include "mmio/io_device.h"
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 
 // An address space (the port space or guest-physical MMIO) mapping ranges to devices.
 //
@@ -95,6 +95,6 @@ class Bus {
   std::atomic<uint64_t> unclaimed_writes_{0};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio
 
 #endif  // PCIVMM_MMIO_BUS_H_

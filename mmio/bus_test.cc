@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 namespace {
 
 // Records accesses and answers reads with the low byte of the offset repeated.
@@ -104,9 +104,9 @@ TEST(AddressRangeTest, RejectsWrapAndEmpty) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 namespace {
 
 TEST(BusViewTest, ViewSeesRegistrationsMadeAfterItWasCreated) {
@@ -166,4 +166,4 @@ TEST(BusTest, MoveOntoAnotherRangeFailsAndLeavesTheRangeWhereItWas) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio

@@ -7,7 +7,7 @@
 
 #include "mmio/io_device.h"
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 
 inline uint8_t ReadByte(IoDevice& d, uint64_t offset) {
   uint8_t b[1] = {0};
@@ -20,6 +20,6 @@ inline void WriteByte(IoDevice& d, uint64_t offset, uint8_t value) {
   d.Write(offset, b, 0);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio
 
 #endif  // PCIVMM_MMIO_IO_BYTES_H_

@@ -6,7 +6,7 @@
 
 #include "absl/types/span.h"
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 
 enum class Direction : uint8_t { kRead = 0, kWrite = 1 };
 
@@ -24,6 +24,6 @@ class IoDevice {
   virtual void Write(uint64_t offset, absl::Span<const uint8_t> data, int vcpu) = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio
 
 #endif  // PCIVMM_MMIO_IO_DEVICE_H_

@@ -3,7 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 namespace {
 
 constexpr uint64_t kPageMask = 0xFFF;
@@ -101,4 +101,4 @@ std::vector<Memslot> MemslotTable::List() const {
   return out;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio

@@ -13,7 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "mmio/address_range.h"
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 
 // The one ioctl the memslot table needs: real KVM in Vm, a fake in unit tests.
 class MemslotBackend {
@@ -59,6 +59,6 @@ class MemslotTable {
   uint32_t next_never_used_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio
 
 #endif  // PCIVMM_MMIO_MEMSLOT_TABLE_H_

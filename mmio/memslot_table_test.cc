@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::mmio {
 namespace {
 
 class FakeBackend : public MemslotBackend {
@@ -93,4 +93,4 @@ TEST(MemslotTableTest, FindOverlapReportsTheSlot) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::mmio

@@ -1,6 +1,6 @@
 #include "pci/bar_decode.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 uint64_t BarAddressIn(const BarSpec& bar, const BarRegisters& regs) {
@@ -120,4 +120,4 @@ uint8_t NoteBarWrite(const DeviceSpec& spec, uint8_t high_pending, uint16_t offs
   return high_pending;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -12,7 +12,7 @@
 #include "pci/config_space.h"
 #include "pci/device_spec.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 inline uint16_t BarOffset(int index) { return static_cast<uint16_t>(cfg::kBar0 + 4 * index); }
 
@@ -80,6 +80,6 @@ std::vector<BarPlacement> DecodeBars(const DeviceSpec& spec, const BarRegisters&
 // dword leaves it pending until its high dword or the command register is written.
 uint8_t NoteBarWrite(const DeviceSpec& spec, uint8_t high_pending, uint16_t offset, uint8_t width);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_BAR_DECODE_H_

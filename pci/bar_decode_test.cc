@@ -5,7 +5,7 @@
 #include "gtest/gtest.h"
 #include "pci/pci_function.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 constexpr uint16_t kMem = cfg::kCommandMemory;
@@ -142,4 +142,4 @@ TEST(BarDecodeTest, A64BitBarSizedThroughAFunctionDecodesOnlyBeforeAndAfter) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

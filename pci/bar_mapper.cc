@@ -7,7 +7,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 constexpr uint64_t kGiB = 1ull << 30;
@@ -31,7 +31,7 @@ const char* MapPolicyName(MapPolicy policy) {
   return policy == MapPolicy::kEager ? "eager" : "deferred";
 }
 
-BarMapper::BarMapper(MemslotTable& slots, Options options)
+BarMapper::BarMapper(mmio::MemslotTable& slots, Options options)
     : slots_(slots), options_(std::move(options)) {}
 
 BarMapper::~BarMapper() {
@@ -53,7 +53,8 @@ absl::Status BarMapper::Attach(PciFunction& f) {
     for (const BarSpec& spec : f.spec().bars) {
       if (spec.kind == BarKind::kIo) continue;
       const std::string name = absl::StrFormat("bar-%s-%d", f.spec().name, spec.index);
-      PCIVMM_ASSIGN_OR_RETURN(HostMapping backing, HostMapping::CreateMemfd(name, spec.size));
+      PCIVMM_ASSIGN_OR_RETURN(base::HostMapping backing,
+                              base::HostMapping::CreateMemfd(name, spec.size));
       auto state = std::make_unique<BarState>(BarState{&f, spec, std::move(backing)});
       state->length = spec.size;
       state->host = state->backing->data();
@@ -70,7 +71,7 @@ namespace {
 
 absl::Status CheckPiece(const PciFunction& f, const BarSpec& spec, int index, const BarPiece& p) {
   const bool aligned = p.offset % 4096 == 0 && p.size % 4096 == 0 && p.size != 0;
-  const auto end = CheckedAdd(p.offset, p.size);
+  const auto end = mmio::CheckedAdd(p.offset, p.size);
   if (aligned && end && *end <= spec.size && p.host != nullptr) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrFormat(
       "devices[%s].bars[%d]: piece [%#x, +%#x) is not a 4 KiB-aligned part of the BAR",
@@ -138,9 +139,9 @@ void BarMapper::Reconcile(PciFunction& f) {
 }
 
 void BarMapper::ReconcileBar(BarState& b, const BarPlacement& bar) {
-  std::optional<AddressRange> range;  // the piece's, where the BAR decodes
-  if (const auto base = bar.decoded() ? CheckedAdd(bar.address, b.offset) : std::nullopt) {
-    range = AddressRange::Make(*base, b.length);
+  std::optional<mmio::AddressRange> range;  // the piece's, where the BAR decodes
+  if (const auto base = bar.decoded() ? mmio::CheckedAdd(bar.address, b.offset) : std::nullopt) {
+    range = mmio::AddressRange::Make(*base, b.length);
   }
   // Not decoded at a usable address: eager drops the slot, deferred keeps it (stale), except
   // over a real device, which must never be reachable while the guest's decode is off.
@@ -163,13 +164,13 @@ void BarMapper::ReconcileBar(BarState& b, const BarPlacement& bar) {
   }
 }
 
-bool BarMapper::Placeable(BarState& b, const AddressRange& r) {
+bool BarMapper::Placeable(BarState& b, const mmio::AddressRange& r) {
   const uint64_t limit = 1ull << options_.phys_bits;
   bool ok = r.end() <= limit;
-  for (const AddressRange& reserved : options_.reserved) ok = ok && !reserved.Overlaps(r);
+  for (const mmio::AddressRange& reserved : options_.reserved) ok = ok && !reserved.Overlaps(r);
   // Other slots: only a stale BAR slot (decode off, kept by the deferred policy) may yield.
   std::vector<BarState*> stale;
-  for (const Memslot& m : slots_.Overlapping(r)) {
+  for (const mmio::Memslot& m : slots_.Overlapping(r)) {
     if (b.slot && m.id == *b.slot) continue;
     BarState* other = nullptr;
     for (auto& [key, s] : bars_) {
@@ -198,7 +199,7 @@ bool BarMapper::Placeable(BarState& b, const AddressRange& r) {
 // The mapper's relocator: one BAR piece's memory slot.
 class BarMapper::SlotRelocator : public BarRelocator {
  public:
-  SlotRelocator(MemslotTable& slots, BarState& b) : slots_(slots), b_(b) {}
+  SlotRelocator(mmio::MemslotTable& slots, BarState& b) : slots_(slots), b_(b) {}
 
   absl::Status Place(uint64_t to) override {
     // The backing is a live memfd mapping of exactly the BAR's size, kept until ~BarMapper,
@@ -216,7 +217,7 @@ class BarMapper::SlotRelocator : public BarRelocator {
   }
 
  private:
-  MemslotTable& slots_;
+  mmio::MemslotTable& slots_;
   BarState& b_;
 };
 
@@ -244,7 +245,7 @@ void BarMapper::Unmap(BarState& b, MapEventKind kind) {
   const uint64_t t0 = NowNs();
   const absl::Status st = ApplyBarChange(slot, {BarChange::Kind::kRemove, b.slot_gpa, 0});
   const uint64_t ns = NowNs() - t0;
-  if (!st.ok()) LogLine("E", absl::StrFormat("pci BAR unmap failed: %s", st.ToString()));
+  if (!st.ok()) base::LogLine("E", absl::StrFormat("pci BAR unmap failed: %s", st.ToString()));
   b.slot.reset();  // forgotten even if KVM refused: retrying would not help
   ++b.stats.unmaps;
   Charge(b, ns, 1);
@@ -365,4 +366,4 @@ std::optional<uint64_t> BarMapper::MappedAt(const PciFunction& f, int bar) const
   return pieces.front()->slot_gpa - pieces.front()->offset;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -20,7 +20,7 @@
 #include "pci/pci_bus.h"
 #include "vmm/base/host_mapping.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 // eager: map on decode on, unmap on decode off (a naive hypervisor, the baseline).
 // deferred: decode off keeps the slot; decode on keeps it if the address is unchanged and
@@ -92,11 +92,11 @@ class BarMapper : public ConfigWriteObserver {
   struct Options {
     MapPolicy policy = MapPolicy::kEager;
     CostModel cost;
-    std::vector<AddressRange> reserved;  // RAM, firmware, ECAM, APICs
+    std::vector<mmio::AddressRange> reserved;  // RAM, firmware, ECAM, APICs
     int phys_bits = 48;
   };
 
-  BarMapper(MemslotTable& slots, Options options);
+  BarMapper(mmio::MemslotTable& slots, Options options);
   ~BarMapper() override;
 
   // Backs every memory BAR of `f` with host memory (memfd, MAP_NORESERVE) and starts
@@ -131,8 +131,8 @@ class BarMapper : public ConfigWriteObserver {
   struct BarState {
     PciFunction* function;
     BarSpec spec;
-    std::optional<HostMapping> backing;  // emulated: the memfd; external: none
-    uint64_t offset = 0;                 // within the BAR
+    std::optional<base::HostMapping> backing;  // emulated: the memfd; external: none
+    uint64_t offset = 0;                       // within the BAR
     uint64_t length = 0;
     uint8_t* host = nullptr;
     bool external = false;
@@ -149,7 +149,7 @@ class BarMapper : public ConfigWriteObserver {
 
   void Reconcile(PciFunction& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReconcileBar(BarState& b, const BarPlacement& bar) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool Placeable(BarState& b, const AddressRange& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Placeable(BarState& b, const mmio::AddressRange& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A map or move to gpa the memslot table refused: counted and reported as a conflict.
   void Refused(BarState& b, uint64_t gpa, uint64_t ns, const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -160,7 +160,7 @@ class BarMapper : public ConfigWriteObserver {
   void Emit(const BarState& b, MapEventKind kind, uint64_t gpa, uint64_t ns)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  MemslotTable& slots_;
+  mmio::MemslotTable& slots_;
   mutable absl::Mutex mu_;
   Options options_ ABSL_GUARDED_BY(mu_);
   MapEventSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -168,6 +168,6 @@ class BarMapper : public ConfigWriteObserver {
   std::vector<PciFunction*> functions_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_BAR_MAPPER_H_

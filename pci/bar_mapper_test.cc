@@ -6,10 +6,10 @@
 #include "pci/access/ecam_trap.h"
 #include "pci/firmware.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
-class FakeKvm : public MemslotBackend {
+class FakeKvm : public mmio::MemslotBackend {
  public:
   absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region& r) override {
     if (r.memory_size != 0 && fail_installs > 0) {
@@ -44,8 +44,9 @@ class BarMapperTest : public ::testing::Test {
     o.policy = policy;
     o.cost = cost;
     o.phys_bits = 40;
-    o.reserved = {*AddressRange::Make(0, kRamEnd), *AddressRange::Make(kEcamBase, 1 << 20),
-                  *AddressRange::Make(0xFEC00000, 0x1400000)};
+    o.reserved = {*mmio::AddressRange::Make(0, kRamEnd),
+                  *mmio::AddressRange::Make(kEcamBase, 1 << 20),
+                  *mmio::AddressRange::Make(0xFEC00000, 0x1400000)};
     mapper_ = std::make_unique<BarMapper>(slots_, o);
     for (PciFunction* g : gpus_) ASSERT_TRUE(mapper_->Attach(*g).ok());
   }
@@ -66,7 +67,7 @@ class BarMapperTest : public ::testing::Test {
     }
   }
   FakeKvm kvm_;
-  MemslotTable slots_{&kvm_, 512};
+  mmio::MemslotTable slots_{&kvm_, 512};
   std::unique_ptr<PciBus> bus_;
   std::vector<PciFunction*> gpus_;
   std::unique_ptr<BarMapper> mapper_;
@@ -227,9 +228,9 @@ TEST_F(BarMapperTest, BackingIsHostMemoryOfTheBarsSize) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 class RecordingSink : public MapEventSink {
@@ -301,4 +302,4 @@ TEST_F(BarMapperTest, ExternalPiecesMustBeAlignedPartsOfAMemoryBar) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

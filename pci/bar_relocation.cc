@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 BarChange PlanBarChange(std::optional<uint64_t> placed, std::optional<uint64_t> want,
                         bool keep_stale) {
@@ -42,4 +42,4 @@ absl::Status ApplyBarChange(BarRelocator& relocator, const BarChange& change) {
   return absl::InternalError("unknown BarChange kind");
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

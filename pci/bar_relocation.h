@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 struct BarChange {
   enum class Kind : uint8_t { kNone, kPlace, kMove, kRemove };
@@ -46,6 +46,6 @@ class BarRelocator {
 // error is returned for the caller to report; the caller decides whether it stays there.
 absl::Status ApplyBarChange(BarRelocator& relocator, const BarChange& change);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_BAR_RELOCATION_H_

@@ -7,7 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 using Kind = BarChange::Kind;
@@ -93,4 +93,4 @@ TEST(BarRelocatorTest, PlaceRemoveAndNothingGoStraightThrough) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

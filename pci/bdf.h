@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 // Bus, device, function.
 struct Bdf {
@@ -25,6 +25,6 @@ enum class ConfigPath : uint8_t { kPio = 0, kEcam = 1, kHost = 2 };
 inline constexpr int kConfigPathCount = 3;
 const char* ConfigPathName(ConfigPath path);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_BDF_H_

@@ -3,7 +3,7 @@
 #include <atomic>
 #include <cstring>
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 ConfigSpace::ConfigSpace(absl::Span<uint8_t> storage) : bytes_(storage) {
   std::memset(bytes_.data(), 0, bytes_.size());
@@ -96,4 +96,4 @@ uint16_t ConfigSpace::AddExtendedCapability(uint16_t id, uint8_t version,
   return at;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -8,7 +8,7 @@
 
 #include "absl/types/span.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 inline constexpr size_t kConfigSpaceSize = 4096;  // PCIe extended configuration space
 inline constexpr size_t kConventionalConfigSize = 256;
@@ -99,6 +99,6 @@ class ConfigSpace {
   uint16_t last_ext_cap_ = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_CONFIG_SPACE_H_

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 class ConfigSpaceTest : public ::testing::Test {
@@ -98,4 +98,4 @@ TEST_F(ConfigSpaceTest, ConventionalSpaceRefusesCapabilitiesThatDoNotFit) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -2,10 +2,10 @@
 
 #include <cstdio>
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
-size_t RegisterIndex(ConfigPath p, Direction d, Bdf bdf, uint16_t reg) {
+size_t RegisterIndex(ConfigPath p, mmio::Direction d, Bdf bdf, uint16_t reg) {
   const size_t slot = static_cast<size_t>(p) * 2 + static_cast<size_t>(d);
   return (size_t{bdf.devfn()} * ConfigStats::kDwords + (reg >> 2)) *
              (size_t{kConfigPathCount} * 2) +
@@ -35,7 +35,7 @@ ConfigStats::ConfigStats()
   }
 }
 
-void ConfigStats::Count(ConfigPath path, Direction dir, Bdf bdf, uint16_t reg) {
+void ConfigStats::Count(ConfigPath path, mmio::Direction dir, Bdf bdf, uint16_t reg) {
   Add(by_path_[Slot(path, dir)]);
   if (bdf.bus == 0 && reg < kDwords * 4) {
     Add(by_function_[size_t{bdf.devfn()} * kConfigPathCount * 2 + Slot(path, dir)]);
@@ -43,19 +43,19 @@ void ConfigStats::Count(ConfigPath path, Direction dir, Bdf bdf, uint16_t reg) {
   }
 }
 
-uint64_t ConfigStats::function_accesses(ConfigPath path, Direction dir, Bdf bdf) const {
+uint64_t ConfigStats::function_accesses(ConfigPath path, mmio::Direction dir, Bdf bdf) const {
   if (bdf.bus != 0) return 0;
   return Load(by_function_[size_t{bdf.devfn()} * kConfigPathCount * 2 + Slot(path, dir)]);
 }
 
-uint64_t ConfigStats::accesses(ConfigPath path, Direction dir) const {
+uint64_t ConfigStats::accesses(ConfigPath path, mmio::Direction dir) const {
   return Load(by_path_[Slot(path, dir)]);
 }
 
-uint64_t ConfigStats::register_accesses(ConfigPath path, Direction dir, Bdf bdf,
+uint64_t ConfigStats::register_accesses(ConfigPath path, mmio::Direction dir, Bdf bdf,
                                         uint16_t reg) const {
   if (bdf.bus != 0 || reg >= kDwords * 4) return 0;
   return Load(by_register_.get()[RegisterIndex(path, dir, bdf, reg)]);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -9,7 +9,7 @@
 #include "mmio/io_device.h"
 #include "pci/bdf.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 // Exact counters of configuration accesses: by path and direction, by (function on bus 0,
 // dword register), and the malformed ones. Any thread may count (relaxed atomic adds: a
@@ -21,14 +21,14 @@ class ConfigStats {
 
   ConfigStats();
 
-  void Count(ConfigPath path, Direction dir, Bdf bdf, uint16_t reg);
+  void Count(ConfigPath path, mmio::Direction dir, Bdf bdf, uint16_t reg);
   void CountMalformed(ConfigPath path) { Add(malformed_[Index(path)]); }
 
-  uint64_t accesses(ConfigPath path, Direction dir) const;
+  uint64_t accesses(ConfigPath path, mmio::Direction dir) const;
   // Accesses to the dword holding `reg` of a bus-0 function.
-  uint64_t register_accesses(ConfigPath path, Direction dir, Bdf bdf, uint16_t reg) const;
+  uint64_t register_accesses(ConfigPath path, mmio::Direction dir, Bdf bdf, uint16_t reg) const;
   // Accesses to any register of a bus-0 function (the sum of its register_accesses).
-  uint64_t function_accesses(ConfigPath path, Direction dir, Bdf bdf) const;
+  uint64_t function_accesses(ConfigPath path, mmio::Direction dir, Bdf bdf) const;
   uint64_t malformed(ConfigPath path) const { return Load(malformed_[Index(path)]); }
 
  private:
@@ -36,7 +36,9 @@ class ConfigStats {
     void operator()(uint64_t* p) const { std::free(p); }
   };
   static size_t Index(ConfigPath p) { return static_cast<size_t>(p); }
-  static size_t Slot(ConfigPath p, Direction d) { return Index(p) * 2 + static_cast<size_t>(d); }
+  static size_t Slot(ConfigPath p, mmio::Direction d) {
+    return Index(p) * 2 + static_cast<size_t>(d);
+  }
   static void Add(uint64_t& c) {
     std::atomic_ref<uint64_t>(c).fetch_add(1, std::memory_order_relaxed);
   }
@@ -52,6 +54,6 @@ class ConfigStats {
   std::unique_ptr<uint64_t, FreeDeleter> by_register_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_CONFIG_STATS_H_

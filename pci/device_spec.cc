@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 bool PowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
@@ -112,4 +112,4 @@ DeviceSpec HostBridgeDevice() {
   return d;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

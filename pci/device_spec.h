@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 enum class BarKind : uint8_t { kIo, kMem32, kMem64 };
 
@@ -53,6 +53,6 @@ DeviceSpec GpuLikeDevice(std::string name, int slot, uint64_t bar1_size = 128ull
 // The host bridge at 00:00.0 (no BARs).
 DeviceSpec HostBridgeDevice();
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_DEVICE_SPEC_H_

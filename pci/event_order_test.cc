@@ -8,10 +8,10 @@
 #include "pci/bar_mapper.h"
 #include "pci/firmware.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
-class NoKvm : public MemslotBackend {
+class NoKvm : public mmio::MemslotBackend {
  public:
   absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region&) override {
     return absl::OkStatus();
@@ -22,7 +22,7 @@ class NoKvm : public MemslotBackend {
 class Recorder : public ConfigTracer, public MapEventSink {
  public:
   void OnConfigAccess(const ConfigAccess& a) override {
-    log.push_back(a.direction == Direction::kWrite ? "config write" : "config read");
+    log.push_back(a.direction == mmio::Direction::kWrite ? "config write" : "config read");
   }
   void OnMapEvent(const MapEvent& e) override {
     log.push_back(e.kind == MapEventKind::kUnmap ? "unmap" : "map");
@@ -36,10 +36,11 @@ TEST(EventOrderTest, AConfigWriteIsPublishedBeforeTheMappingItCauses) {
   PciFunction* gpu = *bus->AddDevice(GpuLikeDevice("gpu", 1, 1ull << 30));
   ASSERT_TRUE(AssignPciResources(*bus, *DefaultPciWindows(kRamEnd, 40), {true, false}).ok());
   NoKvm kvm;
-  MemslotTable slots(&kvm, 64);
+  mmio::MemslotTable slots(&kvm, 64);
   BarMapper::Options o;
   o.phys_bits = 40;
-  o.reserved = {*AddressRange::Make(0, kRamEnd), *AddressRange::Make(kEcamBase, 1 << 20)};
+  o.reserved = {*mmio::AddressRange::Make(0, kRamEnd),
+                *mmio::AddressRange::Make(kEcamBase, 1 << 20)};
   BarMapper mapper(slots, o);
   ASSERT_TRUE(mapper.Attach(*gpu).ok());
   Recorder rec;
@@ -52,4 +53,4 @@ TEST(EventOrderTest, AConfigWriteIsPublishedBeforeTheMappingItCauses) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "pci/access/ecam_trap.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 constexpr uint64_t k1G = 1ull << 30;
@@ -20,7 +20,7 @@ struct Request {
 // A bump allocator over one window.
 class WindowAllocator {
  public:
-  WindowAllocator(const char* name, AddressRange range) : name_(name), range_(range) {}
+  WindowAllocator(const char* name, mmio::AddressRange range) : name_(name), range_(range) {}
   // Naturally aligned placement, or nullopt when it does not fit.
   std::optional<uint64_t> Allocate(uint64_t size) {
     const uint64_t at = (next_ + size - 1) & ~(size - 1);
@@ -40,7 +40,7 @@ class WindowAllocator {
 
  private:
   const char* name_;
-  AddressRange range_;
+  mmio::AddressRange range_;
   uint64_t next_ = range_.base();
   uint64_t shortfall_ = 0;
 };
@@ -86,9 +86,9 @@ absl::StatusOr<PciWindows> DefaultPciWindows(uint64_t ram_end, int phys_bits) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "ram: RAM ends at %#x, leaving no 64-bit PCI window below 2^%d", ram_end, phys_bits));
   }
-  return PciWindows{*AddressRange::Make(kPciMmio32Base, kEcamBase - kPciMmio32Base),
-                    *AddressRange::Make(base64, top - base64),
-                    *AddressRange::Make(kPciIoBase, kPciIoEnd - kPciIoBase)};
+  return PciWindows{*mmio::AddressRange::Make(kPciMmio32Base, kEcamBase - kPciMmio32Base),
+                    *mmio::AddressRange::Make(base64, top - base64),
+                    *mmio::AddressRange::Make(kPciIoBase, kPciIoEnd - kPciIoBase)};
 }
 
 absl::Status AssignPciResources(PciBus& bus, const PciWindows& windows, const HandOff& hand_off) {
@@ -108,4 +108,4 @@ absl::Status AssignPciResources(PciBus& bus, const PciWindows& windows, const Ha
   return absl::OkStatus();
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -9,7 +9,7 @@
 #include "mmio/address_range.h"
 #include "pci/pci_bus.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 inline constexpr uint64_t kPciMmio32Base = 0xC000'0000;  // up to the ECAM window
 inline constexpr uint64_t kPciIoBase = 0xC000;
@@ -17,9 +17,9 @@ inline constexpr uint64_t kPciIoEnd = 0x10000;
 
 // Where BARs may go (vmm/ARCHITECTURE.md, "Guest physical memory map").
 struct PciWindows {
-  AddressRange mem32;  // 32-bit BARs, 64-bit non-prefetchable BARs, ROMs
-  AddressRange mem64;  // 64-bit prefetchable BARs
-  AddressRange io;
+  mmio::AddressRange mem32;  // 32-bit BARs, 64-bit non-prefetchable BARs, ROMs
+  mmio::AddressRange mem64;  // 64-bit prefetchable BARs
+  mmio::AddressRange io;
 };
 
 // mem32 = [0xC000_0000, ECAM base); mem64 = from the first 1 GiB boundary above RAM (and
@@ -36,6 +36,6 @@ struct HandOff {
 // bytes are missing when they do not fit.
 absl::Status AssignPciResources(PciBus& bus, const PciWindows& windows, const HandOff& hand_off);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_FIRMWARE_H_

@@ -3,7 +3,7 @@
 #include "gtest/gtest.h"
 #include "pci/access/ecam_trap.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 class FirmwareTest : public ::testing::Test {
@@ -26,14 +26,14 @@ TEST_F(FirmwareTest, GpusGetAlignedNonOverlappingBarsInTheRightWindows) {
     gpus.push_back(*f);
   }
   ASSERT_TRUE(AssignPciResources(*bus_, *windows, {}).ok());
-  std::vector<AddressRange> placed;
+  std::vector<mmio::AddressRange> placed;
   for (PciFunction* f : gpus) {
     for (const BarSpec& b : f->spec().bars) {
       const uint64_t a = f->BarAddress(b);
       EXPECT_EQ(a % b.size, 0u);
-      const AddressRange& w = b.prefetchable ? windows->mem64 : windows->mem32;
+      const mmio::AddressRange& w = b.prefetchable ? windows->mem64 : windows->mem32;
       EXPECT_TRUE(w.Contains(a, b.size)) << std::hex << a;
-      placed.push_back(*AddressRange::Make(a, b.size));
+      placed.push_back(*mmio::AddressRange::Make(a, b.size));
     }
     EXPECT_TRUE(windows->mem32.Contains(f->RomAddress(), f->spec().rom_size));
     EXPECT_EQ(f->Read(cfg::kCommand, 2) & cfg::kCommandMemory, cfg::kCommandMemory);
@@ -72,4 +72,4 @@ TEST_F(FirmwareTest, WindowsRespectRamAndPhysBits) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -5,7 +5,7 @@
 #include <bit>
 #include <cstdint>
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 // Durations in ns: count, min, max, sum and a log2 histogram (bucket i holds [2^i, 2^(i+1)),
 // bucket 0 also holds 0). Not thread-safe: the owner locks.
@@ -34,6 +34,6 @@ struct LatencyHistogram {
   }
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_LATENCY_HISTOGRAM_H_

@@ -7,7 +7,7 @@
 
 #include "absl/types/span.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 // Up to 4 bytes of `data` as a little-endian value.
 inline uint32_t LoadLe(absl::Span<const uint8_t> data) {
@@ -23,6 +23,6 @@ inline void StoreLe(uint32_t value, absl::Span<uint8_t> data) {
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_LE_BYTES_H_

@@ -4,7 +4,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 absl::StatusOr<std::unique_ptr<PciBus>> PciBus::Create(int bus_count) {
   if (bus_count < 1 || bus_count > 256) {
@@ -12,8 +12,8 @@ absl::StatusOr<std::unique_ptr<PciBus>> PciBus::Create(int bus_count) {
         absl::StrFormat("pci.bus_count: %d is outside 1..256", bus_count));
   }
   PCIVMM_ASSIGN_OR_RETURN(
-      HostMapping pages,
-      HostMapping::CreateMemfd("pci-config", ConfigStats::kFunctions * kConfigSpaceSize));
+      base::HostMapping pages,
+      base::HostMapping::CreateMemfd("pci-config", ConfigStats::kFunctions * kConfigSpaceSize));
   return std::unique_ptr<PciBus>(new PciBus(bus_count, std::move(pages)));
 }
 
@@ -51,7 +51,7 @@ std::vector<PciFunction*> PciBus::functions() const {
   return out;
 }
 
-void PciBus::Trace(ConfigPath path, Direction dir, Bdf bdf, uint16_t reg, uint8_t width,
+void PciBus::Trace(ConfigPath path, mmio::Direction dir, Bdf bdf, uint16_t reg, uint8_t width,
                    uint32_t value, int vcpu) {
   stats_.Count(path, dir, bdf, reg);
   if (ConfigTracer* t = tracer_.load(std::memory_order_acquire)) {
@@ -69,7 +69,7 @@ uint32_t PciBus::Read(ConfigPath path, Bdf bdf, uint16_t reg, uint8_t width, int
   // PCI 3.0, 6.1: reads of a function that does not exist return all 1's.
   const PciFunction* f = Find(bdf);
   const uint32_t value = f != nullptr ? f->Read(reg, width) : AllOnes(width);
-  Trace(path, Direction::kRead, bdf, reg, width, value, vcpu);
+  Trace(path, mmio::Direction::kRead, bdf, reg, width, value, vcpu);
   return value;
 }
 
@@ -82,8 +82,8 @@ void PciBus::Write(ConfigPath path, Bdf bdf, uint16_t reg, uint8_t width, uint32
     return;
   }
   // Traced first: the write's event precedes the mapping events that applying it causes.
-  Trace(path, Direction::kWrite, bdf, reg, width, value, vcpu);
+  Trace(path, mmio::Direction::kWrite, bdf, reg, width, value, vcpu);
   if (PciFunction* f = Find(bdf)) f->Write(reg, width, value);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

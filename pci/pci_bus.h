@@ -12,12 +12,12 @@
 #include "pci/pci_function.h"
 #include "vmm/base/host_mapping.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 // One trapped configuration access, as the trace stream sees it.
 struct ConfigAccess {
   ConfigPath path;
-  Direction direction;
+  mmio::Direction direction;
   Bdf bdf;
   uint16_t reg;
   uint8_t width;
@@ -54,15 +54,16 @@ class PciBus {
   const ConfigStats& stats() const { return stats_; }
   void SetTracer(ConfigTracer* tracer) { tracer_.store(tracer, std::memory_order_release); }
   // The backing pages of bus 0's config spaces (one per devfn), for the ECAM fast path.
-  const HostMapping& config_pages() const { return pages_; }
+  const base::HostMapping& config_pages() const { return pages_; }
 
  private:
-  PciBus(int bus_count, HostMapping pages) : bus_count_(bus_count), pages_(std::move(pages)) {}
-  void Trace(ConfigPath path, Direction dir, Bdf bdf, uint16_t reg, uint8_t width, uint32_t value,
-             int vcpu);
+  PciBus(int bus_count, base::HostMapping pages)
+      : bus_count_(bus_count), pages_(std::move(pages)) {}
+  void Trace(ConfigPath path, mmio::Direction dir, Bdf bdf, uint16_t reg, uint8_t width,
+             uint32_t value, int vcpu);
 
   const int bus_count_;
-  HostMapping pages_;
+  base::HostMapping pages_;
   std::array<std::unique_ptr<PciFunction>, ConfigStats::kFunctions> bus0_{};
   ConfigStats stats_;
   std::atomic<ConfigTracer*> tracer_{nullptr};
@@ -72,6 +73,6 @@ inline constexpr uint32_t AllOnes(uint8_t width) {
   return width >= 4 ? 0xFFFFFFFFu : (1u << (8 * width)) - 1;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_PCI_BUS_H_

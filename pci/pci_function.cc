@@ -2,7 +2,7 @@
 
 #include <array>
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 constexpr uint8_t kCapPowerManagement = 0x01;
@@ -201,4 +201,4 @@ uint64_t PciFunction::RomAddress() const {
   return config_.Read(cfg::kRomBar, 4) & bar_bits::kRomAddressMask;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

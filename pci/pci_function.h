@@ -10,7 +10,7 @@
 #include "pci/config_space.h"
 #include "pci/device_spec.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 class PciFunction;
 
@@ -88,6 +88,6 @@ class PciFunction {
   ConfigPassthrough* passthrough_ = nullptr;           // set before the VM runs
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_PCI_FUNCTION_H_

@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 class PciFunctionTest : public ::testing::Test {
@@ -151,9 +151,9 @@ TEST(DeviceSpecTest, ErrorsNameTheField) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 // Readers take no lock: under TSan this shows the atomic dword protocol is race-free, and a
@@ -177,4 +177,4 @@ TEST(PciFunctionConcurrencyTest, LockFreeReadersSeeOnlyWholeWrittenValues) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

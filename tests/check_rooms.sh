@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Fails on a project include that runs against the room graph in tests/rooms.txt (e.g. vmm/
-# including api/, a device model including the platform, a guest including the VMM).
+# including api/, a device model including the platform, a guest including the VMM), and on a
+# `namespace pcivmm...` that is not the file's room's namespace.
 set -euo pipefail
 set -f # the graph has a "*"; no globbing
 cd "$(dirname "$0")/.."
-declare -A allowed
+declare -A allowed namespace
 rooms=()
-while read -r room deps; do
+while read -r room ns deps; do
   [[ -z $room || $room == \#* ]] && continue
   rooms+=("$room")
   allowed[$room]="$room $deps"
+  namespace[$room]=$ns
 done <tests/rooms.txt
 # The longest room that is a prefix of the path.
 room_of() {
@@ -42,9 +44,17 @@ while read -r file; do
       bad=$((bad + 1))
     fi
   done < <(sed -nE 's/^#include "([^"]+)".*/\1/p' "$file")
+  want=${namespace[$room]}
+  [[ $want == "*" ]] && continue
+  while IFS= read -r ns; do
+    if [[ $want == - || ($ns != "$want" && $ns != "$want"::*) ]]; then
+      echo "rooms: $file ($room) opens namespace $ns; its room's is $want" >&2
+      bad=$((bad + 1))
+    fi
+  done < <(sed -nE 's/^namespace (pcivmm[a-z_:]*) \{.*/\1/p' "$file")
 done < <(git ls-files '*.cc' '*.h' '*.c')
 if [ "$bad" -ne 0 ]; then
-  echo "rooms: $bad includes against the room graph" >&2
+  echo "rooms: $bad includes or namespaces against the room graph" >&2
   exit 1
 fi
 echo "rooms: clean ($files files)"

@@ -11,12 +11,12 @@
 namespace pcivmm::ctl {
 namespace {
 
-using ::pcivmm::testing::FakeVmBackend;
+using ::pcivmm::api::testing::FakeVmBackend;
 
 class CtlTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = *ApiServer::Start(&service_, {});
+    server_ = *api::ApiServer::Start(&service_, {});
     stub_ = v1::VmService::NewStub(server_->InProcessChannel());
   }
   void TearDown() override {
@@ -30,8 +30,8 @@ class CtlTest : public ::testing::Test {
   }
 
   FakeVmBackend backend_;
-  VmServiceImpl service_{&backend_, {}};
-  std::unique_ptr<ApiServer> server_;
+  api::VmServiceImpl service_{&backend_, {}};
+  std::unique_ptr<api::ApiServer> server_;
   std::unique_ptr<v1::VmService::Stub> stub_;
   std::ostringstream out_, err_;
 };
@@ -127,7 +127,7 @@ TEST_F(CtlTest, StatsMappingDevicesAndMetricsPrintTheirTables) {
   o.registers = true;
   ASSERT_EQ(Ctl({"stats"}, o), kOk);
   EXPECT_TRUE(backend_.last_query()->config_registers);
-  EXPECT_EQ(backend_.last_query()->bdf, (Bdf{0, 1, 0}));
+  EXPECT_EQ(backend_.last_query()->bdf, (pci::Bdf{0, 1, 0}));
 }
 
 TEST_F(CtlTest, SwitchesAndResetsReachTheDaemon) {
@@ -140,7 +140,7 @@ TEST_F(CtlTest, SwitchesAndResetsReachTheDaemon) {
   ASSERT_EQ(Ctl({"set-config-mode"}, m), kOk);
   EXPECT_EQ(out_.str(), "pio on, ecam fast path on\n");
   ASSERT_EQ(Ctl({"reset-stats", "exits", "kvm"}), kOk);
-  EXPECT_EQ(backend_.reset_scopes(), uint32_t{kScopeExits | kScopeKvm});
+  EXPECT_EQ(backend_.reset_scopes(), uint32_t{api::kScopeExits | api::kScopeKvm});
   ASSERT_EQ(Ctl({"set-config-mode"}), kUsage);  // the daemon: nothing to switch
 }
 

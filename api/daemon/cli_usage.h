@@ -8,7 +8,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 struct FlagGroup {
   absl::string_view title;
@@ -28,6 +28,6 @@ std::string FormatUsage(absl::string_view usage, std::span<const FlagGroup> grou
 // /dev/kvm opens, the kernel's, with its flavour).
 std::string VersionText();
 
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 #endif  // PCIVMM_API_DAEMON_CLI_USAGE_H_

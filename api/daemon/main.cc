@@ -86,7 +86,7 @@ ABSL_FLAG(std::string, boot_timeout, "",
           "status 76; with the API on (and no --exit-with-guest), publish an "
           "EVENT_KIND_BOOT_TIMEOUT event instead and keep running");
 
-namespace pcivmm {
+namespace pcivmm::api {
 
 // absl keeps the last of a repeated list flag: joins every "--NAME=V" / "--NAME V" into one
 // "--NAME=V1,V2" (after NormalizeFlagNames).
@@ -281,7 +281,7 @@ absl::StatusOr<v1::VmConfig> EffectiveConfig() {
   return config;
 }
 
-int Fail(const absl::Status& status, int code = kExitStatusVmmError) {
+int Fail(const absl::Status& status, int code = kvm::kExitStatusVmmError) {
   std::fprintf(stderr, "pcivmm: %s\n", status.ToString().c_str());
   return code;
 }
@@ -357,27 +357,27 @@ class SignalWatcher {
 
 // SIGINT 130, SIGTERM 143, SIGHUP 129, SIGQUIT 131: the shell's convention for a process a
 // signal ended.
-StopReason SignalStop(int sig) {
+kvm::StopReason SignalStop(int sig) {
   return {128 + sig, absl::StrFormat("stopped by SIG%s", sigabbrev_np(sig))};
 }
 
-void PrintReport(VmHost& host, const StopReason& reason) {
+void PrintReport(VmHost& host, const kvm::StopReason& reason) {
   std::fflush(stdout);
   std::fprintf(stderr, "pcivmm: %s (exit status %d)\n", reason.detail.c_str(), reason.exit_code);
   if (std::optional<uint64_t> ns = host.boot_marker().boot_ns()) {
     std::fprintf(stderr, "pcivmm: boot marker after %.1f ms\n", static_cast<double>(*ns) / 1e6);
   }
   if (!absl::GetFlag(FLAGS_stats)) return;
-  Machine& m = host.machine();
-  std::fputs(FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
-  absl::PrintF("config exits: %d\n", ConfigExitCount(m.stats(), host.pci()));
-  std::fputs(FormatConfigStats(host.pci().bus().stats()).c_str(), stdout);
-  std::fputs(FormatBarMapping(host.pci().bus(), host.pci().mapper()).c_str(), stdout);
-  std::fputs(FormatVfioDevices(host.pci().vfio()).c_str(), stdout);
+  platform::Machine& m = host.machine();
+  std::fputs(kvm::FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
+  absl::PrintF("config exits: %d\n", platform::ConfigExitCount(m.stats(), host.pci()));
+  std::fputs(platform::FormatConfigStats(host.pci().bus().stats()).c_str(), stdout);
+  std::fputs(platform::FormatBarMapping(host.pci().bus(), host.pci().mapper()).c_str(), stdout);
+  std::fputs(platform::FormatVfioDevices(host.pci().vfio()).c_str(), stdout);
 }
 
 void PrintDevices(VmHost& host) {
-  std::fputs(FormatPciDevices(host.pci().bus()).c_str(), stdout);
+  std::fputs(platform::FormatPciDevices(host.pci().bus()).c_str(), stdout);
   if (host.pci().fast_path().enabled()) {
     absl::PrintF("ecam fast path: %d read-only slot(s), shadow %d KiB of host memory\n",
                  host.pci().fast_path().slot_ranges().size(),
@@ -424,7 +424,7 @@ int Serve(VmHost& host, DaemonExit& daemon_exit) {
       host.Shutdown().IgnoreError();
     }
   }
-  StopReason reason = host.Wait();
+  kvm::StopReason reason = host.Wait();
   // A signal ends the daemon with 128 + its number even when the VM had stopped before.
   if (daemon_exit.signal() != 0) reason = SignalStop(daemon_exit.signal());
   host.events().Close();
@@ -435,13 +435,13 @@ int Serve(VmHost& host, DaemonExit& daemon_exit) {
 }
 
 int RunMain() {
-  const KvmClass kvm = ClassifyHostKvm();
+  const kvm::KvmClass kvm = kvm::ClassifyHostKvm();
   std::fprintf(stderr, "pcivmm: KVM: %s (%s); where: %s\n",
-               std::string(FlavourTitle(kvm.flavour)).c_str(), kvm.reason.c_str(),
-               std::string(KvmWhere()).c_str());
+               std::string(kvm::FlavourTitle(kvm.flavour)).c_str(), kvm.reason.c_str(),
+               std::string(kvm::KvmWhere()).c_str());
   auto config = EffectiveConfig();
   if (!config.ok()) return Fail(config.status(), kExitUsage);
-  auto boot_timeout = ParseBootTimeout(absl::GetFlag(FLAGS_boot_timeout));
+  auto boot_timeout = platform::ParseBootTimeout(absl::GetFlag(FLAGS_boot_timeout));
   if (!boot_timeout.ok()) return Fail(boot_timeout.status(), kExitUsage);
   if (absl::GetFlag(FLAGS_print_config)) {
     std::string json;
@@ -473,21 +473,21 @@ int RunMain() {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::api
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(pcivmm::kUsage);
+  absl::SetProgramUsageMessage(pcivmm::api::kUsage);
   std::vector<std::string> args =
-      pcivmm::JoinRepeatedFlag(pcivmm::NormalizeFlagNames(argc, argv), "vfio");
-  if (std::optional<int> rc = pcivmm::HelpOrVersion(args)) return *rc;
+      pcivmm::api::JoinRepeatedFlag(pcivmm::api::NormalizeFlagNames(argc, argv), "vfio");
+  if (std::optional<int> rc = pcivmm::api::HelpOrVersion(args)) return *rc;
   std::vector<char*> argp;
   argp.reserve(args.size());
   for (std::string& a : args) argp.push_back(a.data());
-  pcivmm::RecordGivenFlags(args);
+  pcivmm::api::RecordGivenFlags(args);
   absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
   // Before any thread exists, so every thread inherits the mask (see SignalWatcher).
-  sigset_t set = pcivmm::SignalWatcher::Signals();
+  sigset_t set = pcivmm::api::SignalWatcher::Signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  return pcivmm::RunMain();
+  return pcivmm::api::RunMain();
 }

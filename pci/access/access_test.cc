@@ -6,7 +6,7 @@
 #include "pci/access/pio_cf8.h"
 #include "pci/le_bytes.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 class ConfigAccessTest : public ::testing::Test {
@@ -44,8 +44,8 @@ class ConfigAccessTest : public ::testing::Test {
   std::unique_ptr<PciBus> pci_;
   std::shared_ptr<PioConfigAccess> pio_;
   std::shared_ptr<EcamConfigAccess> ecam_;
-  Bus ports_{"pio", 0x10000};
-  Bus mmio_{"mmio", UINT64_MAX};
+  mmio::Bus ports_{"pio", 0x10000};
+  mmio::Bus mmio_{"mmio", UINT64_MAX};
 };
 
 constexpr Bdf kGpu{0, 3, 0};
@@ -108,21 +108,24 @@ TEST_F(ConfigAccessTest, DisabledPioFailsTheType1Probe) {
   ports_.Read(kPioConfigAddressPort, absl::MakeSpan(d), 0);
   EXPECT_NE(LoadLe(d), 0x80000000u);
   EXPECT_EQ(PioRead(kGpu, 0, 4), 0xFFFFFFFFu);
-  EXPECT_EQ(pci_->stats().accesses(ConfigPath::kPio, Direction::kRead), 0u);
+  EXPECT_EQ(pci_->stats().accesses(ConfigPath::kPio, mmio::Direction::kRead), 0u);
 }
 
 TEST_F(ConfigAccessTest, CountsByPathDirectionAndRegister) {
   PioRead(kGpu, 0x10, 4);
   PioRead(kGpu, 0x12, 2);
   EcamRead(kGpu, 0x10, 4);
-  EXPECT_EQ(pci_->stats().accesses(ConfigPath::kPio, Direction::kRead), 2u);
-  EXPECT_EQ(pci_->stats().accesses(ConfigPath::kEcam, Direction::kRead), 1u);
-  EXPECT_EQ(pci_->stats().register_accesses(ConfigPath::kPio, Direction::kRead, kGpu, 0x10), 2u);
-  EXPECT_EQ(pci_->stats().register_accesses(ConfigPath::kEcam, Direction::kRead, kGpu, 0x13), 1u);
+  EXPECT_EQ(pci_->stats().accesses(ConfigPath::kPio, mmio::Direction::kRead), 2u);
+  EXPECT_EQ(pci_->stats().accesses(ConfigPath::kEcam, mmio::Direction::kRead), 1u);
+  EXPECT_EQ(pci_->stats().register_accesses(ConfigPath::kPio, mmio::Direction::kRead, kGpu, 0x10),
+            2u);
+  EXPECT_EQ(pci_->stats().register_accesses(ConfigPath::kEcam, mmio::Direction::kRead, kGpu, 0x13),
+            1u);
   PioRead(kGpu, 0x3C, 1);
-  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, Direction::kRead, kGpu), 3u);
-  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, Direction::kWrite, kGpu), 0u);
-  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, Direction::kRead, Bdf{0, 9, 0}), 0u);
+  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, mmio::Direction::kRead, kGpu), 3u);
+  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, mmio::Direction::kWrite, kGpu), 0u);
+  EXPECT_EQ(pci_->stats().function_accesses(ConfigPath::kPio, mmio::Direction::kRead, Bdf{0, 9, 0}),
+            0u);
 }
 
 class RecordingTracer : public ConfigTracer {
@@ -140,7 +143,7 @@ TEST_F(ConfigAccessTest, TracerSeesEveryTrappedAccess) {
   pci_->SetTracer(nullptr);
   ASSERT_EQ(t.seen.size(), 2u);
   EXPECT_EQ(t.seen[0].value, 0x10DEu);
-  EXPECT_EQ(t.seen[1].direction, Direction::kWrite);
+  EXPECT_EQ(t.seen[1].direction, mmio::Direction::kWrite);
   EXPECT_EQ(t.seen[1].reg, 4);
   EXPECT_EQ(t.seen[1].vcpu, 1);
   EXPECT_EQ(t.seen[1].bdf, kGpu);
@@ -178,4 +181,4 @@ TEST_F(ConfigAccessTest, MultiFunctionBitIsSetOnFunctionZero) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

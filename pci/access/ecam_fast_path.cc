@@ -10,13 +10,13 @@
 #include "pci/access/ecam_trap.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 constexpr uint64_t kPage = 4096;
 
-absl::StatusOr<HostMapping> AllOnes(const char* name, uint64_t size) {
-  PCIVMM_ASSIGN_OR_RETURN(HostMapping m, HostMapping::CreateMemfd(name, size));
+absl::StatusOr<base::HostMapping> AllOnes(const char* name, uint64_t size) {
+  PCIVMM_ASSIGN_OR_RETURN(base::HostMapping m, base::HostMapping::CreateMemfd(name, size));
   std::memset(m.data(), 0xFF, m.size());
   return m;
 }
@@ -28,7 +28,8 @@ uint64_t AllocatedBytes(int fd) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EcamFastPath>> EcamFastPath::Create(PciBus& bus, MemslotTable& slots,
+absl::StatusOr<std::unique_ptr<EcamFastPath>> EcamFastPath::Create(PciBus& bus,
+                                                                   mmio::MemslotTable& slots,
                                                                    uint64_t window_base) {
   const uint64_t size = kEcamBytesPerBus * static_cast<uint64_t>(bus.bus_count());
   std::unique_ptr<EcamFastPath> f(new EcamFastPath(slots, window_base, size));
@@ -83,18 +84,19 @@ void EcamFastPath::ComputeRuns(const PciBus& bus) {
         bus.Find({0, static_cast<uint8_t>(devfn >> 3), static_cast<uint8_t>(devfn & 7)});
     if (f == nullptr || f->spec().ecam_fast_path) continue;
     const uint64_t hole = devfn * kPage;
-    if (hole > run_start) runs_.push_back(*AddressRange::Make(base_ + run_start, hole - run_start));
+    if (hole > run_start)
+      runs_.push_back(*mmio::AddressRange::Make(base_ + run_start, hole - run_start));
     run_start = hole + kPage;
   }
   if (window_size_ > run_start) {
-    runs_.push_back(*AddressRange::Make(base_ + run_start, window_size_ - run_start));
+    runs_.push_back(*mmio::AddressRange::Make(base_ + run_start, window_size_ - run_start));
   }
 }
 
 absl::Status EcamFastPath::Enable() {
   absl::MutexLock lock(&mu_);
   if (!installed_.empty()) return absl::OkStatus();
-  for (const AddressRange& r : runs_) {
+  for (const mmio::AddressRange& r : runs_) {
     auto id = slots_.Install(r.base(), r.size(), window_ + (r.base() - base_), /*read_only=*/true);
     if (!id.ok()) {
       for (uint32_t s : installed_) slots_.Remove(s).IgnoreError();
@@ -124,4 +126,4 @@ uint64_t EcamFastPath::shadow_bytes() const {
   return n;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

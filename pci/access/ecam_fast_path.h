@@ -15,7 +15,7 @@
 #include "pci/pci_bus.h"
 #include "vmm/base/host_mapping.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 // How it works. PciBus keeps each bus-0 function's 4 KiB config space in a page of one memfd,
 // and ConfigSpace stores every register exactly as it reads (no register computes its value
@@ -33,7 +33,8 @@ namespace pcivmm {
 // the vCPU re-enters, so the next read from any vCPU sees it.
 class EcamFastPath {
  public:
-  static absl::StatusOr<std::unique_ptr<EcamFastPath>> Create(PciBus& bus, MemslotTable& slots,
+  static absl::StatusOr<std::unique_ptr<EcamFastPath>> Create(PciBus& bus,
+                                                              mmio::MemslotTable& slots,
                                                               uint64_t window_base);
   ~EcamFastPath();
   EcamFastPath(const EcamFastPath&) = delete;
@@ -45,31 +46,31 @@ class EcamFastPath {
   bool enabled() const;
 
   // The guest ranges the slots cover: as few as the opt-out holes allow.
-  const std::vector<AddressRange>& slot_ranges() const { return runs_; }
+  const std::vector<mmio::AddressRange>& slot_ranges() const { return runs_; }
   // Host memory behind the shadow (shmem pages allocated by the memfds).
   uint64_t shadow_bytes() const;
   // The guest-visible bytes of the window (tests compare them with the trap path).
   absl::Span<const uint8_t> window() const { return {window_, window_size_}; }
 
  private:
-  EcamFastPath(MemslotTable& slots, uint64_t base, uint64_t size)
+  EcamFastPath(mmio::MemslotTable& slots, uint64_t base, uint64_t size)
       : slots_(slots), base_(base), window_size_(size) {}
   absl::Status MapWindow(const PciBus& bus);
   absl::Status MapAt(uint64_t offset, uint64_t size, int fd, uint64_t fd_offset);
   void ComputeRuns(const PciBus& bus);
 
-  MemslotTable& slots_;
+  mmio::MemslotTable& slots_;
   const uint64_t base_;
   const uint64_t window_size_;
   uint8_t* window_ = nullptr;
-  std::optional<HostMapping> ones_page_;
-  std::optional<HostMapping> ones_bus_;
-  const HostMapping* config_pages_ = nullptr;
-  std::vector<AddressRange> runs_;
+  std::optional<base::HostMapping> ones_page_;
+  std::optional<base::HostMapping> ones_bus_;
+  const base::HostMapping* config_pages_ = nullptr;
+  std::vector<mmio::AddressRange> runs_;
   mutable absl::Mutex mu_;
   std::vector<uint32_t> installed_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_ACCESS_ECAM_FAST_PATH_H_

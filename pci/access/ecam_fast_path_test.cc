@@ -8,10 +8,10 @@
 #include "pci/firmware.h"
 #include "pci/le_bytes.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
-class FakeKvm : public MemslotBackend {
+class FakeKvm : public mmio::MemslotBackend {
  public:
   absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region& r) override {
     calls.push_back(r);
@@ -48,7 +48,7 @@ class EcamFastPathTest : public ::testing::Test {
     ecam_->Write(offset, absl::MakeConstSpan(d, width), 0);
   }
   FakeKvm kvm_;
-  MemslotTable slots_{&kvm_, 64};
+  mmio::MemslotTable slots_{&kvm_, 64};
   std::unique_ptr<PciBus> bus_;
   std::unique_ptr<EcamFastPath> fast_;
   std::unique_ptr<EcamConfigAccess> ecam_;
@@ -113,4 +113,4 @@ TEST_F(EcamFastPathTest, ShadowCostsAPagePerPresentFunctionPlusOne) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

@@ -2,7 +2,7 @@
 
 #include "pci/le_bytes.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 void EcamConfigAccess::Read(uint64_t offset, absl::Span<uint8_t> data, int vcpu) {
   const EcamOffset e{offset};
@@ -16,4 +16,4 @@ void EcamConfigAccess::Write(uint64_t offset, absl::Span<const uint8_t> data, in
               vcpu);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

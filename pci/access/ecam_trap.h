@@ -8,7 +8,7 @@
 #include "mmio/io_device.h"
 #include "pci/pci_bus.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 inline constexpr uint64_t kEcamBase = 0xE000'0000;
 inline constexpr uint64_t kEcamBytesPerBus = 1ull << 20;
@@ -25,7 +25,7 @@ struct EcamOffset {
 };
 
 // The ECAM window: `bus_count` MiB at kEcamBase, every access trapping.
-class EcamConfigAccess : public IoDevice {
+class EcamConfigAccess : public mmio::IoDevice {
  public:
   explicit EcamConfigAccess(PciBus* bus) : bus_(bus) {}
   std::string_view Name() const override { return "pci-ecam"; }
@@ -39,6 +39,6 @@ class EcamConfigAccess : public IoDevice {
   PciBus* const bus_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_ACCESS_ECAM_TRAP_H_

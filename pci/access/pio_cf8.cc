@@ -4,7 +4,7 @@
 
 #include "pci/le_bytes.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 namespace {
 
 constexpr uint64_t kAddressPortOffset = 0;  // 0xCF8 relative to the registered range
@@ -41,4 +41,4 @@ void PioConfigAccess::Write(uint64_t offset, absl::Span<const uint8_t> data, int
               vcpu);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci

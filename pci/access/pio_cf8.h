@@ -9,7 +9,7 @@
 #include "mmio/io_device.h"
 #include "pci/pci_bus.h"
 
-namespace pcivmm {
+namespace pcivmm::pci {
 
 inline constexpr uint16_t kPioConfigAddressPort = 0xCF8;
 inline constexpr uint16_t kPioConfigDataPort = 0xCFC;
@@ -30,7 +30,7 @@ struct PioConfigAddress {
 
 // Ports 0xCF8..0xCFF. Switched off, every port reads all-ones and ignores writes, so a
 // guest's type-1 probe (write 0x80000000 to 0xCF8, read it back) fails.
-class PioConfigAccess : public IoDevice {
+class PioConfigAccess : public mmio::IoDevice {
  public:
   explicit PioConfigAccess(PciBus* bus) : bus_(bus) {}
   std::string_view Name() const override { return "pci-pio-config"; }
@@ -45,6 +45,6 @@ class PioConfigAccess : public IoDevice {
   std::atomic<bool> enabled_{true};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::pci
 
 #endif  // PCIVMM_PCI_ACCESS_PIO_CF8_H_

@@ -14,7 +14,7 @@
 #include "pci/vfio/passthrough_device.h"
 #include "vmm/base/host_mapping.h"
 
-namespace pcivmm::testing {
+namespace pcivmm::vfio::testing {
 
 class FakePassthroughDevice : public PassthroughDevice {
  public:
@@ -39,7 +39,8 @@ class FakePassthroughDevice : public PassthroughDevice {
   }
   // A BAR region of `size` bytes; `mappable`: one mapped area over all of it.
   void AddBar(int index, uint64_t size, bool mappable) {
-    auto m = HostMapping::CreateMemfd(absl::StrFormat("fake-bar%d", index), std::max(size, 4096ul));
+    auto m = base::HostMapping::CreateMemfd(absl::StrFormat("fake-bar%d", index),
+                                            std::max(size, 4096ul));
     bars_[At(index)].emplace(std::move(*m));
     regions_[At(index)] = {size, true, true, {}};
     if (mappable) regions_[At(index)].mapped.push_back({0, size, bars_[At(index)]->data()});
@@ -86,10 +87,10 @@ class FakePassthroughDevice : public PassthroughDevice {
   std::string name_ = "0000:00:04.0";
   mutable std::array<uint8_t, 4096> config_{};
   std::array<DeviceRegion, kRegionCount> regions_{};
-  std::array<std::optional<HostMapping>, 6> bars_{};
+  std::array<std::optional<base::HostMapping>, 6> bars_{};
   bool fail_reads_ = false;
 };
 
-}  // namespace pcivmm::testing
+}  // namespace pcivmm::vfio::testing
 
 #endif  // PCIVMM_PCI_VFIO_FAKE_PASSTHROUGH_DEVICE_H_

@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 
 // The machine implements it with KVM GSI routing and irqfds (vmm/platform/kvm_irq_router.h), so a
 // signalled eventfd becomes a guest interrupt without passing through the VMM; tests fake it.
@@ -25,6 +25,6 @@ class InterruptRouter {
   virtual absl::Status RemoveIntxRoute(int trigger, uint32_t gsi) = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio
 
 #endif  // PCIVMM_PCI_VFIO_INTERRUPT_ROUTER_H_

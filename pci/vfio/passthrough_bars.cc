@@ -8,13 +8,13 @@
 #include "pci/bar_relocation.h"
 #include "vmm/base/log.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 namespace {
 
 // A BAR's trapping range on a bus: every access goes to the function's BARs.
-class BarTrap : public IoDevice {
+class BarTrap : public mmio::IoDevice {
  public:
-  BarTrap(PassthroughBars* owner, const PciFunction& function, int bar)
+  BarTrap(PassthroughBars* owner, const pci::PciFunction& function, int bar)
       : owner_(owner), bar_(bar), name_(absl::StrFormat("%s-bar%d", function.spec().name, bar)) {}
   std::string_view Name() const override { return name_; }
   void Read(uint64_t offset, absl::Span<uint8_t> data, int /*vcpu*/) override {
@@ -32,14 +32,14 @@ class BarTrap : public IoDevice {
 
 }  // namespace
 
-std::vector<BarPiece> SlotPieces(const DeviceRegion& region, int bar,
-                                 const std::vector<TrappedRange>& msix_ranges) {
-  std::vector<BarPiece> pieces;
+std::vector<pci::BarPiece> SlotPieces(const DeviceRegion& region, int bar,
+                                      const std::vector<TrappedRange>& msix_ranges) {
+  std::vector<pci::BarPiece> pieces;
   for (const MappedArea& a : region.mapped) pieces.push_back({a.offset, a.size, a.host});
   for (const TrappedRange& t : msix_ranges) {
     if (t.bar != bar) continue;
-    std::vector<BarPiece> next;
-    for (const BarPiece& p : pieces) {
+    std::vector<pci::BarPiece> next;
+    for (const pci::BarPiece& p : pieces) {
       const uint64_t end = p.offset + p.size;
       if (t.end <= p.offset || t.begin >= end) {
         next.push_back(p);
@@ -55,7 +55,7 @@ std::vector<BarPiece> SlotPieces(const DeviceRegion& region, int bar,
 
 // The relocator for one BAR's trapping range. The bus moves a range in one step and leaves
 // it where it was when the move fails: that is the rollback.
-class PassthroughBars::TrapRelocator : public BarRelocator {
+class PassthroughBars::TrapRelocator : public pci::BarRelocator {
  public:
   TrapRelocator(PassthroughBars& owner, Trap& trap, int bar)
       : owner_(owner), trap_(trap), bar_(bar) {}
@@ -93,21 +93,21 @@ PassthroughBars::~PassthroughBars() {
   }
 }
 
-absl::Status PassthroughBars::Attach(Bus& mmio, Bus& pio, BarMapper& mapper, bool mmap_bars,
-                                     const std::vector<TrappedRange>& msix_ranges) {
-  std::vector<ExternalBar> external;
-  for (const BarSpec& b : function_.spec().bars) {
+absl::Status PassthroughBars::Attach(mmio::Bus& mmio, mmio::Bus& pio, pci::BarMapper& mapper,
+                                     bool mmap_bars, const std::vector<TrappedRange>& msix_ranges) {
+  std::vector<pci::ExternalBar> external;
+  for (const pci::BarSpec& b : function_.spec().bars) {
     Trap& t = traps_[static_cast<size_t>(b.index)];
     t.spec = &b;
-    t.bus = b.kind == BarKind::kIo ? &pio : &mmio;
+    t.bus = b.kind == pci::BarKind::kIo ? &pio : &mmio;
     // The firmware's address, decoded or not: a trapped access checks the decode itself.
     TrapRelocator trap(*this, t, b.index);
     if (absl::Status st = trap.Place(function_.BarAddress(b)); !st.ok()) {
-      LogLine("W", absl::StrFormat("vfio %s BAR%d: no trapping range yet: %s", device_.name(),
-                                   b.index, st.ToString()));
+      base::LogLine("W", absl::StrFormat("vfio %s BAR%d: no trapping range yet: %s", device_.name(),
+                                         b.index, st.ToString()));
     }
-    if (b.kind == BarKind::kIo || !mmap_bars) continue;
-    std::vector<BarPiece> pieces = SlotPieces(device_.region(b.index), b.index, msix_ranges);
+    if (b.kind == pci::BarKind::kIo || !mmap_bars) continue;
+    std::vector<pci::BarPiece> pieces = SlotPieces(device_.region(b.index), b.index, msix_ranges);
     if (!pieces.empty()) external.push_back({b.index, std::move(pieces)});
   }
   return mapper.AttachExternal(function_, external);
@@ -117,14 +117,14 @@ absl::Status PassthroughBars::Attach(Bus& mmio, Bus& pio, BarMapper& mapper, boo
 // with decode off, so the range moves on the decode-on write); while the BAR decodes nowhere
 // its range stays where it was, inert (see Decoded()).
 void PassthroughBars::Reconcile() {
-  const BarRegisters regs = function_.bar_registers();
+  const pci::BarRegisters regs = function_.bar_registers();
   for (size_t i = 0; i < traps_.size(); ++i) {
     Trap& t = traps_[i];
     if (t.spec == nullptr) continue;
     TrapRelocator trap(*this, t, static_cast<int>(i));
-    const BarChange change =
-        PlanBarChange(trap.placed_at(), DecodeBar(*t.spec, regs).decoded_at(), /*keep_stale=*/true);
-    if (absl::Status st = ApplyBarChange(trap, change); !st.ok()) {
+    const pci::BarChange change = pci::PlanBarChange(
+        trap.placed_at(), pci::DecodeBar(*t.spec, regs).decoded_at(), /*keep_stale=*/true);
+    if (absl::Status st = pci::ApplyBarChange(trap, change); !st.ok()) {
       PCIVMM_LOG_GUEST("vfio %s BAR%d at %#x: trapping range not moved: %s", device_.name(), i,
                        change.to, st.ToString());
     }
@@ -134,8 +134,9 @@ void PassthroughBars::Reconcile() {
 bool PassthroughBars::Decoded(int bar) const {
   const Trap& t = traps_[static_cast<size_t>(bar)];
   if (t.spec == nullptr) return false;
-  const auto command = static_cast<uint16_t>(function_.ReadEmulated(cfg::kCommand, 2));
-  return DecodeEnabled(t.spec->kind, command) && function_.BarAddress(*t.spec) == t.base.load();
+  const auto command = static_cast<uint16_t>(function_.ReadEmulated(pci::cfg::kCommand, 2));
+  return pci::DecodeEnabled(t.spec->kind, command) &&
+         function_.BarAddress(*t.spec) == t.base.load();
 }
 
 void PassthroughBars::Read(int bar, uint64_t offset, absl::Span<uint8_t> data) {
@@ -175,4 +176,4 @@ PassthroughBars::Counters PassthroughBars::counters() const {
   return c;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio

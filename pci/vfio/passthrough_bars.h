@@ -16,11 +16,11 @@
 #include "pci/vfio/passthrough_config.h"
 #include "pci/vfio/passthrough_device.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 
 // The mapped areas of a BAR's region minus the pages of the MSI-X table and PBA in it.
-std::vector<BarPiece> SlotPieces(const DeviceRegion& region, int bar,
-                                 const std::vector<TrappedRange>& msix_ranges);
+std::vector<pci::BarPiece> SlotPieces(const DeviceRegion& region, int bar,
+                                      const std::vector<TrappedRange>& msix_ranges);
 
 // Every mmappable area of a memory BAR becomes a slot through the vBAR mapper (which never
 // keeps one while the guest's decode is off), except the MSI-X pages; the whole BAR is also a
@@ -41,7 +41,7 @@ class PassthroughBars {
     uint64_t device_errors = 0;
   };
 
-  PassthroughBars(PciFunction& function, PassthroughDevice& device)
+  PassthroughBars(pci::PciFunction& function, PassthroughDevice& device)
       : function_(function), device_(device) {}
   ~PassthroughBars();
   PassthroughBars(const PassthroughBars&) = delete;
@@ -49,7 +49,7 @@ class PassthroughBars {
 
   // After the firmware assigned the BARs: registers a trapping range per BAR at its address
   // and hands the mmappable areas (minus `msix_ranges`) to `mapper` unless `!mmap_bars`.
-  absl::Status Attach(Bus& mmio, Bus& pio, BarMapper& mapper, bool mmap_bars,
+  absl::Status Attach(mmio::Bus& mmio, mmio::Bus& pio, pci::BarMapper& mapper, bool mmap_bars,
                       const std::vector<TrappedRange>& msix_ranges);
   // After a write to the command register or a BAR: the trapping ranges follow.
   void Reconcile();
@@ -62,8 +62,8 @@ class PassthroughBars {
 
  private:
   struct Trap {
-    const BarSpec* spec = nullptr;
-    Bus* bus = nullptr;
+    const pci::BarSpec* spec = nullptr;
+    mmio::Bus* bus = nullptr;
     int region = -1;
     std::atomic<uint64_t> base{0};
   };
@@ -71,7 +71,7 @@ class PassthroughBars {
 
   bool Decoded(int bar) const;
 
-  PciFunction& function_;
+  pci::PciFunction& function_;
   PassthroughDevice& device_;
   std::array<Trap, 6> traps_{};
   std::atomic<uint64_t> reads_{0};
@@ -80,6 +80,6 @@ class PassthroughBars {
   std::atomic<uint64_t> device_errors_{0};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio
 
 #endif  // PCIVMM_PCI_VFIO_PASSTHROUGH_BARS_H_

@@ -7,7 +7,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 namespace {
 
 // PCI 3.0, 6.7: "Each capability ... has an 8-bit ID ... and a pointer to the next
@@ -21,7 +21,7 @@ constexpr uint16_t kMsiEnable = 0x0001;
 constexpr uint16_t kMsiMultipleEnable = 0x0070;
 constexpr uint16_t kMsi64Bit = 0x0080;
 constexpr uint16_t kMsiPerVectorMask = 0x0100;
-constexpr uint16_t kDecodeBits = cfg::kCommandIo | cfg::kCommandMemory;
+constexpr uint16_t kDecodeBits = pci::cfg::kCommandIo | pci::cfg::kCommandMemory;
 constexpr uint64_t kPage = 4096;
 
 uint32_t WidthMask(uint8_t width) { return width >= 4 ? 0xFFFFFFFFu : (1u << (8 * width)) - 1; }
@@ -42,8 +42,8 @@ struct Capability {
 // The device's capability list (at most 48 entries: a loop in it is a broken device).
 std::vector<Capability> Capabilities(const PassthroughConfig& c) {
   std::vector<Capability> out;
-  if ((c.ReadDevice(cfg::kStatus, 2) & kStatusCapList) == 0) return out;
-  uint8_t pointer_at = cfg::kCapabilitiesPointer;
+  if ((c.ReadDevice(pci::cfg::kStatus, 2) & kStatusCapList) == 0) return out;
+  uint8_t pointer_at = pci::cfg::kCapabilitiesPointer;
   auto at = static_cast<uint8_t>(c.ReadDevice(pointer_at, 1) & 0xFC);
   while (at >= 0x40 && out.size() < 48) {
     const uint32_t header = c.ReadDevice(at, 2);
@@ -62,20 +62,20 @@ std::vector<Capability>::const_iterator FindCapability(const std::vector<Capabil
 
 }  // namespace
 
-void PassthroughConfig::Init(PciFunction& function, bool forward_msi) {
+void PassthroughConfig::Init(pci::PciFunction& function, bool forward_msi) {
   for (uint16_t d = 0; d < config_size_; d += 4) device_bits_[d / 4] = 0xFFFFFFFF;
-  device_bits_[cfg::kCommand / 4] &= ~uint32_t{kDecodeBits};
-  device_bits_[cfg::kHeaderType / 4] &= ~(0xFFu << 16);
-  for (int i = 0; i < 6; ++i) device_bits_[BarOffset(i) / 4] = 0;
-  device_bits_[cfg::kRomBar / 4] = 0;
-  device_bits_[cfg::kInterruptLine / 4] &= ~0xFFu;
+  device_bits_[pci::cfg::kCommand / 4] &= ~uint32_t{kDecodeBits};
+  device_bits_[pci::cfg::kHeaderType / 4] &= ~(0xFFu << 16);
+  for (int i = 0; i < 6; ++i) device_bits_[pci::BarOffset(i) / 4] = 0;
+  device_bits_[pci::cfg::kRomBar / 4] = 0;
+  device_bits_[pci::cfg::kInterruptLine / 4] &= ~0xFFu;
   if (forward_msi) EmulateMsi(function);
   HideMsix(function);
 }
 
 // The guest programs an emulated MSI capability; the device's real one is programmed by
 // the host (VFIO_DEVICE_SET_IRQS) with the host's own message.
-void PassthroughConfig::EmulateMsi(PciFunction& function) {
+void PassthroughConfig::EmulateMsi(pci::PciFunction& function) {
   const std::vector<Capability> caps = Capabilities(*this);
   auto it = FindCapability(caps, kCapMsi);
   if (it == caps.end() || device_.IrqCount(IrqKind::kMsi) == 0) return;
@@ -98,7 +98,7 @@ void PassthroughConfig::EmulateMsi(PciFunction& function) {
 
 // MSI-X is not forwarded: the capability is unlinked from the guest's list (the pointer to
 // it is emulated and skips it), so a guest driver falls back to MSI or INTx.
-void PassthroughConfig::HideMsix(PciFunction& function) {
+void PassthroughConfig::HideMsix(pci::PciFunction& function) {
   const std::vector<Capability> caps = Capabilities(*this);
   auto it = FindCapability(caps, kCapMsix);
   if (it == caps.end()) return;
@@ -120,23 +120,23 @@ void PassthroughConfig::HideMsix(PciFunction& function) {
 // The device decodes its BARs from now on, whatever the guest writes (bhyve's approach):
 // slots over its BARs never see a disabled BAR, and the host never zaps and refaults a
 // whole BAR for a guest toggle. Bus mastering starts off, as after a reset.
-absl::Status PassthroughConfig::EnableRealDecode(const DeviceSpec& spec) {
-  for (const BarSpec& b : spec.bars) {
-    real_decode_ |= b.kind == BarKind::kIo ? cfg::kCommandIo : cfg::kCommandMemory;
+absl::Status PassthroughConfig::EnableRealDecode(const pci::DeviceSpec& spec) {
+  for (const pci::BarSpec& b : spec.bars) {
+    real_decode_ |= b.kind == pci::BarKind::kIo ? pci::cfg::kCommandIo : pci::cfg::kCommandMemory;
   }
   std::array<uint8_t, 2> b{};
-  PCIVMM_RETURN_IF_ERROR(device_.Read(kRegionConfig, cfg::kCommand, absl::MakeSpan(b)));
+  PCIVMM_RETURN_IF_ERROR(device_.Read(kRegionConfig, pci::cfg::kCommand, absl::MakeSpan(b)));
   const uint32_t command =
-      (LoadLe(b) & ~uint32_t{kDecodeBits | cfg::kCommandBusMaster}) | real_decode_;
-  StoreLe(command, absl::MakeSpan(b));
+      (pci::LoadLe(b) & ~uint32_t{kDecodeBits | pci::cfg::kCommandBusMaster}) | real_decode_;
+  pci::StoreLe(command, absl::MakeSpan(b));
   const uint64_t t0 = NowNs();
-  PCIVMM_RETURN_IF_ERROR(device_.Write(kRegionConfig, cfg::kCommand, b));
+  PCIVMM_RETURN_IF_ERROR(device_.Write(kRegionConfig, pci::cfg::kCommand, b));
   real_decode_writes_.Add(NowNs() - t0);
   return absl::OkStatus();
 }
 
 uint32_t PassthroughConfig::DeviceBits(uint16_t dword) const {
-  return dword < kConfigSpaceSize ? device_bits_[dword / 4] : 0;
+  return dword < pci::kConfigSpaceSize ? device_bits_[dword / 4] : 0;
 }
 
 uint32_t PassthroughConfig::ReadDevice(uint16_t offset, uint8_t width) const {
@@ -148,7 +148,7 @@ uint32_t PassthroughConfig::ReadDevice(uint16_t offset, uint8_t width) const {
     return WidthMask(width);
   }
   device_reads_.fetch_add(1, std::memory_order_relaxed);
-  return LoadLe(absl::MakeConstSpan(b.data(), width));
+  return pci::LoadLe(absl::MakeConstSpan(b.data(), width));
 }
 
 void PassthroughConfig::ForwardWrite(uint16_t offset, uint8_t width, uint32_t value) {
@@ -177,7 +177,7 @@ void PassthroughConfig::Forward(uint16_t offset, uint8_t width, uint32_t value, 
   const uint32_t owned = WidthMask(width) & ~mask;
   const uint32_t v = (value & mask) | (owned != 0 ? RealOwnedValue(offset, width) & owned : 0);
   std::array<uint8_t, 4> b{};
-  StoreLe(v, absl::MakeSpan(b.data(), width));
+  pci::StoreLe(v, absl::MakeSpan(b.data(), width));
   absl::Status st = device_.Write(kRegionConfig, offset, absl::MakeConstSpan(b.data(), width));
   if (!st.ok()) {
     device_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -192,8 +192,8 @@ void PassthroughConfig::Forward(uint16_t offset, uint8_t width, uint32_t value, 
 uint32_t PassthroughConfig::RealOwnedValue(uint16_t offset, uint8_t width) {
   uint32_t decode_bits = 0;
   uint32_t decode_value = 0;
-  if (offset <= cfg::kCommand && cfg::kCommand < offset + width) {
-    const int shift = 8 * (cfg::kCommand - offset);
+  if (offset <= pci::cfg::kCommand && pci::cfg::kCommand < offset + width) {
+    const int shift = 8 * (pci::cfg::kCommand - offset);
     decode_bits = uint32_t{kDecodeBits} << shift;
     decode_value = uint32_t{real_decode_} << shift;
   }
@@ -212,4 +212,4 @@ PassthroughConfig::Counters PassthroughConfig::counters() const {
   return c;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio

@@ -14,7 +14,7 @@
 #include "pci/pci_function.h"
 #include "pci/vfio/passthrough_device.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 
 // Where the MSI-X table or PBA sits in a BAR, widened to whole pages: kept out of slots.
 struct TrappedRange {
@@ -41,9 +41,9 @@ class PassthroughConfig {
 
   // Before the VM runs: takes the VMM-owned fields, emulates the MSI capability (when
   // `forward_msi` and the device has MSI) and unlinks the MSI-X capability, in `function`.
-  void Init(PciFunction& function, bool forward_msi);
+  void Init(pci::PciFunction& function, bool forward_msi);
   // Turns the device's decode on for every BAR of `spec` and its bus mastering off.
-  absl::Status EnableRealDecode(const DeviceSpec& spec);
+  absl::Status EnableRealDecode(const pci::DeviceSpec& spec);
 
   // The bits of the dword at `dword` that come from the device.
   uint32_t DeviceBits(uint16_t dword) const;
@@ -56,29 +56,29 @@ class PassthroughConfig {
   uint8_t msi_capability() const { return msi_cap_; }  // 0: MSI not emulated
   bool msi_64bit() const { return msi_64bit_; }
   const std::vector<TrappedRange>& msix_ranges() const { return msix_ranges_; }
-  const LatencyHistogram& real_decode_writes() const { return real_decode_writes_; }
+  const pci::LatencyHistogram& real_decode_writes() const { return real_decode_writes_; }
   Counters counters() const;
 
  private:
-  void EmulateMsi(PciFunction& function);
-  void HideMsix(PciFunction& function);
+  void EmulateMsi(pci::PciFunction& function);
+  void HideMsix(pci::PciFunction& function);
   void Forward(uint16_t offset, uint8_t width, uint32_t value, uint32_t mask);
   uint32_t RealOwnedValue(uint16_t offset, uint8_t width);
 
   PassthroughDevice& device_;
   const uint16_t config_size_;
-  std::array<uint32_t, kConfigSpaceSize / 4> device_bits_{};
+  std::array<uint32_t, pci::kConfigSpaceSize / 4> device_bits_{};
   uint16_t real_decode_ = 0;  // the command bits the VMM keeps set on the device
   uint8_t msi_cap_ = 0;
   bool msi_64bit_ = false;
   std::vector<TrappedRange> msix_ranges_;
-  LatencyHistogram real_decode_writes_;
+  pci::LatencyHistogram real_decode_writes_;
   mutable std::atomic<uint64_t> device_reads_{0};
   std::atomic<uint64_t> device_writes_{0};
   std::atomic<uint64_t> owned_writes_{0};
   mutable std::atomic<uint64_t> device_errors_{0};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio
 
 #endif  // PCIVMM_PCI_VFIO_PASSTHROUGH_CONFIG_H_

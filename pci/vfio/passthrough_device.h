@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 
 // Region indexes, as vfio-pci numbers them (VFIO_PCI_*_REGION_INDEX).
 inline constexpr int kRegionBar0 = 0;
@@ -56,6 +56,6 @@ class PassthroughDevice {
   virtual absl::Status SetIntxUnmaskEventfd(int fd) = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio
 
 #endif  // PCIVMM_PCI_VFIO_PASSTHROUGH_DEVICE_H_

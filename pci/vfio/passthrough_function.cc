@@ -7,31 +7,33 @@
 #include "pci/le_bytes.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 
-absl::StatusOr<DeviceSpec> PassthroughSpec(const PassthroughDevice& device,
-                                           const PassthroughOptions& options) {
+absl::StatusOr<pci::DeviceSpec> PassthroughSpec(const PassthroughDevice& device,
+                                                const PassthroughOptions& options) {
   std::array<uint8_t, 64> h{};
   if (device.region(kRegionConfig).size < h.size()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "vfio %s: config region is %d bytes", device.name(), device.region(kRegionConfig).size));
   }
   PCIVMM_RETURN_IF_ERROR(device.Read(kRegionConfig, 0, absl::MakeSpan(h)));
-  auto le = [&h](size_t at, size_t n) { return LoadLe(absl::MakeConstSpan(h).subspan(at, n)); };
-  if ((h[cfg::kHeaderType] & 0x7F) != 0) {
+  auto le = [&h](size_t at, size_t n) {
+    return pci::LoadLe(absl::MakeConstSpan(h).subspan(at, n));
+  };
+  if ((h[pci::cfg::kHeaderType] & 0x7F) != 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "vfio %s: header type %#x: only type-0 functions (not bridges) can be passed through",
-        device.name(), h[cfg::kHeaderType]));
+        device.name(), h[pci::cfg::kHeaderType]));
   }
-  DeviceSpec s;
+  pci::DeviceSpec s;
   s.name = options.name.empty() ? "vfio-" + device.name() : options.name;
   s.slot = options.slot;
-  s.vendor_id = static_cast<uint16_t>(le(cfg::kVendorId, 2));
-  s.device_id = static_cast<uint16_t>(le(cfg::kDeviceId, 2));
-  s.revision = h[cfg::kRevisionId];
-  s.class_code = le(cfg::kClassCode, 3);
-  s.subsystem_vendor_id = static_cast<uint16_t>(le(cfg::kSubsystemVendorId, 2));
-  s.subsystem_id = static_cast<uint16_t>(le(cfg::kSubsystemId, 2));
+  s.vendor_id = static_cast<uint16_t>(le(pci::cfg::kVendorId, 2));
+  s.device_id = static_cast<uint16_t>(le(pci::cfg::kDeviceId, 2));
+  s.revision = h[pci::cfg::kRevisionId];
+  s.class_code = le(pci::cfg::kClassCode, 3);
+  s.subsystem_vendor_id = static_cast<uint16_t>(le(pci::cfg::kSubsystemVendorId, 2));
+  s.subsystem_id = static_cast<uint16_t>(le(pci::cfg::kSubsystemId, 2));
   s.pcie = s.power_management = s.msi = s.msix = false;
   s.ecam_fast_path = options.config_fast_path;
   s.passthrough = true;
@@ -39,29 +41,29 @@ absl::StatusOr<DeviceSpec> PassthroughSpec(const PassthroughDevice& device,
   // (it takes the next register too) and bit 3 is prefetchable.
   for (int i = 0; i < 6; ++i) {
     const uint64_t size = device.region(i).size;
-    const uint32_t reg = le(BarOffset(i), 4);
+    const uint32_t reg = le(pci::BarOffset(i), 4);
     if (size == 0) continue;
-    BarSpec b{i, BarKind::kMem32, size, false};
-    if ((reg & bar_bits::kIoSpace) != 0) {
-      b.kind = BarKind::kIo;
+    pci::BarSpec b{i, pci::BarKind::kMem32, size, false};
+    if ((reg & pci::bar_bits::kIoSpace) != 0) {
+      b.kind = pci::BarKind::kIo;
     } else {
-      b.kind = (reg & 0x6) == bar_bits::kMem64 ? BarKind::kMem64 : BarKind::kMem32;
-      b.prefetchable = (reg & bar_bits::kPrefetchable) != 0;
+      b.kind = (reg & 0x6) == pci::bar_bits::kMem64 ? pci::BarKind::kMem64 : pci::BarKind::kMem32;
+      b.prefetchable = (reg & pci::bar_bits::kPrefetchable) != 0;
     }
     s.bars.push_back(b);
-    if (b.kind == BarKind::kMem64) ++i;
+    if (b.kind == pci::BarKind::kMem64) ++i;
   }
-  PCIVMM_RETURN_IF_ERROR(ValidateDeviceSpec(s));
+  PCIVMM_RETURN_IF_ERROR(pci::ValidateDeviceSpec(s));
   return s;
 }
 
 absl::StatusOr<std::unique_ptr<PassthroughFunction>> PassthroughFunction::Create(
-    PassthroughDevice& device, PciBus& bus, PassthroughOptions options) {
-  PCIVMM_ASSIGN_OR_RETURN(DeviceSpec spec, PassthroughSpec(device, options));
+    PassthroughDevice& device, pci::PciBus& bus, PassthroughOptions options) {
+  PCIVMM_ASSIGN_OR_RETURN(pci::DeviceSpec spec, PassthroughSpec(device, options));
   std::unique_ptr<PassthroughFunction> p(new PassthroughFunction(device, std::move(options)));
   PCIVMM_ASSIGN_OR_RETURN(p->function_, bus.AddDevice(spec));
   const auto config_size = static_cast<uint16_t>(
-      std::min<uint64_t>(device.region(kRegionConfig).size, kConfigSpaceSize));
+      std::min<uint64_t>(device.region(kRegionConfig).size, pci::kConfigSpaceSize));
   p->config_ = std::make_unique<PassthroughConfig>(device, config_size);
   p->config_->Init(*p->function_, p->options_.forward_msi);
   p->bars_ = std::make_unique<PassthroughBars>(*p->function_, device);
@@ -77,11 +79,11 @@ PassthroughFunction::~PassthroughFunction() {
   if (function_ != nullptr) function_->SetPassthrough(nullptr);
 }
 
-absl::Status PassthroughFunction::Activate(Bus& mmio, Bus& pio, BarMapper& mapper,
+absl::Status PassthroughFunction::Activate(mmio::Bus& mmio, mmio::Bus& pio, pci::BarMapper& mapper,
                                            InterruptRouter* router,
                                            std::optional<uint32_t> intx_gsi) {
   PCIVMM_RETURN_IF_ERROR(config_->EnableRealDecode(function_->spec()));
-  const bool has_pin = (ReadDevice(cfg::kInterruptPin, 1) & 0xFF) != 0;
+  const bool has_pin = (ReadDevice(pci::cfg::kInterruptPin, 1) & 0xFF) != 0;
   PCIVMM_RETURN_IF_ERROR(interrupts_->Activate(router, intx_gsi, has_pin));
   PCIVMM_RETURN_IF_ERROR(
       bars_->Attach(mmio, pio, mapper, options_.mmap_bars, config_->msix_ranges()));
@@ -101,12 +103,12 @@ uint32_t PassthroughFunction::ReadDevice(uint16_t offset, uint8_t width) const {
 
 void PassthroughFunction::OnWrite(uint16_t offset, uint8_t width, uint32_t value) {
   config_->ForwardWrite(offset, width, value);
-  if (AccessTouches(offset, width, cfg::kCommand, 2) ||
-      AccessTouches(offset, width, cfg::kBar0, 6 * 4)) {
+  if (pci::AccessTouches(offset, width, pci::cfg::kCommand, 2) ||
+      pci::AccessTouches(offset, width, pci::cfg::kBar0, 6 * 4)) {
     bars_->Reconcile();
   }
   const uint8_t msi = config_->msi_capability();
-  if (msi != 0 && AccessTouches(offset, width, msi, 24)) interrupts_->UpdateMsi();
+  if (msi != 0 && pci::AccessTouches(offset, width, msi, 24)) interrupts_->UpdateMsi();
   if (options_.config_fast_path) Mirror(offset, width);
 }
 
@@ -121,7 +123,7 @@ void PassthroughFunction::BarWrite(int bar, uint64_t offset, absl::Span<const ui
 void PassthroughFunction::Mirror(uint16_t offset, uint8_t width) {
   (void)width;  // accesses never cross a dword
   function_->MirrorDevice(static_cast<uint16_t>(offset & ~3u));
-  function_->MirrorDevice(cfg::kCommand);
+  function_->MirrorDevice(pci::cfg::kCommand);
 }
 
 PassthroughFunction::Counters PassthroughFunction::counters() const {
@@ -139,4 +141,4 @@ PassthroughFunction::Counters PassthroughFunction::counters() const {
   return c;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio

@@ -19,7 +19,7 @@
 #include "pci/vfio/passthrough_device.h"
 #include "pci/vfio/passthrough_interrupts.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 
 struct PassthroughOptions {
   std::string name{};  // the function's name in listings; default "vfio-<host address>"
@@ -39,8 +39,8 @@ struct PassthroughOptions {
 // The function's DeviceSpec from the device: IDs and class from its config space, each BAR's
 // kind from its register and its size from the region info. No ROM (not exposed), no
 // emulated capabilities (the device's own show through).
-absl::StatusOr<DeviceSpec> PassthroughSpec(const PassthroughDevice& device,
-                                           const PassthroughOptions& options);
+absl::StatusOr<pci::DeviceSpec> PassthroughSpec(const PassthroughDevice& device,
+                                                const PassthroughOptions& options);
 
 // Who owns what (the guest's view is the merge, per bit):
 //   - the VMM: the BARs and ROM BAR (firmware-assigned guest addresses; the sizes are the
@@ -65,7 +65,7 @@ absl::StatusOr<DeviceSpec> PassthroughSpec(const PassthroughDevice& device,
 //
 // Threads: config reads and BAR traps run on vCPU threads (no lock; counters are atomic);
 // OnWrite runs under the function's write lock, which serialises MSI and trap updates.
-class PassthroughFunction : public ConfigPassthrough {
+class PassthroughFunction : public pci::ConfigPassthrough {
  public:
   struct Counters {
     uint64_t config_device_reads = 0;
@@ -80,7 +80,7 @@ class PassthroughFunction : public ConfigPassthrough {
 
   // Adds the function to `bus` (before the firmware assigns BARs). The device must outlive it.
   static absl::StatusOr<std::unique_ptr<PassthroughFunction>> Create(PassthroughDevice& device,
-                                                                     PciBus& bus,
+                                                                     pci::PciBus& bus,
                                                                      PassthroughOptions options);
   ~PassthroughFunction() override;
   PassthroughFunction(const PassthroughFunction&) = delete;
@@ -91,8 +91,8 @@ class PassthroughFunction : public ConfigPassthrough {
   // INTx to `intx_gsi` (the GSI the platform's _PRT gives the function's pin). `router` may
   // be null (no interrupt controller: nothing is forwarded, MSI enables are only counted).
   // All must outlive this.
-  absl::Status Activate(Bus& mmio, Bus& pio, BarMapper& mapper, InterruptRouter* router,
-                        std::optional<uint32_t> intx_gsi = std::nullopt);
+  absl::Status Activate(mmio::Bus& mmio, mmio::Bus& pio, pci::BarMapper& mapper,
+                        InterruptRouter* router, std::optional<uint32_t> intx_gsi = std::nullopt);
 
   uint32_t DeviceBits(uint16_t dword) const override;
   uint32_t ReadDevice(uint16_t offset, uint8_t width) const override;
@@ -102,11 +102,11 @@ class PassthroughFunction : public ConfigPassthrough {
   void BarRead(int bar, uint64_t offset, absl::Span<uint8_t> data);
   void BarWrite(int bar, uint64_t offset, absl::Span<const uint8_t> data);
 
-  PciFunction& function() const { return *function_; }
+  pci::PciFunction& function() const { return *function_; }
   PassthroughDevice& device() const { return device_; }
   Counters counters() const;
   // The device's real command register write at activation (decode on), timed.
-  const LatencyHistogram& real_decode_writes() const { return config_->real_decode_writes(); }
+  const pci::LatencyHistogram& real_decode_writes() const { return config_->real_decode_writes(); }
   uint8_t msi_capability() const { return config_->msi_capability(); }
   bool msi_enabled() const { return interrupts_->msi_enabled(); }
   bool intx_routed() const { return interrupts_->intx_routed(); }
@@ -119,12 +119,12 @@ class PassthroughFunction : public ConfigPassthrough {
   // By concern: the config merge, the BARs, the interrupts (each in its own file).
   PassthroughDevice& device_;
   const PassthroughOptions options_;
-  PciFunction* function_ = nullptr;
+  pci::PciFunction* function_ = nullptr;
   std::unique_ptr<PassthroughConfig> config_;
   std::unique_ptr<PassthroughBars> bars_;
   std::unique_ptr<PassthroughInterrupts> interrupts_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio
 
 #endif  // PCIVMM_PCI_VFIO_PASSTHROUGH_FUNCTION_H_

@@ -8,7 +8,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 namespace {
 
 // PCI 3.0, 6.8.1.3, MSI Message Control: enable (bit 0), Multiple Message Enable (6:4).
@@ -103,7 +103,7 @@ absl::Status PassthroughInterrupts::EnableMsi(uint32_t vectors) {
   }
   std::vector<int> fds;
   for (uint32_t i = 0; i < vectors; ++i) {
-    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    base::UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!fd.valid()) return absl::ErrnoToStatus(errno, "eventfd");
     const uint32_t d = (msi_.data & ~(vectors - 1)) | i;
     auto route = router_->AddMsiRoute(fd.get(), msi_.address, d);
@@ -139,4 +139,4 @@ void PassthroughInterrupts::DisableMsi() {
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio

@@ -14,7 +14,7 @@
 #include "pci/vfio/passthrough_device.h"
 #include "vmm/base/unique_fd.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 
 // INTx goes to the GSI of the function's pin, with resample; MSI follows the guest's emulated
 // capability at `msi_cap` (0: none). VFIO allows one type at a time: INTx is paused while
@@ -22,8 +22,8 @@ namespace pcivmm {
 // before the VM runs); msi_enabled() from any thread.
 class PassthroughInterrupts {
  public:
-  PassthroughInterrupts(PassthroughDevice& device, const PciFunction& function, uint8_t msi_cap,
-                        bool msi_64bit)
+  PassthroughInterrupts(PassthroughDevice& device, const pci::PciFunction& function,
+                        uint8_t msi_cap, bool msi_64bit)
       : device_(device), function_(function), msi_cap_(msi_cap), msi_64bit_(msi_64bit) {}
   ~PassthroughInterrupts();
   PassthroughInterrupts(const PassthroughInterrupts&) = delete;
@@ -42,15 +42,15 @@ class PassthroughInterrupts {
  private:
   struct Intx {
     std::optional<uint32_t> gsi;  // routed
-    UniqueFd trigger;
-    UniqueFd resample;
+    base::UniqueFd trigger;
+    base::UniqueFd resample;
     bool on_device = false;  // VFIO signals `trigger` (off while MSI is on)
   };
   struct Msi {
     uint64_t address = 0;
     uint32_t data = 0;
     uint32_t vectors = 0;  // enabled vectors (0: off)
-    std::vector<UniqueFd> fds;
+    std::vector<base::UniqueFd> fds;
     std::vector<int> routes;
   };
 
@@ -61,7 +61,7 @@ class PassthroughInterrupts {
   void RetargetMsi(uint64_t address, uint32_t data);
 
   PassthroughDevice& device_;
-  const PciFunction& function_;
+  const pci::PciFunction& function_;
   const uint8_t msi_cap_;
   const bool msi_64bit_;
   InterruptRouter* router_ = nullptr;
@@ -71,6 +71,6 @@ class PassthroughInterrupts {
   std::atomic<uint64_t> msi_enables_{0};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio
 
 #endif  // PCIVMM_PCI_VFIO_PASSTHROUGH_INTERRUPTS_H_

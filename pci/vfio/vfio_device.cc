@@ -18,7 +18,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 namespace {
 
 namespace fs = std::filesystem;
@@ -139,7 +139,7 @@ std::string GroupBlockers(const VfioPaths& paths, int group) {
 
 absl::StatusOr<std::unique_ptr<VfioContainer>> VfioContainer::Open(const VfioPaths& paths) {
   const std::string path = paths.dev + "/vfio";
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  base::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid())
     return OpenError(errno, path, "the vfio module is not loaded (modprobe vfio-pci)");
   const int version = ::ioctl(fd.get(), VFIO_GET_API_VERSION);
@@ -158,7 +158,7 @@ absl::StatusOr<int> VfioContainer::AttachGroup(int group) {
   absl::MutexLock lock(&mu_);
   if (auto it = groups_.find(group); it != groups_.end()) return it->second.get();
   const std::string path = absl::StrFormat("%s/%d", paths_.dev, group);
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  base::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return OpenError(errno, path, "is the device bound to vfio-pci?");
   vfio_group_status status{};
   status.argsz = sizeof(status);
@@ -239,7 +239,7 @@ absl::StatusOr<std::unique_ptr<VfioDevice>> VfioDevice::Open(VfioContainer& cont
   PCIVMM_ASSIGN_OR_RETURN(std::string name, NormalizePciAddress(bdf));
   PCIVMM_ASSIGN_OR_RETURN(const int group, CheckVfioBinding(container.paths(), name));
   PCIVMM_ASSIGN_OR_RETURN(const int group_fd, container.AttachGroup(group));
-  UniqueFd fd(::ioctl(group_fd, VFIO_GROUP_GET_DEVICE_FD, name.c_str()));
+  base::UniqueFd fd(::ioctl(group_fd, VFIO_GROUP_GET_DEVICE_FD, name.c_str()));
   if (!fd.valid()) {
     return absl::ErrnoToStatus(
         errno, absl::StrFormat("VFIO_GROUP_GET_DEVICE_FD %s (group %d)", name, group));
@@ -334,7 +334,7 @@ absl::Status VfioDevice::QueryRegion(int index) {
 // area the kernel refuses) stays on the read/write path.
 void VfioDevice::MapAreas(RegionInfo& info) {
   for (const auto& [offset, size] : info.areas) {
-    const auto end = CheckedAdd(offset, size);
+    const auto end = mmio::CheckedAdd(offset, size);
     if (size == 0 || offset % kPage != 0 || size % kPage != 0 || !end || *end > info.region.size) {
       continue;
     }
@@ -343,9 +343,9 @@ void VfioDevice::MapAreas(RegionInfo& info) {
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(),
                      static_cast<off_t>(info.fd_offset + offset));
     if (p == MAP_FAILED) {
-      LogLine("W", absl::StrFormat("vfio %s: mmap of region area [%#x, +%#x) failed (%s); it "
-                                   "traps instead",
-                                   name_, offset, size, std::strerror(errno)));
+      base::LogLine("W", absl::StrFormat("vfio %s: mmap of region area [%#x, +%#x) failed (%s); it "
+                                         "traps instead",
+                                         name_, offset, size, std::strerror(errno)));
       continue;
     }
     info.region.mapped.push_back({offset, size, static_cast<uint8_t*>(p)});
@@ -359,7 +359,7 @@ const DeviceRegion& VfioDevice::region(int index) const {
 }
 
 absl::Status VfioDevice::CheckAccess(int region, uint64_t offset, uint64_t len) const {
-  const auto end = CheckedAdd(offset, len);
+  const auto end = mmio::CheckedAdd(offset, len);
   if (region < 0 || region >= kRegionCount || !end ||
       *end > regions_[static_cast<size_t>(region)].region.size) {
     return absl::OutOfRangeError(
@@ -428,4 +428,4 @@ absl::Status VfioDevice::SetIntxUnmaskEventfd(int fd) {
                  VFIO_IRQ_SET_ACTION_UNMASK, fds);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio

@@ -15,7 +15,7 @@
 #include "pci/vfio/passthrough_device.h"
 #include "vmm/base/unique_fd.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 
 // Where VFIO lives; tests point these at a fake tree.
 struct VfioPaths {
@@ -54,12 +54,13 @@ class VfioContainer {
   const VfioPaths& paths() const { return paths_; }
 
  private:
-  VfioContainer(UniqueFd fd, VfioPaths paths) : fd_(std::move(fd)), paths_(std::move(paths)) {}
+  VfioContainer(base::UniqueFd fd, VfioPaths paths)
+      : fd_(std::move(fd)), paths_(std::move(paths)) {}
 
-  UniqueFd fd_;
+  base::UniqueFd fd_;
   const VfioPaths paths_;
   mutable absl::Mutex mu_;
-  std::map<int, UniqueFd> groups_ ABSL_GUARDED_BY(mu_);
+  std::map<int, base::UniqueFd> groups_ ABSL_GUARDED_BY(mu_);
   bool iommu_set_ ABSL_GUARDED_BY(mu_) = false;
   std::map<uint64_t, uint64_t> dma_ ABSL_GUARDED_BY(mu_);  // iova -> size
 };
@@ -93,7 +94,7 @@ class VfioDevice : public PassthroughDevice {
     uint64_t fd_offset = 0;                            // where the region starts in the device fd
     std::vector<std::pair<uint64_t, uint64_t>> areas;  // mmappable (offset, size)
   };
-  VfioDevice(std::string name, int group, UniqueFd fd)
+  VfioDevice(std::string name, int group, base::UniqueFd fd)
       : name_(std::move(name)), group_(group), fd_(std::move(fd)) {}
   absl::Status QueryInfo();
   absl::Status QueryRegion(int index);
@@ -102,12 +103,12 @@ class VfioDevice : public PassthroughDevice {
 
   const std::string name_;
   const int group_;
-  UniqueFd fd_;
+  base::UniqueFd fd_;
   bool resettable_ = false;
   std::array<RegionInfo, kRegionCount> regions_{};
   std::array<uint32_t, 3> irq_counts_{};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio
 
 #endif  // PCIVMM_PCI_VFIO_VFIO_DEVICE_H_

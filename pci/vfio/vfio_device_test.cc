@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::vfio {
 namespace {
 
 namespace fs = std::filesystem;
@@ -110,4 +110,4 @@ TEST_F(FakeSysfsTest, ContainerThatIsNotVfioIsRefused) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::vfio

@@ -37,35 +37,35 @@ struct Scenario {
   double guest_ns = 0;
 };
 
-absl::StatusOr<std::unique_ptr<Machine>> NewMachine() {
-  MachineConfig mc;
+absl::StatusOr<std::unique_ptr<platform::Machine>> NewMachine() {
+  platform::MachineConfig mc;
   mc.console_echo = nullptr;
-  return Machine::Create(mc);
+  return platform::Machine::Create(mc);
 }
 
-PciConfig Gpus(MapPolicy policy, CostModel cost) {
-  PciConfig pc;
+platform::PciConfig Gpus(pci::MapPolicy policy, pci::CostModel cost) {
+  platform::PciConfig pc;
   pc.bar_policy = policy;
   pc.bar_cost = cost;
   for (int i = 0; i < absl::GetFlag(FLAGS_devices); ++i) {
     pc.devices.push_back(
-        GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1, absl::GetFlag(FLAGS_bar_gib) << 30));
+        pci::GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1, absl::GetFlag(FLAGS_bar_gib) << 30));
   }
   return pc;
 }
 
 // Counts only the probe: the hand-off maps happen before the guest runs.
-absl::StatusOr<Scenario> RunScenario(MapPolicy policy, CostModel cost) {
+absl::StatusOr<Scenario> RunScenario(pci::MapPolicy policy, pci::CostModel cost) {
   PCIVMM_ASSIGN_OR_RETURN(auto m, NewMachine());
-  PCIVMM_ASSIGN_OR_RETURN(auto pci, PciPlatform::Attach(*m, Gpus(policy, cost)));
-  const BarMapStats before = pci->mapper().Total();
+  PCIVMM_ASSIGN_OR_RETURN(auto pci, platform::PciPlatform::Attach(*m, Gpus(policy, cost)));
+  const pci::BarMapStats before = pci->mapper().Total();
   PCIVMM_RETURN_IF_ERROR(m->LoadTestGuest(absl::GetFlag(FLAGS_guest_dir) + "/pci_enum.bin", 1 | 2));
   const auto t0 = std::chrono::steady_clock::now();
-  StopReason r = m->Run();
+  kvm::StopReason r = m->Run();
   Scenario s;
   s.guest_ns = bench::NsSince(t0);
   if (r.exit_code != 0) return absl::InternalError(r.detail);
-  const BarMapStats after = pci->mapper().Total();
+  const pci::BarMapStats after = pci->mapper().Total();
   s.maps = after.maps - before.maps;
   s.unmaps = after.unmaps - before.unmaps;
   s.moves = after.moves - before.moves;
@@ -78,15 +78,15 @@ absl::StatusOr<Scenario> RunScenario(MapPolicy policy, CostModel cost) {
 // table, ioctl) on one GPU, and the same installs/deletes as bare ioctls.
 absl::StatusOr<std::pair<double, double>> OverheadRound(int toggles) {
   PCIVMM_ASSIGN_OR_RETURN(auto m, NewMachine());
-  PciConfig pc = Gpus(MapPolicy::kEager, {});
+  platform::PciConfig pc = Gpus(pci::MapPolicy::kEager, {});
   pc.devices.resize(1);
-  PCIVMM_ASSIGN_OR_RETURN(auto pci, PciPlatform::Attach(*m, pc));
-  PciFunction& f = *pci->bus().Find({0, 1, 0});
+  PCIVMM_ASSIGN_OR_RETURN(auto pci, platform::PciPlatform::Attach(*m, pc));
+  pci::PciFunction& f = *pci->bus().Find({0, 1, 0});
   const uint64_t ops = 6ull * static_cast<uint64_t>(toggles);  // 3 unmaps + 3 maps per pair
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < toggles; ++i) {
-    f.Write(cfg::kCommand, 2, 0);
-    f.Write(cfg::kCommand, 2, cfg::kCommandMemory);
+    f.Write(pci::cfg::kCommand, 2, 0);
+    f.Write(pci::cfg::kCommand, 2, pci::cfg::kCommandMemory);
   }
   const double mapper = bench::NsSince(t0) / static_cast<double>(ops);
   // Raw: the same three BARs at the same addresses, slot ids above the mapper's.
@@ -95,11 +95,11 @@ absl::StatusOr<std::pair<double, double>> OverheadRound(int toggles) {
     void* host;
   };
   std::vector<Raw> bars;
-  for (const BarSpec& b : f.spec().bars) {
+  for (const pci::BarSpec& b : f.spec().bars) {
     PCIVMM_ASSIGN_OR_RETURN(auto backing, pci->mapper().Backing(f, b.index));
     bars.push_back({*pci->mapper().MappedAt(f, b.index), b.size, backing.data()});
   }
-  f.Write(cfg::kCommand, 2, 0);  // the mapper lets go of the ranges
+  f.Write(pci::cfg::kCommand, 2, 0);  // the mapper lets go of the ranges
   t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < toggles; ++i) {
     for (int del = 0; del < 2; ++del) {
@@ -124,13 +124,13 @@ int Fail(const absl::Status& st) {
 
 int Main() {
   const uint64_t bar_bytes = absl::GetFlag(FLAGS_bar_gib) << 30;
-  const CostModel seed{kSeedNsPer128GiB / 128, /*sleep=*/false};
+  const pci::CostModel seed{kSeedNsPer128GiB / 128, /*sleep=*/false};
   std::map<std::string, Scenario> runs;
-  for (MapPolicy p : {MapPolicy::kEager, MapPolicy::kDeferred}) {
+  for (pci::MapPolicy p : {pci::MapPolicy::kEager, pci::MapPolicy::kDeferred}) {
     for (bool with_cost : {false, true}) {
-      auto s = RunScenario(p, with_cost ? seed : CostModel{});
+      auto s = RunScenario(p, with_cost ? seed : pci::CostModel{});
       if (!s.ok()) return Fail(s.status());
-      runs[absl::StrFormat("%s%s", MapPolicyName(p), with_cost ? "+cost" : "")] = *s;
+      runs[absl::StrFormat("%s%s", pci::MapPolicyName(p), with_cost ? "+cost" : "")] = *s;
     }
   }
   std::vector<double> mapper, raw;

@@ -27,7 +27,7 @@ inline double Median(std::vector<double> v) {
 // has it too.
 inline void EmitJson(const std::string& path, std::string json) {
   const size_t open = json.find('{');
-  if (open != std::string::npos) json.insert(open + 1, "\"kvm\": " + ThisKvmJson() + ", ");
+  if (open != std::string::npos) json.insert(open + 1, "\"kvm\": " + kvm::ThisKvmJson() + ", ");
   if (!path.empty()) {
     std::ofstream(path) << json;
     std::printf("wrote %s\n", path.c_str());

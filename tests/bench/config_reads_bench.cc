@@ -36,20 +36,20 @@ struct Result {
 };
 
 absl::StatusOr<Result> RunGuest(const Mode& mode, const std::string& image, uint64_t arg) {
-  MachineConfig mc;
+  platform::MachineConfig mc;
   mc.console_echo = nullptr;
-  PCIVMM_ASSIGN_OR_RETURN(auto m, Machine::Create(mc));
-  PciConfig pc;
+  PCIVMM_ASSIGN_OR_RETURN(auto m, platform::Machine::Create(mc));
+  platform::PciConfig pc;
   pc.ecam_fast_path = mode.fast;
-  pc.bar_policy = MapPolicy::kDeferred;  // the scan measures config access, not BAR remapping
-  pc.devices = {GpuLikeDevice("gpu0", 1), GpuLikeDevice("gpu1", 2)};
-  PCIVMM_ASSIGN_OR_RETURN(auto pci, PciPlatform::Attach(*m, pc));
+  pc.bar_policy = pci::MapPolicy::kDeferred;  // the scan measures config access, not BAR remapping
+  pc.devices = {pci::GpuLikeDevice("gpu0", 1), pci::GpuLikeDevice("gpu1", 2)};
+  PCIVMM_ASSIGN_OR_RETURN(auto pci, platform::PciPlatform::Attach(*m, pc));
   PCIVMM_RETURN_IF_ERROR(m->LoadTestGuest(image, arg));
   const auto t0 = std::chrono::steady_clock::now();
-  StopReason r = m->Run();
+  kvm::StopReason r = m->Run();
   const double ns = bench::NsSince(t0);
   if (r.exit_code != 0) return absl::InternalError(absl::StrFormat("%s: %s", mode.name, r.detail));
-  return Result{ConfigExitCount(m->stats(), *pci), ns};
+  return Result{platform::ConfigExitCount(m->stats(), *pci), ns};
 }
 
 int Main() {

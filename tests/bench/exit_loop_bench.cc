@@ -32,7 +32,7 @@ namespace {
 
 // The storm's port: takes every write and does nothing, so the figure is pcivmm's exit path
 // (dispatch, bus lookup, counters) and not a device's own work; the bare loop does none.
-class SinkPort : public IoDevice {
+class SinkPort : public mmio::IoDevice {
  public:
   std::string_view Name() const override { return "sink"; }
   void Read(uint64_t, absl::Span<uint8_t> data, int) override {
@@ -47,14 +47,14 @@ struct Sample {
 };
 
 absl::StatusOr<Sample> RunPcivmm(const std::string& image, uint64_t n) {
-  MachineConfig config;
+  platform::MachineConfig config;
   config.console_echo = nullptr;
-  PCIVMM_ASSIGN_OR_RETURN(auto m, Machine::Create(config));
+  PCIVMM_ASSIGN_OR_RETURN(auto m, platform::Machine::Create(config));
   PCIVMM_RETURN_IF_ERROR(
       m->pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<SinkPort>()).status());
   PCIVMM_RETURN_IF_ERROR(m->LoadTestGuest(image, n));
   const auto t0 = std::chrono::steady_clock::now();
-  StopReason r = m->Run();
+  kvm::StopReason r = m->Run();
   const double ns = bench::NsSince(t0);
   if (r.exit_code != 0) return absl::InternalError(r.detail);
   return Sample{m->stats().total_exits(), ns};
@@ -62,9 +62,9 @@ absl::StatusOr<Sample> RunPcivmm(const std::string& image, uint64_t n) {
 
 // The bare loop: same VM setup, then KVM_RUN with nothing but a port check per exit.
 absl::StatusOr<Sample> RunBare(const std::string& image, uint64_t n) {
-  MachineConfig config;
+  platform::MachineConfig config;
   config.console_echo = nullptr;
-  PCIVMM_ASSIGN_OR_RETURN(auto m, Machine::Create(config));
+  PCIVMM_ASSIGN_OR_RETURN(auto m, platform::Machine::Create(config));
   PCIVMM_RETURN_IF_ERROR(m->LoadTestGuest(image, n));
   const int fd = m->vcpu(0).fd();
   kvm_run* run = m->vcpu(0).run();

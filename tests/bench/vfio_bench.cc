@@ -55,9 +55,9 @@ absl::StatusOr<Devices> FindDevices() {
     return absl::FailedPreconditionError("run in the VFIO lab: ./dev bench vfio");
   }
   Devices d{"", "", std::string(absl::StripAsciiWhitespace(edu))};
-  PCIVMM_ASSIGN_OR_RETURN(auto container, VfioContainer::Open());
+  PCIVMM_ASSIGN_OR_RETURN(auto container, vfio::VfioContainer::Open());
   for (absl::string_view bdf : absl::StrSplit(ivshmem, ' ', absl::SkipEmpty())) {
-    PCIVMM_ASSIGN_OR_RETURN(auto dev, VfioDevice::Open(*container, std::string(bdf)));
+    PCIVMM_ASSIGN_OR_RETURN(auto dev, vfio::VfioDevice::Open(*container, std::string(bdf)));
     (dev->region(2).size >= (4ull << 30) ? d.large : d.small) = std::string(bdf);
   }
   if (d.small.empty() || d.large.empty()) {
@@ -74,21 +74,21 @@ absl::StatusOr<double> OpenNs(const std::string& bdf) {
   std::vector<double> ns;
   for (int i = 0; i < absl::GetFlag(FLAGS_rounds); ++i) {
     const auto t0 = Clock::now();
-    PCIVMM_ASSIGN_OR_RETURN(auto container, VfioContainer::Open());
-    PCIVMM_ASSIGN_OR_RETURN(auto dev, VfioDevice::Open(*container, bdf));
+    PCIVMM_ASSIGN_OR_RETURN(auto container, vfio::VfioContainer::Open());
+    PCIVMM_ASSIGN_OR_RETURN(auto dev, vfio::VfioDevice::Open(*container, bdf));
     ns.push_back(Ns(t0));
   }
   return bench::Median(ns);
 }
 
 absl::StatusOr<double> ConfigPreadNs(const std::string& bdf) {
-  PCIVMM_ASSIGN_OR_RETURN(auto container, VfioContainer::Open());
-  PCIVMM_ASSIGN_OR_RETURN(auto dev, VfioDevice::Open(*container, bdf));
+  PCIVMM_ASSIGN_OR_RETURN(auto container, vfio::VfioContainer::Open());
+  PCIVMM_ASSIGN_OR_RETURN(auto dev, vfio::VfioDevice::Open(*container, bdf));
   constexpr int kReads = 10000;
   uint8_t b[4];
   const auto t0 = Clock::now();
   for (int i = 0; i < kReads; ++i) {
-    PCIVMM_RETURN_IF_ERROR(dev->Read(kRegionConfig, 0, absl::MakeSpan(b)));
+    PCIVMM_RETURN_IF_ERROR(dev->Read(vfio::kRegionConfig, 0, absl::MakeSpan(b)));
   }
   return Ns(t0) / kReads;
 }
@@ -100,13 +100,13 @@ struct SlotCost {
 // A raw memslot over the device's BAR mapping (what the mapper installs), before and after
 // the host kernel faulted the whole BAR in.
 absl::StatusOr<SlotCost> SlotNs(const std::string& bdf) {
-  MachineConfig mc;
+  platform::MachineConfig mc;
   mc.console_echo = nullptr;
   mc.ram_bytes = 16 << 20;
-  PCIVMM_ASSIGN_OR_RETURN(auto m, Machine::Create(mc));
-  PCIVMM_ASSIGN_OR_RETURN(auto container, VfioContainer::Open());
-  PCIVMM_ASSIGN_OR_RETURN(auto dev, VfioDevice::Open(*container, bdf));
-  const MappedArea& bar = dev->region(2).mapped.at(0);
+  PCIVMM_ASSIGN_OR_RETURN(auto m, platform::Machine::Create(mc));
+  PCIVMM_ASSIGN_OR_RETURN(auto container, vfio::VfioContainer::Open());
+  PCIVMM_ASSIGN_OR_RETURN(auto dev, vfio::VfioDevice::Open(*container, bdf));
+  const vfio::MappedArea& bar = dev->region(2).mapped.at(0);
   constexpr uint64_t kGpa = 64ull << 30;
   SlotCost c;
   for (bool faulted : {false, true}) {
@@ -134,14 +134,14 @@ struct DecodeCost {
 // cause: decode off makes vfio-pci zap every mapping of the BAR, and the next touch faults
 // the whole BAR in again. No slot is involved.
 absl::StatusOr<DecodeCost> DecodeToggleNs(const std::string& bdf) {
-  PCIVMM_ASSIGN_OR_RETURN(auto container, VfioContainer::Open());
-  PCIVMM_ASSIGN_OR_RETURN(auto dev, VfioDevice::Open(*container, bdf));
+  PCIVMM_ASSIGN_OR_RETURN(auto container, vfio::VfioContainer::Open());
+  PCIVMM_ASSIGN_OR_RETURN(auto dev, vfio::VfioDevice::Open(*container, bdf));
   volatile uint8_t* bar = dev->region(2).mapped.at(0).host;
   uint8_t cmd[2];
-  PCIVMM_RETURN_IF_ERROR(dev->Read(kRegionConfig, cfg::kCommand, absl::MakeSpan(cmd)));
-  const uint8_t on[2] = {static_cast<uint8_t>(cmd[0] | cfg::kCommandMemory), cmd[1]};
-  const uint8_t off[2] = {static_cast<uint8_t>(on[0] & ~cfg::kCommandMemory), cmd[1]};
-  PCIVMM_RETURN_IF_ERROR(dev->Write(kRegionConfig, cfg::kCommand, on));
+  PCIVMM_RETURN_IF_ERROR(dev->Read(vfio::kRegionConfig, pci::cfg::kCommand, absl::MakeSpan(cmd)));
+  const uint8_t on[2] = {static_cast<uint8_t>(cmd[0] | pci::cfg::kCommandMemory), cmd[1]};
+  const uint8_t off[2] = {static_cast<uint8_t>(on[0] & ~pci::cfg::kCommandMemory), cmd[1]};
+  PCIVMM_RETURN_IF_ERROR(dev->Write(vfio::kRegionConfig, pci::cfg::kCommand, on));
   DecodeCost c;
   auto t = Clock::now();
   (void)bar[0];
@@ -149,10 +149,10 @@ absl::StatusOr<DecodeCost> DecodeToggleNs(const std::string& bdf) {
   std::vector<double> off_ns, on_ns, refault_ns;
   for (int i = 0; i < absl::GetFlag(FLAGS_rounds); ++i) {
     t = Clock::now();
-    PCIVMM_RETURN_IF_ERROR(dev->Write(kRegionConfig, cfg::kCommand, off));
+    PCIVMM_RETURN_IF_ERROR(dev->Write(vfio::kRegionConfig, pci::cfg::kCommand, off));
     off_ns.push_back(Ns(t));
     t = Clock::now();
-    PCIVMM_RETURN_IF_ERROR(dev->Write(kRegionConfig, cfg::kCommand, on));
+    PCIVMM_RETURN_IF_ERROR(dev->Write(vfio::kRegionConfig, pci::cfg::kCommand, on));
     on_ns.push_back(Ns(t));
     t = Clock::now();
     (void)bar[0];
@@ -170,45 +170,46 @@ struct GuestRun {
   double ns = 0;
   uint64_t config_exits = 0;
   std::map<std::string, uint64_t> reports;
-  BarMapStats bar2;
+  pci::BarMapStats bar2;
   uint64_t tsc_khz = 0;
 };
 
-absl::StatusOr<GuestRun> RunGuest(const PciConfig& pc, const std::string& image, uint64_t arg) {
-  MachineConfig mc;
+absl::StatusOr<GuestRun> RunGuest(const platform::PciConfig& pc, const std::string& image,
+                                  uint64_t arg) {
+  platform::MachineConfig mc;
   mc.console_echo = nullptr;
   mc.ram_bytes = 16 << 20;
-  PCIVMM_ASSIGN_OR_RETURN(auto m, Machine::Create(mc));
-  PCIVMM_ASSIGN_OR_RETURN(auto pci, PciPlatform::Attach(*m, pc));
+  PCIVMM_ASSIGN_OR_RETURN(auto m, platform::Machine::Create(mc));
+  PCIVMM_ASSIGN_OR_RETURN(auto pci, platform::PciPlatform::Attach(*m, pc));
   PCIVMM_RETURN_IF_ERROR(m->LoadTestGuest(image, arg));
   GuestRun g;
   const auto t0 = Clock::now();
-  StopReason r = m->Run();
+  kvm::StopReason r = m->Run();
   g.ns = Ns(t0);
   if (r.exit_code != 0) return absl::InternalError(absl::StrFormat("%s: %s", image, r.detail));
-  g.config_exits = ConfigExitCount(m->stats(), *pci);
-  g.reports = testing::ParseReports(m->console().output());
-  PciFunction* f = pci->bus().Find({0, 1, 0});
+  g.config_exits = platform::ConfigExitCount(m->stats(), *pci);
+  g.reports = devices::testing::ParseReports(m->console().output());
+  pci::PciFunction* f = pci->bus().Find({0, 1, 0});
   if (f != nullptr) g.bar2 = pci->mapper().stats(*f, 2);
   const int khz = ::ioctl(m->vcpu(0).fd(), KVM_GET_TSC_KHZ, 0);
   g.tsc_khz = khz > 0 ? static_cast<uint64_t>(khz) : 0;
   return g;
 }
 
-PciConfig RealDevice(const std::string& bdf, bool fast, bool mmap = true,
-                     MapPolicy policy = MapPolicy::kEager) {
-  PciConfig pc;
+platform::PciConfig RealDevice(const std::string& bdf, bool fast, bool mmap = true,
+                               pci::MapPolicy policy = pci::MapPolicy::kEager) {
+  platform::PciConfig pc;
   pc.ecam_fast_path = fast;
   pc.bar_policy = policy;
   pc.vfio = {{.host_address = bdf, .slot = 1, .config_fast_path = fast, .mmap_bars = mmap}};
   return pc;
 }
 
-PciConfig EmulatedDevice(bool fast) {
-  PciConfig pc;
+platform::PciConfig EmulatedDevice(bool fast) {
+  platform::PciConfig pc;
   pc.ecam_fast_path = fast;
-  pc.bar_policy = MapPolicy::kDeferred;
-  pc.devices = {GpuLikeDevice("gpu0", 1, 1ull << 30)};
+  pc.bar_policy = pci::MapPolicy::kDeferred;
+  pc.devices = {pci::GpuLikeDevice("gpu0", 1, 1ull << 30)};
   return pc;
 }
 
@@ -240,7 +241,7 @@ uint64_t VfioArg(uint64_t mode, int bar, uint64_t count = 0) {
 }
 
 // ns per guest read from the guest's TSC cycles.
-absl::StatusOr<double> StormNs(const PciConfig& pc, int bar, uint64_t count) {
+absl::StatusOr<double> StormNs(const platform::PciConfig& pc, int bar, uint64_t count) {
   const std::string image = absl::GetFlag(FLAGS_guest_dir) + "/vfio_test.bin";
   PCIVMM_ASSIGN_OR_RETURN(GuestRun g, RunGuest(pc, image, VfioArg(5, bar, count)));
   if (g.tsc_khz == 0) return absl::InternalError("KVM_GET_TSC_KHZ failed");
@@ -256,7 +257,7 @@ struct Results {
   PathCost pio, trap, fast;
   SlotCost slot_small, slot_large;
   DecodeCost decode_small, decode_large;
-  BarMapStats mapper;
+  pci::BarMapStats mapper;
   double storm_ram = 0, storm_edu_slot = 0, storm_edu_trap = 0;
 };
 
@@ -311,7 +312,7 @@ void Print(const Results& r) {
     absl::PrintF("  %-28s %14.2f %12.2f %12.2f %12.2f\n", name, d.first_touch_ns / 1e6,
                  d.off_ns / 1e6, d.on_ns / 1e6, d.refault_ns / 1e6);
   }
-  const LatencyHistogram& h = r.mapper.ioctl;
+  const pci::LatencyHistogram& h = r.mapper.ioctl;
   absl::PrintF(
       "  mapper, 4 GiB real BAR, guest decode off/on (eager): maps %d unmaps %d, slot "
       "ioctls n=%d min %.1f us max %.1f us; the device's decode is never toggled\n",

@@ -9,10 +9,10 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pcivmm;  // NOLINT(google-build-using-namespace): fuzzer entry point
   // One bus for the process: the invariants must hold from any reachable state.
-  static std::unique_ptr<PciBus> pci = fuzz::MakeFuzzBus(2);
-  auto ecam = std::make_shared<EcamConfigAccess>(pci.get());
-  Bus mmio("mmio", UINT64_MAX);
-  fuzz::Check(mmio.Register(kEcamBase, ecam->window_size(), ecam).ok(), "register");
+  static std::unique_ptr<pci::PciBus> pci = fuzz::MakeFuzzBus(2);
+  auto ecam = std::make_shared<pci::EcamConfigAccess>(pci.get());
+  mmio::Bus mmio("mmio", UINT64_MAX);
+  fuzz::Check(mmio.Register(pci::kEcamBase, ecam->window_size(), ecam).ok(), "register");
   fuzz::FuzzInput in(data, size);
   while (!in.empty()) {
     const uint8_t op = in.U8();
@@ -24,12 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (op & 1) {
       const uint32_t v = in.U32();
       for (size_t i = 0; i < width; ++i) buf[i] = static_cast<uint8_t>(v >> (8 * (i % 4)));
-      mmio.Write(kEcamBase + offset, absl::MakeConstSpan(buf, width), 0);
+      mmio.Write(pci::kEcamBase + offset, absl::MakeConstSpan(buf, width), 0);
       continue;
     }
-    mmio.Read(kEcamBase + offset, absl::MakeSpan(buf, width), 0);
-    const EcamOffset e{offset};
-    const bool valid = ConfigSpace::ValidAccess(e.reg(), static_cast<uint32_t>(width));
+    mmio.Read(pci::kEcamBase + offset, absl::MakeSpan(buf, width), 0);
+    const pci::EcamOffset e{offset};
+    const bool valid = pci::ConfigSpace::ValidAccess(e.reg(), static_cast<uint32_t>(width));
     if (!valid || pci->Find(e.bdf()) == nullptr) {
       for (size_t i = 0; i < width; ++i) fuzz::Check(buf[i] == 0xFF, "all-ones");
     }

@@ -9,7 +9,7 @@
 
 namespace {
 
-class NoKvm : public pcivmm::MemslotBackend {
+class NoKvm : public pcivmm::mmio::MemslotBackend {
  public:
   absl::Status SetUserMemoryRegion(const kvm_userspace_memory_region&) override {
     return absl::OkStatus();
@@ -21,25 +21,27 @@ class NoKvm : public pcivmm::MemslotBackend {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pcivmm;  // NOLINT(google-build-using-namespace): fuzzer entry point
   // One bus and shadow for the process: the equality must hold from any reachable state.
-  static std::unique_ptr<PciBus> pci = fuzz::MakeFuzzBus(1);
+  static std::unique_ptr<pci::PciBus> pci = fuzz::MakeFuzzBus(1);
   static NoKvm kvm;
-  static MemslotTable slots(&kvm, 8);
-  static std::unique_ptr<EcamFastPath> fast = *EcamFastPath::Create(*pci, slots, kEcamBase);
-  EcamConfigAccess ecam(pci.get());
+  static mmio::MemslotTable slots(&kvm, 8);
+  static std::unique_ptr<pci::EcamFastPath> fast =
+      *pci::EcamFastPath::Create(*pci, slots, pci::kEcamBase);
+  pci::EcamConfigAccess ecam(pci.get());
   fuzz::FuzzInput in(data, size);
   while (!in.empty()) {
     const uint8_t op = in.U8();
     const uint64_t offset = in.U32() % (4u << 15);  // devices 0..3
     const size_t width = size_t{1} << ((op >> 1) & 3);
     uint8_t buf[8];
-    StoreLe(in.U32(), absl::MakeSpan(buf, width));
+    pci::StoreLe(in.U32(), absl::MakeSpan(buf, width));
     ecam.Write(offset, absl::MakeConstSpan(buf, width), 0);
   }
   const auto window = fast->window();
   for (uint64_t off = 0; off < (4u << 15); off += 4) {
     uint8_t trap[4];
     ecam.Read(off, absl::MakeSpan(trap), 0);
-    fuzz::Check(LoadLe(window.subspan(off, 4)) == LoadLe(trap), "shadow equals trap path");
+    fuzz::Check(pci::LoadLe(window.subspan(off, 4)) == pci::LoadLe(trap),
+                "shadow equals trap path");
   }
   return 0;
 }

@@ -18,32 +18,32 @@ namespace {
 
 struct Devices {
   absl::Time now;
-  CmosRtc cmos{[this] { return now; }};
-  testing::FakeIrqLine sci;
-  AcpiPm1Event pm1_event{&sci};
-  AcpiPm1Control pm1_control{nullptr};
-  AcpiResetRegister reset{nullptr};
-  std::shared_ptr<I8042> kbc = std::make_shared<I8042>(nullptr);
-  std::shared_ptr<IoDevice> kbc_data = I8042::DataPort(kbc);
-  std::shared_ptr<IoDevice> kbc_command = I8042::CommandPort(kbc);
+  devices::CmosRtc cmos{[this] { return now; }};
+  devices::testing::FakeIrqLine sci;
+  devices::AcpiPm1Event pm1_event{&sci};
+  devices::AcpiPm1Control pm1_control{nullptr};
+  devices::AcpiResetRegister reset{nullptr};
+  std::shared_ptr<devices::I8042> kbc = std::make_shared<devices::I8042>(nullptr);
+  std::shared_ptr<mmio::IoDevice> kbc_data = devices::I8042::DataPort(kbc);
+  std::shared_ptr<mmio::IoDevice> kbc_command = devices::I8042::CommandPort(kbc);
 };
 
 bool ValidBcd(uint8_t v) { return (v >> 4) <= 9 && (v & 0x0F) <= 9; }
 
 // Time registers read back in the format status B selects, within their ranges.
 void CheckCmos(Devices& d) {
-  WriteByte(d.cmos, 0, 0x0D);
-  Check(ReadByte(d.cmos, 1) == 0x80, "CMOS status D reads VRT");
-  WriteByte(d.cmos, 0, 0x0B);
-  const uint8_t b = ReadByte(d.cmos, 1);
+  mmio::WriteByte(d.cmos, 0, 0x0D);
+  Check(mmio::ReadByte(d.cmos, 1) == 0x80, "CMOS status D reads VRT");
+  mmio::WriteByte(d.cmos, 0, 0x0B);
+  const uint8_t b = mmio::ReadByte(d.cmos, 1);
   constexpr uint8_t kTimeRegisters[] = {0x00, 0x02, 0x06, 0x07, 0x08, 0x09, 0x32};
   for (const uint8_t index : kTimeRegisters) {
-    WriteByte(d.cmos, 0, index);
-    const uint8_t v = ReadByte(d.cmos, 1);
+    mmio::WriteByte(d.cmos, 0, index);
+    const uint8_t v = mmio::ReadByte(d.cmos, 1);
     Check((b & 0x04) || ValidBcd(v), "CMOS time registers are BCD unless DM");
   }
-  WriteByte(d.cmos, 0, 0x04);
-  const uint8_t hour = ReadByte(d.cmos, 1) & ((b & 0x02) ? 0xFF : 0x7F);
+  mmio::WriteByte(d.cmos, 0, 0x04);
+  const uint8_t hour = mmio::ReadByte(d.cmos, 1) & ((b & 0x02) ? 0xFF : 0x7F);
   Check((b & 0x04) || ValidBcd(hour), "CMOS hours are BCD unless DM");
 }
 
@@ -51,18 +51,18 @@ void CheckAcpi(Devices& d) {
   const bool enabled_event = (d.pm1_event.status() & d.pm1_event.enable() & 0x0721) != 0;
   Check(d.sci.level() == enabled_event, "SCI level == an enabled PM1 status bit is set");
   Check(d.sci.redundant_sets() == 0, "SCI set only on change");
-  Check((ReadByte(d.pm1_control, 0) & 0x01) == 0x01, "SCI_EN reads 1");
-  Check((ReadByte(d.pm1_control, 1) & 0x20) == 0, "SLP_EN reads 0");
+  Check((mmio::ReadByte(d.pm1_control, 0) & 0x01) == 0x01, "SCI_EN reads 1");
+  Check((mmio::ReadByte(d.pm1_control, 1) & 0x20) == 0, "SLP_EN reads 0");
 }
 
 void CheckI8042(Devices& d) {
-  const uint8_t status = ReadByte(*d.kbc_command, 0);
+  const uint8_t status = mmio::ReadByte(*d.kbc_command, 0);
   Check((status & 0x02) == 0, "i8042 is never busy");
   Check((status & 0x20) == 0 || (status & 0x01), "aux data only with output full");
 }
 
 // The device a selector picks, and the offset within it (null: not a port access).
-IoDevice* Target(Devices& d, uint8_t op, uint64_t* offset) {
+mmio::IoDevice* Target(Devices& d, uint8_t op, uint64_t* offset) {
   switch (op & 0x07) {
     case 0:
       *offset = (op >> 4) & 1;
@@ -88,16 +88,16 @@ void Step(Devices& d, FuzzInput& in) {
   const uint8_t op = in.U8();
   const bool write = (op & 0x08) != 0;
   uint64_t offset = 0;
-  IoDevice* target = Target(d, op, &offset);
+  mmio::IoDevice* target = Target(d, op, &offset);
   if (target == nullptr) {
     if ((op & 0x07) == 6) d.now += absl::Milliseconds(in.U8()) * (1 + ((op >> 4) & 0x0F) * 1000);
     if ((op & 0x07) == 7 && write) d.pm1_event.PressPowerButton();
     return;
   }
   if (write) {
-    WriteByte(*target, offset, in.U8());
+    mmio::WriteByte(*target, offset, in.U8());
   } else {
-    ReadByte(*target, offset);
+    mmio::ReadByte(*target, offset);
   }
 }
 

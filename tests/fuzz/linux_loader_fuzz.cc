@@ -15,8 +15,8 @@ namespace {
 
 constexpr uint64_t kRam = 64ull << 20;
 
-const GuestMemory& Memory() {
-  static auto* memory = new GuestMemory(*GuestMemory::Create(kRam));
+const kvm::GuestMemory& Memory() {
+  static auto* memory = new kvm::GuestMemory(*kvm::GuestMemory::Create(kRam));
   return *memory;
 }
 
@@ -30,18 +30,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t cmdline_len = (in.U8() | size_t{in.U8()} << 8) % 4096;
   const size_t initrd_kib = (in.U8() | size_t{in.U8()} << 8) % 4096;  // up to 4 MiB
   const size_t head = size < 4 ? size : 4;
-  LinuxImages images{std::string(reinterpret_cast<const char*>(data) + head, size - head),
-                     std::string(initrd_kib << 10, 'I'), std::string(cmdline_len, 'c')};
-  auto header = ParseBzImage(absl::MakeConstSpan(
+  boot::LinuxImages images{std::string(reinterpret_cast<const char*>(data) + head, size - head),
+                           std::string(initrd_kib << 10, 'I'), std::string(cmdline_len, 'c')};
+  auto header = boot::ParseBzImage(absl::MakeConstSpan(
       reinterpret_cast<const uint8_t*>(images.kernel.data()), images.kernel.size()));
   if (!header.ok()) {
     Check(!header.status().message().empty(), "a refusal says why");
     return 0;
   }
   Check(header->setup_bytes <= images.kernel.size(), "the setup part lies inside the file");
-  Check(header->version >= kMinBootProtocol, "only protocol 2.06+ is accepted");
-  const GuestMemory& memory = Memory();
-  auto entry = LoadLinux(memory, images, BuildE820(memory, {}), 0xE0000);
+  Check(header->version >= boot::kMinBootProtocol, "only protocol 2.06+ is accepted");
+  const kvm::GuestMemory& memory = Memory();
+  auto entry = boot::LoadLinux(memory, images, boot::BuildE820(memory, {}), 0xE0000);
   if (!entry.ok()) return 0;
   Check(entry->rip == 0x100000 + 0x200, "the 64-bit entry is load address + 0x200");
   Check(entry->zero_page + 4096 <= 0xA0000, "the zero page is in low RAM");

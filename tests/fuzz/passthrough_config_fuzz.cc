@@ -18,7 +18,7 @@ namespace {
 
 using namespace pcivmm;  // NOLINT(google-build-using-namespace): fuzzer file
 
-class CountingRouter : public InterruptRouter {
+class CountingRouter : public vfio::InterruptRouter {
  public:
   absl::StatusOr<int> AddMsiRoute(int, uint64_t, uint32_t) override {
     ++routes;
@@ -36,17 +36,17 @@ class CountingRouter : public InterruptRouter {
 };
 
 constexpr uint64_t kRamEnd = 1ull << 30;
-constexpr Bdf kBdf{0, 3, 0};
+constexpr pci::Bdf kBdf{0, 3, 0};
 
-void MakeDevice(testing::FakePassthroughDevice& d) {
-  d.SetConfig(cfg::kVendorId, 4, 0x11E81234);
-  d.SetConfig(cfg::kStatus, 2, 0x0010);
-  d.SetConfig(cfg::kClassCode, 3, 0x00FF00);
-  d.SetConfig(BarOffset(0), 4, 0xFEA00000);
-  d.SetConfig(BarOffset(2), 4, 0xE000000C);
-  d.SetConfig(BarOffset(4), 4, 0xFEB13000);
-  d.SetConfig(cfg::kCapabilitiesPointer, 1, 0x40);
-  d.SetConfig(cfg::kInterruptLine, 2, 0x010B);
+void MakeDevice(vfio::testing::FakePassthroughDevice& d) {
+  d.SetConfig(pci::cfg::kVendorId, 4, 0x11E81234);
+  d.SetConfig(pci::cfg::kStatus, 2, 0x0010);
+  d.SetConfig(pci::cfg::kClassCode, 3, 0x00FF00);
+  d.SetConfig(pci::BarOffset(0), 4, 0xFEA00000);
+  d.SetConfig(pci::BarOffset(2), 4, 0xE000000C);
+  d.SetConfig(pci::BarOffset(4), 4, 0xFEB13000);
+  d.SetConfig(pci::cfg::kCapabilitiesPointer, 1, 0x40);
+  d.SetConfig(pci::cfg::kInterruptLine, 2, 0x010B);
   d.SetConfig(0x40, 4, 0x0086'5005);  // MSI, 64-bit, 8 vectors capable, next 0x50
   d.SetConfig(0x50, 4, 0x0000'0011);  // MSI-X, end
   d.AddBar(0, 64 << 10, true);
@@ -55,21 +55,24 @@ void MakeDevice(testing::FakePassthroughDevice& d) {
   d.irq_counts_ = {1, 4, 0};
 }
 
-void CheckDevice(const testing::FakePassthroughDevice& d, const std::vector<uint8_t>& initial) {
-  for (uint16_t at : {uint16_t{cfg::kHeaderType}, uint16_t{cfg::kInterruptLine}}) {
+void CheckDevice(const vfio::testing::FakePassthroughDevice& d,
+                 const std::vector<uint8_t>& initial) {
+  for (uint16_t at : {uint16_t{pci::cfg::kHeaderType}, uint16_t{pci::cfg::kInterruptLine}}) {
     fuzz::Check(d.Config(at, 1) == initial[at], "owned byte never written to the device");
   }
-  for (uint16_t at = cfg::kBar0; at < cfg::kBar0 + 24; ++at) {
+  for (uint16_t at = pci::cfg::kBar0; at < pci::cfg::kBar0 + 24; ++at) {
     fuzz::Check(d.Config(at, 1) == initial[at], "BARs never written to the device");
   }
-  fuzz::Check(d.Config(cfg::kRomBar, 1) == initial[cfg::kRomBar], "ROM BAR never written");
-  fuzz::Check((d.Config(cfg::kCommand, 2) & cfg::kCommandMemory) != 0, "real decode stays on");
+  fuzz::Check(d.Config(pci::cfg::kRomBar, 1) == initial[pci::cfg::kRomBar],
+              "ROM BAR never written");
+  fuzz::Check((d.Config(pci::cfg::kCommand, 2) & pci::cfg::kCommandMemory) != 0,
+              "real decode stays on");
 }
 
-void CheckSlots(const PassthroughFunction& p, const BarMapper& m) {
-  const PciFunction& f = p.function();
-  const bool decode = (f.ReadEmulated(cfg::kCommand, 2) & cfg::kCommandMemory) != 0;
-  for (const BarSpec& b : f.spec().bars) {
+void CheckSlots(const vfio::PassthroughFunction& p, const pci::BarMapper& m) {
+  const pci::PciFunction& f = p.function();
+  const bool decode = (f.ReadEmulated(pci::cfg::kCommand, 2) & pci::cfg::kCommandMemory) != 0;
+  for (const pci::BarSpec& b : f.spec().bars) {
     const auto at = m.MappedAt(f, b.index);
     fuzz::Check(decode || !at, "no slot while the guest's decode is off");
     fuzz::Check(!at || *at == f.BarAddress(b), "a slot sits at its BAR's address");
@@ -80,20 +83,21 @@ void CheckSlots(const PassthroughFunction& p, const BarMapper& m) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::FuzzInput in(data, size);
-  testing::FakePassthroughDevice dev;
+  vfio::testing::FakePassthroughDevice dev;
   MakeDevice(dev);
   std::vector<uint8_t> initial(256);
   for (uint16_t i = 0; i < 256; ++i) initial[i] = static_cast<uint8_t>(dev.Config(i, 1));
-  auto bus = *PciBus::Create(1);
-  auto p = PassthroughFunction::Create(dev, *bus, {.slot = kBdf.device});
+  auto bus = *pci::PciBus::Create(1);
+  auto p = vfio::PassthroughFunction::Create(dev, *bus, {.slot = kBdf.device});
   fuzz::Check(p.ok(), "create");
-  fuzz::Check(AssignPciResources(*bus, *DefaultPciWindows(kRamEnd, 40), {}).ok(), "firmware");
+  fuzz::Check(pci::AssignPciResources(*bus, *pci::DefaultPciWindows(kRamEnd, 40), {}).ok(),
+              "firmware");
   fuzz::TrackingKvm kvm;
-  MemslotTable slots(&kvm, 64);
-  const MapPolicy policy = (in.U8() & 1) ? MapPolicy::kDeferred : MapPolicy::kEager;
-  BarMapper mapper(slots, {policy, {}, {*AddressRange::Make(0, kRamEnd)}, 40});
-  Bus mmio("mmio", UINT64_MAX);
-  Bus pio("pio", 0x10000);
+  mmio::MemslotTable slots(&kvm, 64);
+  const pci::MapPolicy policy = (in.U8() & 1) ? pci::MapPolicy::kDeferred : pci::MapPolicy::kEager;
+  pci::BarMapper mapper(slots, {policy, {}, {*mmio::AddressRange::Make(0, kRamEnd)}, 40});
+  mmio::Bus mmio("mmio", UINT64_MAX);
+  mmio::Bus pio("pio", 0x10000);
   CountingRouter router;
   fuzz::Check((*p)->Activate(mmio, pio, mapper, &router, 19).ok(), "activate");
   while (!in.empty()) {
@@ -102,13 +106,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto reg = static_cast<uint16_t>((in.U8() & ~(width - 1u)) & 0xFF);
     const uint32_t value = in.U32();
     if ((op & 0xC) == 0) {
-      (void)bus->Read(ConfigPath::kPio, kBdf, reg, width, 0);
+      (void)bus->Read(pci::ConfigPath::kPio, kBdf, reg, width, 0);
     } else if ((op & 0xC) == 0x4) {
-      const BarSpec& b = (*p)->function().spec().bars[(op >> 4) % 3];
+      const pci::BarSpec& b = (*p)->function().spec().bars[(op >> 4) % 3];
       uint8_t buf[4] = {};
       mmio.Read((*p)->function().BarAddress(b) + (value % 64) * 4, absl::MakeSpan(buf), 0);
     } else {
-      bus->Write(ConfigPath::kPio, kBdf, reg, width, value, 0);
+      bus->Write(pci::ConfigPath::kPio, kBdf, reg, width, value, 0);
     }
     CheckDevice(dev, initial);
     CheckSlots(**p, mapper);

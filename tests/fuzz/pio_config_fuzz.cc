@@ -10,10 +10,10 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pcivmm;  // NOLINT(google-build-using-namespace): fuzzer entry point
   // One bus for the process: the invariants must hold from any reachable state.
-  static std::unique_ptr<PciBus> pci = fuzz::MakeFuzzBus(1);
-  auto pio = std::make_shared<PioConfigAccess>(pci.get());
-  Bus ports("pio", 0x10000);
-  fuzz::Check(ports.Register(kPioConfigAddressPort, 8, pio).ok(), "register");
+  static std::unique_ptr<pci::PciBus> pci = fuzz::MakeFuzzBus(1);
+  auto pio = std::make_shared<pci::PioConfigAccess>(pci.get());
+  mmio::Bus ports("pio", 0x10000);
+  fuzz::Check(ports.Register(pci::kPioConfigAddressPort, 8, pio).ok(), "register");
   fuzz::FuzzInput in(data, size);
   while (!in.empty()) {
     const uint8_t op = in.U8();
@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t width = size_t{1} << ((op >> 1) & 3) % 3;  // 1, 2, 4
     uint8_t buf[4];
     if (op & 1) {
-      StoreLe(in.U32(), absl::MakeSpan(buf, width));
+      pci::StoreLe(in.U32(), absl::MakeSpan(buf, width));
       ports.Write(port, absl::MakeConstSpan(buf, width), 0);
     } else {
       ports.Read(port, absl::MakeSpan(buf, width), 0);
@@ -32,10 +32,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Absent functions read all-ones through the data port.
   pio->set_enabled(true);
   uint8_t latch[4];
-  StoreLe(0x80000000u | 7u << 11, absl::MakeSpan(latch));
-  ports.Write(kPioConfigAddressPort, latch, 0);
+  pci::StoreLe(0x80000000u | 7u << 11, absl::MakeSpan(latch));
+  ports.Write(pci::kPioConfigAddressPort, latch, 0);
   uint8_t v[4];
-  ports.Read(kPioConfigDataPort, absl::MakeSpan(v), 0);
-  fuzz::Check(LoadLe(v) == 0xFFFFFFFF, "absent function reads all-ones");
+  ports.Read(pci::kPioConfigDataPort, absl::MakeSpan(v), 0);
+  fuzz::Check(pci::LoadLe(v) == 0xFFFFFFFF, "absent function reads all-ones");
   return 0;
 }

@@ -33,10 +33,10 @@ void CheckRead(uint64_t offset, uint8_t value, uint8_t lcr) {
   if (offset == 5) Check((value & 0xE0) == 0x60, "LSR: THRE and TEMT set, no FIFO error");
 }
 
-void CheckState(SerialUart& uart, const testing::FakeIrqLine& irq) {
+void CheckState(devices::SerialUart& uart, const devices::testing::FakeIrqLine& irq) {
   const uint8_t iir = uart.PeekIir();
   CheckIir(iir);
-  const uint8_t mcr = ReadByte(uart, 4);
+  const uint8_t mcr = mmio::ReadByte(uart, 4);
   const bool pending = (iir & 0x01) == 0;
   const bool gated_on = (mcr & 0x08) != 0 && (mcr & 0x10) == 0;
   Check(irq.level() == (pending && gated_on), "IRQ level == pending && OUT2 && !loop");
@@ -45,11 +45,11 @@ void CheckState(SerialUart& uart, const testing::FakeIrqLine& irq) {
   Check(uart.rx_space() <= 32, "RX FIFO is bounded");
 }
 
-void Access(SerialUart& uart, FuzzInput& in, uint8_t op) {
+void Access(devices::SerialUart& uart, FuzzInput& in, uint8_t op) {
   const size_t width = size_t{1} << ((op >> 5) % 3);  // 1, 2, 4
   const uint64_t offset = std::min<uint64_t>(op & 7, 8 - width);
   uint8_t buf[4] = {0, 0, 0, 0};
-  const uint8_t lcr = ReadByte(uart, 3);
+  const uint8_t lcr = mmio::ReadByte(uart, 3);
   if (op & 0x08) {
     for (size_t i = 0; i < width; ++i) buf[i] = in.U8();
     uart.Write(offset, absl::MakeConstSpan(buf, width), 0);
@@ -64,10 +64,10 @@ void Access(SerialUart& uart, FuzzInput& in, uint8_t op) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace pcivmm;  // NOLINT(google-build-using-namespace): fuzzer entry point
-  testing::FakeIrqLine irq;
+  devices::testing::FakeIrqLine irq;
   size_t sunk = 0;
-  SerialUart uart(&irq, [&sunk](std::string_view s) { sunk += s.size(); },
-                  {.rx_fifo_bytes = 32, .output_tail_bytes = 16});
+  devices::SerialUart uart(&irq, [&sunk](std::string_view s) { sunk += s.size(); },
+                           {.rx_fifo_bytes = 32, .output_tail_bytes = 16});
   fuzz::FuzzInput in(data, size);
   while (!in.empty()) {
     const uint8_t op = in.U8();

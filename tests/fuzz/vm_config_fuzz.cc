@@ -10,20 +10,20 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using pcivmm::fuzz::Check;
   const std::string_view json(reinterpret_cast<const char*>(data), size);
-  auto config = pcivmm::ParseVmConfigJson(json);
+  auto config = pcivmm::api::ParseVmConfigJson(json);
   if (!config.ok()) {
     Check(!config.status().message().empty(), "a parse error says why");
     return 0;
   }
-  auto spec = pcivmm::VmSpecFromConfig(*config);
+  auto spec = pcivmm::api::VmSpecFromConfig(*config);
   if (!spec.ok()) {
     Check(!spec.status().message().empty(), "a validation error names the field");
     return 0;
   }
-  auto again = pcivmm::VmSpecFromConfig(pcivmm::ConfigFromSpec(*spec));
+  auto again = pcivmm::api::VmSpecFromConfig(pcivmm::api::ConfigFromSpec(*spec));
   Check(again.ok(), "the effective configuration of a valid spec is valid");
-  Check(pcivmm::ConfigFromSpec(*again).SerializeAsString() ==
-            pcivmm::ConfigFromSpec(*spec).SerializeAsString(),
+  Check(pcivmm::api::ConfigFromSpec(*again).SerializeAsString() ==
+            pcivmm::api::ConfigFromSpec(*spec).SerializeAsString(),
         "the round trip is stable");
   return 0;
 }

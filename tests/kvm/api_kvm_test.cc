@@ -36,14 +36,14 @@ constexpr uint64_t kForever = 0xFFFFFFFFull;
 // reached over a real Unix socket.
 class ApiVm {
  public:
-  static std::unique_ptr<ApiVm> Create(const std::string& json, VmHost::Options options) {
-    auto config = ParseVmConfigJson(json);
+  static std::unique_ptr<ApiVm> Create(const std::string& json, api::VmHost::Options options) {
+    auto config = api::ParseVmConfigJson(json);
     EXPECT_TRUE(config.ok()) << config.status();
-    auto spec = VmSpecFromConfig(*config);
+    auto spec = api::VmSpecFromConfig(*config);
     EXPECT_TRUE(spec.ok()) << spec.status();
     if (!spec.ok()) return nullptr;
     options.echo_console = false;
-    auto host = VmHost::Create(*spec, options);
+    auto host = api::VmHost::Create(*spec, options);
     EXPECT_TRUE(host.ok()) << host.status();
     if (!host.ok()) return nullptr;
     std::unique_ptr<ApiVm> vm(new ApiVm(std::move(*host)));
@@ -65,7 +65,7 @@ class ApiVm {
     return grpc::CreateCustomChannel("unix:" + socket_, grpc::InsecureChannelCredentials(), args);
   }
   v1::VmService::Stub& stub() { return *stub_; }
-  VmHost& host() { return *host_; }
+  api::VmHost& host() { return *host_; }
   uint64_t Report(const std::string& key) const {
     for (absl::string_view line : absl::StrSplit(host_->machine().console().output(), '\n')) {
       uint64_t v = 0;
@@ -76,15 +76,15 @@ class ApiVm {
   }
 
  private:
-  explicit ApiVm(std::unique_ptr<VmHost> host) : host_(std::move(host)) {}
+  explicit ApiVm(std::unique_ptr<api::VmHost> host) : host_(std::move(host)) {}
   bool Serve() {
     char tmpl[] = "/tmp/pcivmm-api-kvm.XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     socket_ = dir_ + "/api.sock";
-    service_ = std::make_unique<VmServiceImpl>(host_.get(), VmServiceImpl::Options());
-    ApiServerOptions o;
+    service_ = std::make_unique<api::VmServiceImpl>(host_.get(), api::VmServiceImpl::Options());
+    api::ApiServerOptions o;
     o.unix_socket = socket_;
-    auto server = ApiServer::Start(service_.get(), o);
+    auto server = api::ApiServer::Start(service_.get(), o);
     EXPECT_TRUE(server.ok()) << server.status();
     if (!server.ok()) return false;
     server_ = std::move(*server);
@@ -92,9 +92,9 @@ class ApiVm {
     return true;
   }
 
-  std::unique_ptr<VmHost> host_;
-  std::unique_ptr<VmServiceImpl> service_;
-  std::unique_ptr<ApiServer> server_;
+  std::unique_ptr<api::VmHost> host_;
+  std::unique_ptr<api::VmServiceImpl> service_;
+  std::unique_ptr<api::ApiServer> server_;
   std::unique_ptr<v1::VmService::Stub> stub_;
   std::string dir_, socket_;
 };
@@ -203,7 +203,7 @@ class ApiKvmTest : public ::testing::Test {
  protected:
   // Boots cfg_storm (n reads) parked right after its boot marker; returns the stats then.
   v1::GetStatsResponse BootToMarker(uint64_t arg, const std::string& pci_extra = "") {
-    VmHost::Options o;
+    api::VmHost::Options o;
     o.pause_on_boot_marker = true;
     vm_ = ApiVm::Create(GuestJson("cfg_storm", arg, pci_extra), o);
     EXPECT_TRUE(vm_);
@@ -244,10 +244,11 @@ TEST_F(ApiKvmTest, PioAccessesOfTheGuestAreExactlyTheApiDeltas) {
   EXPECT_EQ(after.paths[v1::CONFIG_PATH_PIO].first - before.paths[v1::CONFIG_PATH_PIO].first,
             accesses);
   EXPECT_EQ(after.reg0_reads - before.reg0_reads, kN);
-  EXPECT_EQ(after.ports[kPioConfigAddressPort].second - before.ports[kPioConfigAddressPort].second,
+  EXPECT_EQ(after.ports[pci::kPioConfigAddressPort].second -
+                before.ports[pci::kPioConfigAddressPort].second,
             accesses);
-  const uint64_t data_in = after.ports[kPioConfigDataPort].first + after.ports[0xCFE].first -
-                           before.ports[kPioConfigDataPort].first;
+  const uint64_t data_in = after.ports[pci::kPioConfigDataPort].first + after.ports[0xCFE].first -
+                           before.ports[pci::kPioConfigDataPort].first;
   EXPECT_EQ(data_in, accesses);
   EXPECT_EQ(vm_->host().Wait().exit_code, 0);
 }
@@ -261,7 +262,7 @@ TEST_F(ApiKvmTest, EcamTrapAccessesOfTheGuestAreExactlyTheApiDeltas) {
             accesses);
   EXPECT_EQ(after.regions["pci-ecam"].first - before.regions["pci-ecam"].first, accesses);
   EXPECT_EQ(after.reg0_reads - before.reg0_reads, kN);
-  EXPECT_EQ(after.ports[kPioConfigAddressPort].second, 0u);
+  EXPECT_EQ(after.ports[pci::kPioConfigAddressPort].second, 0u);
 }
 
 // Pauses make the deltas exact while the guest storms without end; switching the fast path
@@ -317,10 +318,10 @@ TEST_F(ApiKvmTest, PausedCountersStandStillAndShutdownStopsTheVm) {
   EXPECT_EQ(info.stop_detail(), "shut down through the API");
   EXPECT_TRUE(info.has_boot_ns());
   // The KVM it ran on, by the same classifier as this test's: a lab run says so.
-  const KvmClass kvm = ClassifyHostKvm();
-  EXPECT_EQ(info.kvm().flavour(), FlavourName(kvm.flavour));
+  const kvm::KvmClass kvm = kvm::ClassifyHostKvm();
+  EXPECT_EQ(info.kvm().flavour(), kvm::FlavourName(kvm.flavour));
   EXPECT_EQ(info.kvm().reason(), kvm.reason);
-  EXPECT_EQ(info.kvm().where(), KvmWhere());
+  EXPECT_EQ(info.kvm().where(), kvm::KvmWhere());
   EXPECT_NE(info.kvm().flavour(), "absent");
   grpc::ClientContext ctx2;
   Deadline(&ctx2);
@@ -336,14 +337,14 @@ TEST_F(ApiKvmTest, AHostWriteToTheCommandRegisterUnmapsTheBarsAndSaysSo) {
     Deadline(&ctx);
     v1::WriteConfigRequest req;
     req.mutable_bdf()->set_device(1);
-    req.set_offset(cfg::kCommand);
+    req.set_offset(pci::cfg::kCommand);
     req.set_width(2);
     req.set_value(cmd);
     v1::WriteConfigResponse resp;
     EXPECT_TRUE(vm_->stub().WriteConfig(&ctx, req, &resp).ok());
     return resp.read_back();
   };
-  EXPECT_EQ(write(0) & cfg::kCommandMemory, 0u);
+  EXPECT_EQ(write(0) & pci::cfg::kCommandMemory, 0u);
   EXPECT_TRUE(watch_->WaitFor([](const v1::Event& e) {
     return e.bar_mapping().op() == v1::BAR_MAPPING_OP_UNMAP && e.bar_mapping().bar() == 1;
   }));
@@ -353,7 +354,7 @@ TEST_F(ApiKvmTest, AHostWriteToTheCommandRegisterUnmapsTheBarsAndSaysSo) {
   ASSERT_TRUE(vm_->stub().GetMappingStats(&ctx, {}, &m).ok());
   EXPECT_EQ(m.mapping().totals().unmaps(), 3u);
   for (const auto& bar : m.mapping().bars()) EXPECT_FALSE(bar.has_mapped_gpa()) << bar.bar();
-  write(cfg::kCommandMemory);
+  write(pci::cfg::kCommandMemory);
   EXPECT_EQ(vm_->host().pci().mapper().Total().maps, 6u);  // hand-off and now
   Counts c = Parse(Stats(vm_->stub(), true));
   EXPECT_EQ(c.paths[v1::CONFIG_PATH_HOST].second, 2u);
@@ -431,11 +432,11 @@ TEST_F(ApiKvmTest, SixteenClientsTimesAThousandCallsWhileTheGuestStorms) {
   EXPECT_EQ(end.paths[v1::CONFIG_PATH_PIO].first, end.reg0_reads);  // the storm reads only that
   // A pause lands between two exits: possibly between a read's address write (0xCF8) and
   // its data read (0xCFC), so the address port may be one ahead, never more, never behind.
-  const uint64_t address_writes = end.ports[kPioConfigAddressPort].second;
+  const uint64_t address_writes = end.ports[pci::kPioConfigAddressPort].second;
   const uint64_t reads = end.paths[v1::CONFIG_PATH_PIO].first;
   EXPECT_TRUE(address_writes == reads || address_writes == reads + 1)
       << address_writes << " writes to 0xCF8, " << reads << " config reads";
-  EXPECT_EQ(end.ports[kPioConfigDataPort].first, reads);
+  EXPECT_EQ(end.ports[pci::kPioConfigDataPort].first, reads);
   std::vector<int64_t> all;
   for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());

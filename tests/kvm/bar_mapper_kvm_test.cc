@@ -17,11 +17,11 @@ constexpr uint64_t kSeed = 0x1122334455667788ull;
 
 class BarMapperKvmTest : public ::testing::Test {
  protected:
-  void Setup(MapPolicy policy, int gpus) {
-    PciConfig pc;
+  void Setup(pci::MapPolicy policy, int gpus) {
+    platform::PciConfig pc;
     pc.bar_policy = policy;
     for (int i = 0; i < gpus; ++i) {
-      pc.devices.push_back(GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1));
+      pc.devices.push_back(pci::GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1));
     }
     vm_ = GuestVm::Create(pc);
     ASSERT_TRUE(vm_);
@@ -32,15 +32,15 @@ class BarMapperKvmTest : public ::testing::Test {
     std::memcpy(bar0_.data(), &kSeed, 8);
   }
   void Run(const char* guest, uint64_t arg) {
-    StopReason r = vm_->Run(guest, arg);
+    kvm::StopReason r = vm_->Run(guest, arg);
     ASSERT_EQ(r.exit_code, 0) << r.detail;
   }
   uint64_t Report(const std::string& key) { return vm_->Report(key); }
-  BarMapper& mapper() { return vm_->pci().mapper(); }
-  BarMapStats DeviceTotal(const PciFunction& f) {
-    BarMapStats t;
-    for (const BarSpec& b : f.spec().bars) {
-      const BarMapStats s = mapper().stats(f, b.index);
+  pci::BarMapper& mapper() { return vm_->pci().mapper(); }
+  pci::BarMapStats DeviceTotal(const pci::PciFunction& f) {
+    pci::BarMapStats t;
+    for (const pci::BarSpec& b : f.spec().bars) {
+      const pci::BarMapStats s = mapper().stats(f, b.index);
       t.maps += s.maps;
       t.unmaps += s.unmaps;
       t.moves += s.moves;
@@ -49,12 +49,12 @@ class BarMapperKvmTest : public ::testing::Test {
     return t;
   }
   std::unique_ptr<GuestVm> vm_;
-  PciFunction* gpu0_ = nullptr;
+  pci::PciFunction* gpu0_ = nullptr;
   absl::Span<uint8_t> bar0_;
 };
 
 TEST_F(BarMapperKvmTest, GuestReadsTheHostsPatternAndTheHostReadsTheGuests) {
-  Setup(MapPolicy::kEager, 1);
+  Setup(pci::MapPolicy::kEager, 1);
   Run("bar_test", 0);
   EXPECT_EQ(Report("bar0"), gpu0_->BarAddress(gpu0_->spec().bars[0]));
   EXPECT_EQ(Report("host_pattern"), kSeed);
@@ -64,7 +64,7 @@ TEST_F(BarMapperKvmTest, GuestReadsTheHostsPatternAndTheHostReadsTheGuests) {
 }
 
 TEST_F(BarMapperKvmTest, GuestReachesThe128GiBBarAbove4GiB) {
-  Setup(MapPolicy::kEager, 1);
+  Setup(pci::MapPolicy::kEager, 1);
   auto bar1 = mapper().Backing(*gpu0_, 1);
   ASSERT_TRUE(bar1.ok());
   ASSERT_EQ(bar1->size(), 128ull << 30);
@@ -80,7 +80,7 @@ TEST_F(BarMapperKvmTest, GuestReachesThe128GiBBarAbove4GiB) {
 }
 
 TEST_F(BarMapperKvmTest, EagerDecodeOffMakesTheBarReadAllOnes) {
-  Setup(MapPolicy::kEager, 1);
+  Setup(pci::MapPolicy::kEager, 1);
   Run("bar_test", 1);
   EXPECT_EQ(Report("decode_on"), kSeed & 0xFFFFFFFF);
   EXPECT_EQ(Report("decode_off"), 0xFFFFFFFFu);
@@ -89,7 +89,7 @@ TEST_F(BarMapperKvmTest, EagerDecodeOffMakesTheBarReadAllOnes) {
 }
 
 TEST_F(BarMapperKvmTest, DeferredKeepsTheSlotWhileDecodeIsOff) {
-  Setup(MapPolicy::kDeferred, 1);
+  Setup(pci::MapPolicy::kDeferred, 1);
   Run("bar_test", 1);
   EXPECT_EQ(Report("decode_off"), kSeed & 0xFFFFFFFF);  // the documented deferred trade-off
   EXPECT_EQ(DeviceTotal(*gpu0_).unmaps, 0u);
@@ -98,18 +98,18 @@ TEST_F(BarMapperKvmTest, DeferredKeepsTheSlotWhileDecodeIsOff) {
 // The Hyper-V seed's pattern: 14 GPUs with 128 GiB BARs, decode on at hand-off, Linux's
 // probe toggling decode around every BAR it sizes.
 TEST_F(BarMapperKvmTest, SizingFourteenGpusCostsEagerEveryToggleAndDeferredNothing) {
-  for (MapPolicy policy : {MapPolicy::kEager, MapPolicy::kDeferred}) {
+  for (pci::MapPolicy policy : {pci::MapPolicy::kEager, pci::MapPolicy::kDeferred}) {
     Setup(policy, 14);
     Run("pci_enum", /*ECAM*/ 1);
-    for (const PciFunction* f : vm_->pci().bus().functions()) {
+    for (const pci::PciFunction* f : vm_->pci().bus().functions()) {
       if (f->spec().slot == 0) continue;
       const uint64_t toggles = Report(absl::StrFormat("fn.%02d.0.cmd_writes", f->spec().slot)) / 2;
-      const BarMapStats t = DeviceTotal(*f);
+      const pci::BarMapStats t = DeviceTotal(*f);
       const uint64_t bars = 3;  // BAR0, BAR1, BAR3 are memory BARs
-      SCOPED_TRACE(absl::StrFormat("%s %s", MapPolicyName(policy), f->spec().name));
+      SCOPED_TRACE(absl::StrFormat("%s %s", pci::MapPolicyName(policy), f->spec().name));
       EXPECT_EQ(toggles, 5u);
-      EXPECT_EQ(t.unmaps, policy == MapPolicy::kEager ? bars * toggles : 0u);
-      EXPECT_EQ(t.maps, bars + (policy == MapPolicy::kEager ? bars * toggles : 0u));
+      EXPECT_EQ(t.unmaps, policy == pci::MapPolicy::kEager ? bars * toggles : 0u);
+      EXPECT_EQ(t.maps, bars + (policy == pci::MapPolicy::kEager ? bars * toggles : 0u));
       EXPECT_EQ(t.moves, 0u);
       EXPECT_EQ(t.conflicts, 0u);
     }
@@ -117,9 +117,9 @@ TEST_F(BarMapperKvmTest, SizingFourteenGpusCostsEagerEveryToggleAndDeferredNothi
 }
 
 TEST_F(BarMapperKvmTest, BarMovedOntoTheEcamWindowIsRefusedAndCounted) {
-  Setup(MapPolicy::kEager, 1);
+  Setup(pci::MapPolicy::kEager, 1);
   Run("bar_test", 2);
-  EXPECT_EQ(Report("bar0_moved"), kEcamBase);
+  EXPECT_EQ(Report("bar0_moved"), pci::kEcamBase);
   EXPECT_EQ(Report("vendor_via_ecam"), 0x20B510DEu);  // ECAM still answers there
   EXPECT_EQ(Report("after_restore"), kSeed & 0xFFFFFFFF);
   EXPECT_EQ(mapper().stats(*gpu0_, 0).conflicts, 1u);

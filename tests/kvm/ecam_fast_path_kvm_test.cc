@@ -19,16 +19,16 @@ enum class Mode { kPio, kEcamTrap, kEcamFast };
 
 class EcamFastPathKvmTest : public ::testing::Test {
  protected:
-  StopReason Run(Mode mode, const char* guest, uint64_t arg, int vcpus = 1) {
-    PciConfig pc;
+  kvm::StopReason Run(Mode mode, const char* guest, uint64_t arg, int vcpus = 1) {
+    platform::PciConfig pc;
     pc.ecam_fast_path = mode == Mode::kEcamFast;
-    pc.devices = {GpuLikeDevice("gpu0", 1)};
+    pc.devices = {pci::GpuLikeDevice("gpu0", 1)};
     vm_ = GuestVm::Create(pc, vcpus);
     if (!vm_) return {-1, "setup failed"};
     return vm_->Run(guest, arg);
   }
   uint64_t Report(const std::string& key) { return vm_->Report(key); }
-  uint64_t ConfigExits() { return ConfigExitCount(vm_->stats(), vm_->pci()); }
+  uint64_t ConfigExits() { return platform::ConfigExitCount(vm_->stats(), vm_->pci()); }
   std::unique_ptr<GuestVm> vm_;
 };
 
@@ -37,7 +37,7 @@ TEST_F(EcamFastPathKvmTest, PioStormCostsTwoExitsPerRead) {
   EXPECT_EQ(Report("storm_reads"), kStormReads);
   EXPECT_EQ(Report("id"), 0x20B510DEu);
   EXPECT_EQ(ConfigExits(), 2 * Report("config_reads"));
-  EXPECT_EQ(vm_->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kRead),
+  EXPECT_EQ(vm_->pci().bus().stats().accesses(pci::ConfigPath::kPio, mmio::Direction::kRead),
             Report("config_reads"));
 }
 
@@ -56,7 +56,7 @@ TEST_F(EcamFastPathKvmTest, EcamFastStormCostsNoExits) {
   EXPECT_EQ(Report("mismatches"), 0u);
   EXPECT_EQ(ConfigExits(), 0u);
   EXPECT_EQ(vm_->stats().exits(KVM_EXIT_MMIO), 0u);
-  EXPECT_EQ(vm_->pci().bus().stats().accesses(ConfigPath::kEcam, Direction::kRead), 0u);
+  EXPECT_EQ(vm_->pci().bus().stats().accesses(pci::ConfigPath::kEcam, mmio::Direction::kRead), 0u);
 }
 
 TEST_F(EcamFastPathKvmTest, AbsentFunctionsReadAllOnesThroughTheShadow) {
@@ -67,12 +67,12 @@ TEST_F(EcamFastPathKvmTest, AbsentFunctionsReadAllOnesThroughTheShadow) {
 }
 
 TEST_F(EcamFastPathKvmTest, SizingWriteOnOneVcpuIsSeenByTheOtherWithoutExits) {
-  StopReason r = Run(Mode::kEcamFast, "cfg_smp", 0, /*vcpus=*/2);
+  kvm::StopReason r = Run(Mode::kEcamFast, "cfg_smp", 0, /*vcpus=*/2);
   ASSERT_EQ(r.exit_code, 0) << r.detail;
   EXPECT_EQ(Report("bar0_after_sizing"), 0xFF000000u);  // 16 MiB, 32-bit, non-prefetchable
   const int ecam = vm_->pci().ecam_region();
-  EXPECT_EQ(vm_->stats().vcpu(0).mmio(ecam, Direction::kWrite), 1u);
-  EXPECT_EQ(vm_->stats().vcpu(1).mmio(ecam, Direction::kRead), 0u);
+  EXPECT_EQ(vm_->stats().vcpu(0).mmio(ecam, mmio::Direction::kWrite), 1u);
+  EXPECT_EQ(vm_->stats().vcpu(1).mmio(ecam, mmio::Direction::kRead), 0u);
 }
 
 }  // namespace

@@ -18,22 +18,23 @@ namespace pcivmm::testing {
 class GuestVm {
  public:
   // Console captured, not echoed. Fails the test (and returns nullptr) on a setup error.
-  static std::unique_ptr<GuestVm> Create(std::optional<PciConfig> pci = std::nullopt,
+  static std::unique_ptr<GuestVm> Create(std::optional<platform::PciConfig> pci = std::nullopt,
                                          int vcpus = 1) {
-    MachineConfig mc;
+    platform::MachineConfig mc;
     mc.vcpus = vcpus;
     return CreateWith(mc, std::move(pci));
   }
 
   // The same with a chosen machine (RAM size, the PC platform's in-kernel irqchip).
-  static std::unique_ptr<GuestVm> CreateWith(MachineConfig mc, std::optional<PciConfig> pci) {
+  static std::unique_ptr<GuestVm> CreateWith(platform::MachineConfig mc,
+                                             std::optional<platform::PciConfig> pci) {
     mc.console_echo = nullptr;
-    auto m = Machine::Create(mc);
+    auto m = platform::Machine::Create(mc);
     EXPECT_TRUE(m.ok()) << m.status();
     if (!m.ok()) return nullptr;
     std::unique_ptr<GuestVm> vm(new GuestVm(std::move(*m)));
     if (pci) {
-      auto p = PciPlatform::Attach(*vm->machine_, *pci);
+      auto p = platform::PciPlatform::Attach(*vm->machine_, *pci);
       EXPECT_TRUE(p.ok()) << p.status();
       if (!p.ok()) return nullptr;
       vm->pci_ = std::move(*p);
@@ -42,16 +43,16 @@ class GuestVm {
   }
 
   // Runs guest-images/<name>.bin with `arg`; afterwards Report() reads what it printed.
-  StopReason Run(const std::string& name, uint64_t arg = 0) {
+  kvm::StopReason Run(const std::string& name, uint64_t arg = 0) {
     return RunImage(std::string(PCIVMM_GUEST_DIR) + "/" + name + ".bin", arg);
   }
 
   // Runs the flat image at `path`.
-  StopReason RunImage(const std::string& path, uint64_t arg = 0) {
+  kvm::StopReason RunImage(const std::string& path, uint64_t arg = 0) {
     absl::Status st = machine_->LoadTestGuest(path, arg);
     EXPECT_TRUE(st.ok()) << st;
-    StopReason r = machine_->Run();
-    reports_ = ParseReports(machine_->console().output());
+    kvm::StopReason r = machine_->Run();
+    reports_ = devices::testing::ParseReports(machine_->console().output());
     return r;
   }
 
@@ -63,14 +64,15 @@ class GuestVm {
     return it == reports_.end() ? ~0ull : it->second;
   }
 
-  Machine& machine() { return *machine_; }
-  PciPlatform& pci() { return *pci_; }
-  const ExitStats& stats() { return machine_->stats(); }
+  platform::Machine& machine() { return *machine_; }
+  platform::PciPlatform& pci() { return *pci_; }
+  const kvm::ExitStats& stats() { return machine_->stats(); }
 
  private:
-  explicit GuestVm(std::unique_ptr<Machine> m) : machine_(std::move(m)) {}
-  std::unique_ptr<Machine> machine_;
-  std::unique_ptr<PciPlatform> pci_;  // after machine_: destroyed first (it uses its memslots)
+  explicit GuestVm(std::unique_ptr<platform::Machine> m) : machine_(std::move(m)) {}
+  std::unique_ptr<platform::Machine> machine_;
+  std::unique_ptr<platform::PciPlatform>
+      pci_;  // after machine_: destroyed first (it uses its memslots)
   std::map<std::string, uint64_t> reports_;
 };
 

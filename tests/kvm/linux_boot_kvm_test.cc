@@ -41,16 +41,16 @@ struct Options {
   std::string cmdline_extra = "";
 };
 
-std::unique_ptr<LinuxVm> MakeVm(const Options& o) {
-  LinuxVmConfig c;
+std::unique_ptr<platform::LinuxVm> MakeVm(const Options& o) {
+  platform::LinuxVmConfig c;
   c.machine.ram_bytes = 256ull << 20;
   c.machine.vcpus = o.vcpus;
   c.machine.console_echo = nullptr;
   c.pci.pio_enabled = o.pio;
   c.pci.ecam_fast_path = o.fast_path;
-  c.pci.bar_policy = MapPolicy::kDeferred;
+  c.pci.bar_policy = pci::MapPolicy::kDeferred;
   for (int i = 0; i < o.gpus; ++i) {
-    c.pci.devices.push_back(GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1, kGpuBar1));
+    c.pci.devices.push_back(pci::GpuLikeDevice(absl::StrFormat("gpu%d", i), i + 1, kGpuBar1));
   }
   if (std::getenv("PCIVMM_TEST_CONSOLE") != nullptr) {  // debugging: echo the guest console
     c.devices.console = [](std::string_view s) { std::fwrite(s.data(), 1, s.size(), stderr); };
@@ -58,9 +58,9 @@ std::unique_ptr<LinuxVm> MakeVm(const Options& o) {
   c.boot.kernel_path = PCIVMM_LINUX_GUEST_DIR "/vmlinuz";
   c.boot.initrd_path = PCIVMM_LINUX_GUEST_DIR "/initramfs.cpio.gz";
   const char* debug_cmdline = std::getenv("PCIVMM_TEST_CMDLINE");  // e.g. "loglevel=8"
-  c.boot.cmdline = absl::StrFormat("%s %s %s", kDefaultLinuxCmdline, o.cmdline_extra,
+  c.boot.cmdline = absl::StrFormat("%s %s %s", platform::kDefaultLinuxCmdline, o.cmdline_extra,
                                    debug_cmdline != nullptr ? debug_cmdline : "");
-  auto vm = LinuxVm::Create(std::move(c));
+  auto vm = platform::LinuxVm::Create(std::move(c));
   EXPECT_TRUE(vm.ok()) << vm.status();
   return vm.ok() ? std::move(*vm) : nullptr;
 }
@@ -68,30 +68,32 @@ std::unique_ptr<LinuxVm> MakeVm(const Options& o) {
 // pcivmm --boot-timeout for the in-process VM: a guest whose init has not written the boot
 // marker in time is stopped with the watchdog's report (console line, each vCPU's RIP and
 // last exit) as the stop's detail.
-void StopWithBootReport(LinuxVm& vm, absl::Duration timeout) {
+void StopWithBootReport(platform::LinuxVm& vm, absl::Duration timeout) {
   if (vm.boot_marker().boot_ns().has_value()) return;
-  const BootTimeoutReport report = CollectBootTimeoutReport(
+  const platform::BootTimeoutReport report = platform::CollectBootTimeoutReport(
       vm.machine(), timeout, vm.devices().uart().output_tail(), absl::Seconds(2));
   if (vm.boot_marker().boot_ns().has_value()) {  // it came while the vCPUs parked
     vm.machine().control().Resume();
     return;
   }
-  vm.machine().RequestStop({kExitStatusBootTimeout, FormatBootTimeoutReport(report, "")});
+  vm.machine().RequestStop(
+      {kvm::kExitStatusBootTimeout, platform::FormatBootTimeoutReport(report, "")});
 }
 
 // Runs the VM; a guest that has not booted after `boot_timeout` (StopWithBootReport), or is
 // still running after kWatchdog, is stopped, so a hang fails the test (with the vCPUs'
 // instruction pointers) instead of the lab's time limit.
-StopReason RunWithWatchdog(LinuxVm& vm, absl::Duration boot_timeout = kBootTimeout) {
+kvm::StopReason RunWithWatchdog(platform::LinuxVm& vm, absl::Duration boot_timeout = kBootTimeout) {
   constexpr absl::Duration kWatchdog = absl::Seconds(150);
-  BootWatchdog boot(boot_timeout, [&vm, boot_timeout] { StopWithBootReport(vm, boot_timeout); });
+  platform::BootWatchdog boot(boot_timeout,
+                              [&vm, boot_timeout] { StopWithBootReport(vm, boot_timeout); });
   absl::Notification done;
   std::thread watchdog([&] {
     if (done.WaitForNotificationWithTimeout(kWatchdog)) return;
-    vm.machine().RequestStop({kExitStatusVmmError, "test watchdog: guest still running"});
+    vm.machine().RequestStop({kvm::kExitStatusVmmError, "test watchdog: guest still running"});
   });
   boot.Arm();
-  StopReason r = vm.Run();
+  kvm::StopReason r = vm.Run();
   boot.Stop();
   done.Notify();
   watchdog.join();
@@ -102,17 +104,17 @@ StopReason RunWithWatchdog(LinuxVm& vm, absl::Duration boot_timeout = kBootTimeo
   return r;
 }
 
-StopReason Boot(LinuxVm& vm) {
-  StopReason r = RunWithWatchdog(vm);
+kvm::StopReason Boot(platform::LinuxVm& vm) {
+  kvm::StopReason r = RunWithWatchdog(vm);
   EXPECT_EQ(r.exit_code, 0) << r.detail << "\nconsole:\n" << vm.devices().uart().output_tail();
   return r;
 }
 
-uint64_t PioExits(const LinuxVm& vm, uint16_t first, uint16_t count) {
+uint64_t PioExits(const platform::LinuxVm& vm, uint16_t first, uint16_t count) {
   uint64_t n = 0;
-  auto& stats = const_cast<LinuxVm&>(vm).machine().stats();
+  auto& stats = const_cast<platform::LinuxVm&>(vm).machine().stats();
   for (uint16_t p = first; p < first + count; ++p) {
-    n += stats.pio(p, Direction::kRead) + stats.pio(p, Direction::kWrite);
+    n += stats.pio(p, mmio::Direction::kRead) + stats.pio(p, mmio::Direction::kWrite);
   }
   return n;
 }
@@ -120,7 +122,7 @@ uint64_t PioExits(const LinuxVm& vm, uint16_t first, uint16_t count) {
 TEST(LinuxBootKvmTest, BootsToInitAndPowersOffWithOneVcpu) {
   auto vm = MakeVm({});
   ASSERT_NE(vm, nullptr);
-  StopReason r = Boot(*vm);
+  kvm::StopReason r = Boot(*vm);
   EXPECT_THAT(r.detail, HasSubstr("powered off"));
   EXPECT_THAT(InitLines(*vm, "cpus"), ::testing::ElementsAre("0"));
   EXPECT_THAT(InitLines(*vm, "error"), ::testing::IsEmpty());
@@ -141,12 +143,12 @@ TEST(LinuxBootKvmTest, GuestSeesExactlyTheConfiguredDevicesAtFirmwareBars) {
   ASSERT_NE(vm, nullptr);
   Boot(*vm);
   std::vector<std::string> want_pci, want_bars;
-  for (const PciFunction* f : vm->pci().bus().functions()) {
-    const DeviceSpec& s = f->spec();
+  for (const pci::PciFunction* f : vm->pci().bus().functions()) {
+    const pci::DeviceSpec& s = f->spec();
     const std::string bdf = absl::StrFormat("0000:00:%02x.%d", s.slot, s.function);
     want_pci.push_back(absl::StrFormat("%s vendor=0x%04x device=0x%04x class=0x%06x", bdf,
                                        s.vendor_id, s.device_id, s.class_code));
-    for (const BarSpec& b : s.bars) {
+    for (const pci::BarSpec& b : s.bars) {
       want_bars.push_back(absl::StrFormat("%s %d start=0x%016x end=0x%016x", bdf, b.index,
                                           f->BarAddress(b), f->BarAddress(b) + b.size - 1));
     }
@@ -172,35 +174,36 @@ TEST(LinuxBootKvmTest, LinuxAcceptsMmconfigAndUsesTypeOneBelow256WithPioOn) {
       dmesg,
       ::testing::Not(::testing::Contains(HasSubstr("Using configuration type 1 for extended"))));
   // Type 1 for registers below 256: every ECAM access Linux made is to extended space.
-  const ConfigStats& st = vm->pci().bus().stats();
+  const pci::ConfigStats& st = vm->pci().bus().stats();
   uint64_t ecam_low = 0;
-  for (const PciFunction* f : vm->pci().bus().functions()) {
-    const Bdf bdf{0, static_cast<uint8_t>(f->spec().slot),
-                  static_cast<uint8_t>(f->spec().function)};
+  for (const pci::PciFunction* f : vm->pci().bus().functions()) {
+    const pci::Bdf bdf{0, static_cast<uint8_t>(f->spec().slot),
+                       static_cast<uint8_t>(f->spec().function)};
     for (uint16_t reg = 0; reg < 256; ++reg) {
-      ecam_low += st.register_accesses(ConfigPath::kEcam, Direction::kRead, bdf, reg) +
-                  st.register_accesses(ConfigPath::kEcam, Direction::kWrite, bdf, reg);
+      ecam_low += st.register_accesses(pci::ConfigPath::kEcam, mmio::Direction::kRead, bdf, reg) +
+                  st.register_accesses(pci::ConfigPath::kEcam, mmio::Direction::kWrite, bdf, reg);
     }
   }
   EXPECT_EQ(ecam_low, 0u);
-  EXPECT_GT(st.accesses(ConfigPath::kEcam, Direction::kRead), 0u);  // PCIe extended space
+  EXPECT_GT(st.accesses(pci::ConfigPath::kEcam, mmio::Direction::kRead),
+            0u);  // PCIe extended space
   EXPECT_GT(PioExits(*vm, 0xCFC, 4), 0u);
 }
 
 // Snapshots the 0xCFC..0xCFF exit count when Linux makes its first ECAM access: what
 // Linux does on those ports before then is its probe (early quirks, type 1 and 2 checks).
-class FirstEcamAccess : public ConfigTracer {
+class FirstEcamAccess : public pci::ConfigTracer {
  public:
-  explicit FirstEcamAccess(const LinuxVm* vm) : vm_(vm) {}
-  void OnConfigAccess(const ConfigAccess& access) override {
-    if (access.path != ConfigPath::kEcam || seen_.exchange(true)) return;
+  explicit FirstEcamAccess(const platform::LinuxVm* vm) : vm_(vm) {}
+  void OnConfigAccess(const pci::ConfigAccess& access) override {
+    if (access.path != pci::ConfigPath::kEcam || seen_.exchange(true)) return;
     data_exits_before_.store(PioExits(*vm_, 0xCFC, 4));
   }
   bool seen() const { return seen_.load(); }
   uint64_t data_exits_before() const { return data_exits_before_.load(); }
 
  private:
-  const LinuxVm* const vm_;
+  const platform::LinuxVm* const vm_;
   std::atomic<bool> seen_{false};
   std::atomic<uint64_t> data_exits_before_{0};
 };
@@ -215,9 +218,9 @@ TEST(LinuxBootKvmTest, WithPioOffLinuxUsesMmconfigForEverything) {
   ASSERT_TRUE(first.seen());
   // No 0xCFC exit after the probe, and nothing on the PIO path ever reached a function.
   EXPECT_EQ(PioExits(*vm, 0xCFC, 4), first.data_exits_before());
-  EXPECT_EQ(vm->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kRead), 0u);
-  EXPECT_EQ(vm->pci().bus().stats().accesses(ConfigPath::kPio, Direction::kWrite), 0u);
-  EXPECT_GT(vm->pci().bus().stats().accesses(ConfigPath::kEcam, Direction::kRead), 0u);
+  EXPECT_EQ(vm->pci().bus().stats().accesses(pci::ConfigPath::kPio, mmio::Direction::kRead), 0u);
+  EXPECT_EQ(vm->pci().bus().stats().accesses(pci::ConfigPath::kPio, mmio::Direction::kWrite), 0u);
+  EXPECT_GT(vm->pci().bus().stats().accesses(pci::ConfigPath::kEcam, mmio::Direction::kRead), 0u);
   EXPECT_THAT(InitLines(*vm, "dmesg"),
               ::testing::Not(::testing::Contains(HasSubstr("Using configuration type 1"))));
   EXPECT_EQ(InitLines(*vm, "pci").size(), vm->pci().bus().functions().size());
@@ -228,15 +231,15 @@ TEST(LinuxBootKvmTest, FastPathBootReadsConfigWithoutExits) {
   ASSERT_NE(vm, nullptr);
   Boot(*vm);
   const int ecam = vm->pci().ecam_region();
-  EXPECT_EQ(vm->machine().stats().mmio(ecam, Direction::kRead), 0u);
-  EXPECT_GT(vm->machine().stats().mmio(ecam, Direction::kWrite), 0u);  // command, BAR sizing
+  EXPECT_EQ(vm->machine().stats().mmio(ecam, mmio::Direction::kRead), 0u);
+  EXPECT_GT(vm->machine().stats().mmio(ecam, mmio::Direction::kWrite), 0u);  // command, BAR sizing
   EXPECT_EQ(InitLines(*vm, "pci").size(), vm->pci().bus().functions().size());
 }
 
 TEST(LinuxBootKvmTest, GuestReadsHostPatternThroughTheMappedBar) {
   auto vm = MakeVm({.cmdline_extra = "pcivmm.bar=0000:00:01.0,1"});
   ASSERT_NE(vm, nullptr);
-  const PciFunction* gpu = vm->pci().bus().functions().back();
+  const pci::PciFunction* gpu = vm->pci().bus().functions().back();
   auto backing = vm->pci().mapper().Backing(*gpu, 1);
   ASSERT_TRUE(backing.ok()) << backing.status();
   const uint32_t pattern[4] = {0x11223344, 0xCAFEBABE, 0x0BADC0DE, 0x5A5AA5A5};
@@ -253,15 +256,15 @@ TEST(LinuxBootKvmTest, GuestReadsHostPatternThroughTheMappedBar) {
 TEST(LinuxBootKvmTest, GuestRebootEndsTheVmCleanly) {
   auto vm = MakeVm({.cmdline_extra = "pcivmm.reboot=1"});
   ASSERT_NE(vm, nullptr);
-  StopReason r = Boot(*vm);
+  kvm::StopReason r = Boot(*vm);
   EXPECT_THAT(r.detail, HasSubstr("guest reset"));
 }
 
 TEST(LinuxBootKvmTest, KernelPanicEndsWithACrashStatusAndThePanicLine) {
   auto vm = MakeVm({.cmdline_extra = "pcivmm.panic=1"});
   ASSERT_NE(vm, nullptr);
-  StopReason r = RunWithWatchdog(*vm);
-  EXPECT_EQ(r.exit_code, kExitStatusGuestCrash) << r.detail;
+  kvm::StopReason r = RunWithWatchdog(*vm);
+  EXPECT_EQ(r.exit_code, kvm::kExitStatusGuestCrash) << r.detail;
   EXPECT_THAT(r.detail, HasSubstr("Kernel panic - not syncing"));
 }
 
@@ -270,8 +273,8 @@ TEST(LinuxBootKvmTest, KernelPanicEndsWithACrashStatusAndThePanicLine) {
 TEST(LinuxBootKvmTest, ABootTimeoutStopsTheKernelWithEachVcpusState) {
   auto vm = MakeVm({.vcpus = 2});
   ASSERT_NE(vm, nullptr);
-  StopReason r = RunWithWatchdog(*vm, absl::Milliseconds(1));
-  EXPECT_EQ(r.exit_code, kExitStatusBootTimeout) << r.detail;
+  kvm::StopReason r = RunWithWatchdog(*vm, absl::Milliseconds(1));
+  EXPECT_EQ(r.exit_code, kvm::kExitStatusBootTimeout) << r.detail;
   EXPECT_THAT(r.detail, HasSubstr("boot timeout after 1ms: no boot marker\n"));
   EXPECT_THAT(r.detail, HasSubstr("  last console line: "));
   EXPECT_THAT(r.detail, ::testing::ContainsRegex("  vcpu 0: rip 0x[0-9a-f]+, last exit "));

@@ -14,7 +14,7 @@
 namespace pcivmm {
 
 // The console lines that start with "PCIVMM <kind> ", without that prefix.
-inline std::vector<std::string> InitLines(LinuxVm& vm, std::string_view kind) {
+inline std::vector<std::string> InitLines(platform::LinuxVm& vm, std::string_view kind) {
   std::vector<std::string> out;
   const std::string prefix = absl::StrFormat("PCIVMM %s ", kind);
   for (absl::string_view line : absl::StrSplit(vm.devices().uart().output_tail(), '\n')) {

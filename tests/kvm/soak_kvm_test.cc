@@ -25,12 +25,12 @@ int CountEntries(const char* dir) {
 // VmRSS after giving freed heap back to the kernel (malloc_trim): what remains is held.
 uint64_t RssKib() {
   ::malloc_trim(0);
-  return *ReadProcKib("/proc/self/status", "VmRSS:") >> 10;
+  return *base::ReadProcKib("/proc/self/status", "VmRSS:") >> 10;
 }
 
-PciConfig TwoGpus() {
-  PciConfig c;
-  c.devices = {GpuLikeDevice("gpu0", 1), GpuLikeDevice("gpu1", 2)};
+platform::PciConfig TwoGpus() {
+  platform::PciConfig c;
+  c.devices = {pci::GpuLikeDevice("gpu0", 1), pci::GpuLikeDevice("gpu1", 2)};
   c.ecam_fast_path = true;
   return c;
 }
@@ -38,7 +38,7 @@ PciConfig TwoGpus() {
 void OneVm() {
   auto vm = testing::GuestVm::Create(TwoGpus());
   ASSERT_NE(vm, nullptr);
-  const StopReason r = vm->Run("hello", 0);
+  const kvm::StopReason r = vm->Run("hello", 0);
   EXPECT_EQ(r.exit_code, 0) << r.detail;
 }
 

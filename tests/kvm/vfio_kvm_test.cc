@@ -47,7 +47,7 @@ uint64_t Arg(Mode mode, int slot, int bar, bool ecam = false, uint64_t high = 0)
 struct VmSetup {
   bool ivshmem = true;
   bool edu = false;
-  MapPolicy policy = MapPolicy::kEager;
+  pci::MapPolicy policy = pci::MapPolicy::kEager;
   bool ecam_fast_path = false;    // the platform's
   bool device_fast_path = false;  // the passthrough functions' (PassthroughOptions)
   bool mmap_bars = true;
@@ -59,10 +59,10 @@ class VfioKvmTest : public ::testing::Test {
   // False (after a test failure) when the VM could not be made.
   bool Build(const VmSetup& s) {
     vm_.reset();  // closes the previous VM's VFIO groups first (a group opens once)
-    MachineConfig mc;
+    platform::MachineConfig mc;
     mc.ram_bytes = 16 << 20;  // DMA mapping costs ~2-3 ms per MiB under the emulated IOMMU
     mc.pc_platform = s.pc_platform;
-    PciConfig pc;
+    platform::PciConfig pc;
     pc.bar_policy = s.policy;
     pc.ecam_fast_path = s.ecam_fast_path;
     if (s.ivshmem) pc.vfio.push_back(Device(lab::Ivshmem(), kIvshmemSlot, s));
@@ -70,8 +70,8 @@ class VfioKvmTest : public ::testing::Test {
     vm_ = GuestVm::CreateWith(mc, pc);
     return vm_ != nullptr;
   }
-  static VfioDeviceConfig Device(const std::string& bdf, int slot, const VmSetup& s) {
-    VfioDeviceConfig d;
+  static platform::VfioDeviceConfig Device(const std::string& bdf, int slot, const VmSetup& s) {
+    platform::VfioDeviceConfig d;
     d.host_address = bdf;
     d.slot = slot;
     d.config_fast_path = s.device_fast_path;
@@ -79,7 +79,7 @@ class VfioKvmTest : public ::testing::Test {
     return d;
   }
   void Run(uint64_t arg) {
-    StopReason r = vm_->Run("vfio_test", arg);
+    kvm::StopReason r = vm_->Run("vfio_test", arg);
     ASSERT_EQ(r.exit_code, 0) << r.detail << "\n" << vm_->machine().console().output();
   }
   uint64_t Report(const std::string& key) { return vm_->Report(key); }
@@ -89,10 +89,12 @@ class VfioKvmTest : public ::testing::Test {
     EXPECT_EQ(Report("edu_live1"), ~0x12345678u);
     EXPECT_EQ(Report("edu_live2"), ~0xA5A5A5A5u);
   }
-  PassthroughFunction& Fn(int i) { return *vm_->pci().vfio().functions()[size_t(i)]; }
-  BarMapStats Stats(int i, int bar) { return vm_->pci().mapper().stats(Fn(i).function(), bar); }
+  vfio::PassthroughFunction& Fn(int i) { return *vm_->pci().vfio().functions()[size_t(i)]; }
+  pci::BarMapStats Stats(int i, int bar) {
+    return vm_->pci().mapper().stats(Fn(i).function(), bar);
+  }
   uint64_t BarAddress(int i, int bar) {
-    for (const BarSpec& b : Fn(i).function().spec().bars) {
+    for (const pci::BarSpec& b : Fn(i).function().spec().bars) {
       if (b.index == bar) return Fn(i).function().BarAddress(b);
     }
     return 0;
@@ -125,7 +127,7 @@ TEST_F(VfioKvmTest, GuestSeesTheRealIdsClassAndBarSizeThroughEveryConfigPath) {
     EXPECT_EQ(Report("bar"), BarAddress(0, 2));
     EXPECT_EQ(Report("bar_size"), Fn(0).device().region(2).size);
     EXPECT_EQ(Report("bar_after_sizing"), BarAddress(0, 2));
-    const uint64_t ecam_reads = vm_->stats().mmio(vm_->pci().ecam_region(), Direction::kRead);
+    const uint64_t ecam_reads = vm_->stats().mmio(vm_->pci().ecam_region(), mmio::Direction::kRead);
     EXPECT_EQ(ecam_reads, p.ecam && !p.device_fast ? Report("config_reads") : 0u);
     EXPECT_GT(Fn(0).counters().config_device_reads, 0u);
   }
@@ -162,9 +164,9 @@ TEST_F(VfioKvmTest, EduRegistersWorkThroughTheTrapPath) {
 // VFIO-LAB.md: a slot left over a BAR whose real decode is off makes KVM_RUN fail with
 // EFAULT. The device's decode stays on; the guest's view is emulated; its slot goes away.
 TEST_F(VfioKvmTest, DecodeOffReadsAllOnesAndOnAgainTheDataUnderBothPolicies) {
-  for (MapPolicy policy : {MapPolicy::kEager, MapPolicy::kDeferred}) {
+  for (pci::MapPolicy policy : {pci::MapPolicy::kEager, pci::MapPolicy::kDeferred}) {
     for (bool mmap : {true, false}) {
-      SCOPED_TRACE(absl::StrFormat("%s, %s", MapPolicyName(policy), mmap ? "slot" : "trap"));
+      SCOPED_TRACE(absl::StrFormat("%s, %s", pci::MapPolicyName(policy), mmap ? "slot" : "trap"));
       ASSERT_TRUE(Build({.policy = policy, .mmap_bars = mmap}));
       Run(Arg(kDecode, kIvshmemSlot, 2));
       EXPECT_EQ(Report("decode_on"), lab::kSeedMagic & 0xFFFFFFFF);
@@ -176,7 +178,8 @@ TEST_F(VfioKvmTest, DecodeOffReadsAllOnesAndOnAgainTheDataUnderBothPolicies) {
       EXPECT_EQ(Stats(0, 2).maps, mmap ? 2u : 0u);
       EXPECT_EQ(Stats(0, 2).unmaps, mmap ? 1u : 0u);
       const std::vector<uint8_t> host = lab::HostConfig(lab::Ivshmem());
-      EXPECT_EQ(lab::Dword(host, cfg::kCommand) & cfg::kCommandMemory, cfg::kCommandMemory);
+      EXPECT_EQ(lab::Dword(host, pci::cfg::kCommand) & pci::cfg::kCommandMemory,
+                pci::cfg::kCommandMemory);
     }
   }
 }
@@ -186,14 +189,15 @@ TEST_F(VfioKvmTest, GuestWritesToVmmOwnedFieldsNeverReachTheDevice) {
   const std::vector<uint8_t> before = lab::HostConfig(lab::Ivshmem());
   Run(Arg(kOwned, kIvshmemSlot, 2));
   const std::vector<uint8_t> after = lab::HostConfig(lab::Ivshmem());
-  for (uint16_t reg = cfg::kBar0; reg < cfg::kBar0 + 24; reg += 4) {
+  for (uint16_t reg = pci::cfg::kBar0; reg < pci::cfg::kBar0 + 24; reg += 4) {
     EXPECT_EQ(lab::Dword(after, reg), lab::Dword(before, reg)) << "BAR register " << reg;
   }
-  EXPECT_EQ(lab::Dword(after, cfg::kRomBar), lab::Dword(before, cfg::kRomBar));
-  EXPECT_EQ(after[cfg::kInterruptLine], before[cfg::kInterruptLine]);
-  EXPECT_EQ(lab::Dword(after, cfg::kCommand) & cfg::kCommandMemory, cfg::kCommandMemory);
-  EXPECT_EQ(Report("cmd_while_off") & cfg::kCommandMemory, 0u);  // the guest's view
-  EXPECT_EQ(Report("rom_sized"), 0u);                            // no ROM exposed
+  EXPECT_EQ(lab::Dword(after, pci::cfg::kRomBar), lab::Dword(before, pci::cfg::kRomBar));
+  EXPECT_EQ(after[pci::cfg::kInterruptLine], before[pci::cfg::kInterruptLine]);
+  EXPECT_EQ(lab::Dword(after, pci::cfg::kCommand) & pci::cfg::kCommandMemory,
+            pci::cfg::kCommandMemory);
+  EXPECT_EQ(Report("cmd_while_off") & pci::cfg::kCommandMemory, 0u);  // the guest's view
+  EXPECT_EQ(Report("rom_sized"), 0u);                                 // no ROM exposed
   EXPECT_EQ(Report("interrupt_line"), 0x0Au);
   EXPECT_EQ(Report("header_type"), 0u);
   EXPECT_EQ(Report("bar_restored"), BarAddress(0, 2));
@@ -203,7 +207,7 @@ TEST_F(VfioKvmTest, GuestWritesToVmmOwnedFieldsNeverReachTheDevice) {
 TEST_F(VfioKvmTest, EduMsiAndIntxReachTheGuestThroughIrqfds) {
   ASSERT_TRUE(Build({.ivshmem = false, .edu = true, .pc_platform = true}));
   ASSERT_TRUE(Fn(0).intx_routed());
-  const uint32_t gsi = PciIntxGsi(kEduSlot, 0);
+  const uint32_t gsi = boot::PciIntxGsi(kEduSlot, 0);
   Run(Arg(kIrq, kEduSlot, 0, false, gsi));
   EXPECT_NE(Report("msi_cap"), 0u);
   EXPECT_EQ(Report("msi_irqs"), 2u);
@@ -214,19 +218,19 @@ TEST_F(VfioKvmTest, EduMsiAndIntxReachTheGuestThroughIrqfds) {
 }
 
 TEST(VfioOpenTest, UsualMistakesGiveClearErrors) {
-  auto container = VfioContainer::Open();
+  auto container = vfio::VfioContainer::Open();
   ASSERT_TRUE(container.ok()) << container.status();
-  auto missing = VfioDevice::Open(**container, "0000:00:1e.7");
+  auto missing = vfio::VfioDevice::Open(**container, "0000:00:1e.7");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   // The q35 LPC bridge is on the host's bus but not bound to vfio-pci.
-  auto unbound = VfioDevice::Open(**container, "00:1f.0");
+  auto unbound = vfio::VfioDevice::Open(**container, "00:1f.0");
   EXPECT_EQ(unbound.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(unbound.status().message(), HasSubstr("vfio-pci"));
-  auto bad = VfioDevice::Open(**container, "not-a-bdf");
+  auto bad = vfio::VfioDevice::Open(**container, "not-a-bdf");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  auto ok = VfioDevice::Open(**container, lab::Ivshmem());
+  auto ok = vfio::VfioDevice::Open(**container, lab::Ivshmem());
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ((*ok)->region(kRegionConfig).size, 256u);
+  EXPECT_EQ((*ok)->region(vfio::kRegionConfig).size, 256u);
   EXPECT_EQ((*ok)->region(2).mapped.size(), 1u);
 }
 
@@ -238,9 +242,9 @@ TEST(VfioOpenTest, AnotherUserGetsPermissionDenied) {
   if (pid == 0) {
     constexpr uid_t kNobody = 65534;
     if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(10);
-    auto container = VfioContainer::Open();  // /dev/vfio/vfio is 0666
+    auto container = vfio::VfioContainer::Open();  // /dev/vfio/vfio is 0666
     if (!container.ok()) ::_exit(11);
-    auto device = VfioDevice::Open(**container, bdf);
+    auto device = vfio::VfioDevice::Open(**container, bdf);
     std::fprintf(stderr, "as nobody: %s\n", device.status().ToString().c_str());
     const bool ok = device.status().code() == absl::StatusCode::kPermissionDenied &&
                     device.status().message().find("run as root") != std::string::npos;
@@ -255,25 +259,26 @@ TEST(VfioOpenTest, AnotherUserGetsPermissionDenied) {
 std::string Word(uint64_t v) { return absl::StrFormat("0x%08X", v & 0xFFFFFFFF); }
 
 TEST(VfioLinuxTest, LinuxSeesTheRealDevicesWithTheirIdsAndReadsAndWritesTheRamBar) {
-  LinuxVmConfig c;
+  platform::LinuxVmConfig c;
   c.machine.ram_bytes = 128ull << 20;
   c.machine.console_echo = nullptr;
-  c.pci.bar_policy = MapPolicy::kDeferred;
+  c.pci.bar_policy = pci::MapPolicy::kDeferred;
   c.pci.vfio = {{.host_address = lab::Ivshmem(), .slot = kIvshmemSlot},
                 {.host_address = lab::Edu(), .slot = kEduSlot}};
   c.boot.kernel_path = PCIVMM_LINUX_GUEST_DIR "/vmlinuz";
   c.boot.initrd_path = PCIVMM_LINUX_GUEST_DIR "/initramfs.cpio.gz";
-  c.boot.cmdline =
-      absl::StrFormat("%s pcivmm.bar=0000:00:%02x.0,2", kDefaultLinuxCmdline, kIvshmemSlot);
-  auto vm = LinuxVm::Create(std::move(c));
+  c.boot.cmdline = absl::StrFormat("%s pcivmm.bar=0000:00:%02x.0,2", platform::kDefaultLinuxCmdline,
+                                   kIvshmemSlot);
+  auto vm = platform::LinuxVm::Create(std::move(c));
   ASSERT_TRUE(vm.ok()) << vm.status();
   absl::Notification done;
   std::thread watchdog([&] {
     if (!done.WaitForNotificationWithTimeout(absl::Seconds(150))) {
-      (*vm)->machine().RequestStop({kExitStatusVmmError, "test watchdog: guest still running"});
+      (*vm)->machine().RequestStop(
+          {kvm::kExitStatusVmmError, "test watchdog: guest still running"});
     }
   });
-  StopReason r = (*vm)->Run();
+  kvm::StopReason r = (*vm)->Run();
   done.Notify();
   watchdog.join();
   ASSERT_EQ(r.exit_code, 0) << r.detail << "\n" << (*vm)->devices().uart().output_tail();

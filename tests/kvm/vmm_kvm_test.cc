@@ -16,9 +16,9 @@
 namespace pcivmm {
 namespace {
 
+using ::pcivmm::devices::testing::RegisterFile;
+using ::pcivmm::devices::testing::StreamPort;
 using ::pcivmm::testing::GuestVm;
-using ::pcivmm::testing::RegisterFile;
-using ::pcivmm::testing::StreamPort;
 
 // Writes raw machine code to a temporary image file.
 std::string WriteImage(const std::string& name, std::vector<uint8_t> code) {
@@ -35,17 +35,17 @@ class VmmKvmTest : public ::testing::Test {
     ASSERT_TRUE(vm_);
   }
   uint64_t Report(const std::string& key) { return vm_->Report(key); }
-  Machine& machine() { return vm_->machine(); }
+  platform::Machine& machine() { return vm_->machine(); }
   std::unique_ptr<GuestVm> vm_;
 };
 
 TEST_F(VmmKvmTest, HelloGuestPrintsAndExitsWithItsArgument) {
-  StopReason r = vm_->Run("hello", 7);
+  kvm::StopReason r = vm_->Run("hello", 7);
   EXPECT_EQ(r.exit_code, 7) << r.detail;
   EXPECT_NE(machine().console().output().find("hello from the pcivmm test guest"),
             std::string::npos);
   EXPECT_EQ(Report("cpu"), 0u);
-  EXPECT_EQ(machine().stats().pio(PCIVMM_EXIT_PORT, Direction::kWrite), 1u);
+  EXPECT_EQ(machine().stats().pio(PCIVMM_EXIT_PORT, mmio::Direction::kWrite), 1u);
 }
 
 TEST_F(VmmKvmTest, PortIoOfEveryWidthHasExactlyOneExitPerAccess) {
@@ -53,14 +53,14 @@ TEST_F(VmmKvmTest, PortIoOfEveryWidthHasExactlyOneExitPerAccess) {
       machine().pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).ok());
   auto stream = std::make_shared<StreamPort>();
   ASSERT_TRUE(machine().pio().Register(PCIVMM_TEST_STREAM_PORT, 1, stream).ok());
-  StopReason r = vm_->Run("pio_test");
+  kvm::StopReason r = vm_->Run("pio_test");
   ASSERT_EQ(r.exit_code, 0) << r.detail << machine().console().output();
   EXPECT_EQ(Report("bad_widths"), 0u);
-  const ExitStats& s = machine().stats();
+  const kvm::ExitStats& s = machine().stats();
   for (int p : {PCIVMM_TEST_PIO_PORT, PCIVMM_TEST_PIO_PORT + 2, PCIVMM_TEST_PIO_PORT + 4}) {
     const auto port = static_cast<uint16_t>(p);
-    EXPECT_EQ(s.pio(port, Direction::kWrite), Report("port_out_each")) << port;
-    EXPECT_EQ(s.pio(port, Direction::kRead), Report("port_in_each")) << port;
+    EXPECT_EQ(s.pio(port, mmio::Direction::kWrite), Report("port_out_each")) << port;
+    EXPECT_EQ(s.pio(port, mmio::Direction::kRead), Report("port_in_each")) << port;
   }
   // String I/O: every byte reaches the device exactly once and in order.
   std::vector<uint8_t> got = stream->written();
@@ -68,25 +68,25 @@ TEST_F(VmmKvmTest, PortIoOfEveryWidthHasExactlyOneExitPerAccess) {
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<uint8_t>(i * 7 + 1)) << i;
   EXPECT_EQ(Report("bad_stream"), 0u);
   // KVM may batch a string instruction into one exit or (nested SVM does) exit per item.
-  EXPECT_GE(s.pio(PCIVMM_TEST_STREAM_PORT, Direction::kWrite), 1u);
-  EXPECT_LE(s.pio(PCIVMM_TEST_STREAM_PORT, Direction::kWrite), Report("stream_bytes"));
-  EXPECT_GE(s.pio(PCIVMM_TEST_STREAM_PORT, Direction::kRead), 1u);
+  EXPECT_GE(s.pio(PCIVMM_TEST_STREAM_PORT, mmio::Direction::kWrite), 1u);
+  EXPECT_LE(s.pio(PCIVMM_TEST_STREAM_PORT, mmio::Direction::kWrite), Report("stream_bytes"));
+  EXPECT_GE(s.pio(PCIVMM_TEST_STREAM_PORT, mmio::Direction::kRead), 1u);
 }
 
 TEST_F(VmmKvmTest, MmioOfEveryWidthHasExactlyOneExitPerAccess) {
   auto region = machine().mmio().Register(PCIVMM_TEST_MMIO_BASE, 0x1000,
                                           std::make_shared<RegisterFile>(0x1000));
   ASSERT_TRUE(region.ok());
-  StopReason r = vm_->Run("mmio_test");
+  kvm::StopReason r = vm_->Run("mmio_test");
   ASSERT_EQ(r.exit_code, 0) << r.detail << machine().console().output();
   EXPECT_EQ(Report("bad"), 0u);
-  EXPECT_EQ(machine().stats().mmio(*region, Direction::kRead), Report("mmio_reads"));
-  EXPECT_EQ(machine().stats().mmio(*region, Direction::kWrite), Report("mmio_writes"));
+  EXPECT_EQ(machine().stats().mmio(*region, mmio::Direction::kRead), Report("mmio_reads"));
+  EXPECT_EQ(machine().stats().mmio(*region, mmio::Direction::kWrite), Report("mmio_writes"));
   EXPECT_EQ(machine().stats().exits(KVM_EXIT_MMIO), Report("mmio_reads") + Report("mmio_writes"));
 }
 
 TEST_F(VmmKvmTest, ReadOnlySlotReadsNeverExitAndAWriteExitsAsMmio) {
-  auto rom = HostMapping::CreateMemfd("test-rom", PCIVMM_TEST_ROM_SIZE);
+  auto rom = base::HostMapping::CreateMemfd("test-rom", PCIVMM_TEST_ROM_SIZE);
   ASSERT_TRUE(rom.ok());
   uint64_t expected_sum = 0;
   constexpr uint64_t kReads = 20000;
@@ -101,12 +101,12 @@ TEST_F(VmmKvmTest, ReadOnlySlotReadsNeverExitAndAWriteExitsAsMmio) {
   auto catcher = machine().mmio().Register(PCIVMM_TEST_ROM_BASE, PCIVMM_TEST_ROM_SIZE,
                                            std::make_shared<RegisterFile>(PCIVMM_TEST_ROM_SIZE));
   ASSERT_TRUE(catcher.ok());
-  StopReason r = vm_->Run("rom_test", kReads);
+  kvm::StopReason r = vm_->Run("rom_test", kReads);
   ASSERT_EQ(r.exit_code, 0) << r.detail << machine().console().output();
   EXPECT_EQ(Report("sum"), expected_sum);
   EXPECT_EQ(Report("write_ignored"), 1u);
-  EXPECT_EQ(machine().stats().mmio(*catcher, Direction::kRead), 0u);
-  EXPECT_EQ(machine().stats().mmio(*catcher, Direction::kWrite), Report("rom_writes"));
+  EXPECT_EQ(machine().stats().mmio(*catcher, mmio::Direction::kRead), 0u);
+  EXPECT_EQ(machine().stats().mmio(*catcher, mmio::Direction::kWrite), Report("rom_writes"));
   EXPECT_EQ(machine().stats().exits(KVM_EXIT_MMIO), 1u);
   EXPECT_EQ(words[0], 0u);  // the guest's write never reached the backing
 }
@@ -114,21 +114,21 @@ TEST_F(VmmKvmTest, ReadOnlySlotReadsNeverExitAndAWriteExitsAsMmio) {
 TEST_F(VmmKvmTest, PioStormExitCountEqualsTheGuestsOwnCount) {
   ASSERT_TRUE(
       machine().pio().Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).ok());
-  StopReason r = vm_->Run("pio_storm", 12345);
+  kvm::StopReason r = vm_->Run("pio_storm", 12345);
   ASSERT_EQ(r.exit_code, 0) << r.detail;
   EXPECT_EQ(Report("port_writes"), 12345u);
-  EXPECT_EQ(machine().stats().pio(PCIVMM_TEST_PIO_PORT, Direction::kWrite), 12345u);
+  EXPECT_EQ(machine().stats().pio(PCIVMM_TEST_PIO_PORT, mmio::Direction::kWrite), 12345u);
 }
 
 TEST_F(VmmKvmTest, UnclaimedPortReadsAllOnesInTheGuest) {
   // in al, 0x80 ; out 0xF4, al  (exit status = what the guest read)
-  StopReason r = vm_->RunImage(WriteImage("unclaimed", {0xE4, 0x80, 0xE6, 0xF4, 0xF4}));
+  kvm::StopReason r = vm_->RunImage(WriteImage("unclaimed", {0xE4, 0x80, 0xE6, 0xF4, 0xF4}));
   EXPECT_EQ(r.exit_code, 0xFF) << r.detail;
   EXPECT_EQ(machine().pio().unclaimed_reads(), 1u);
 }
 
 TEST_F(VmmKvmTest, HltEndsTheVcpuCleanly) {
-  StopReason r = vm_->RunImage(WriteImage("hlt", {0xF4}));
+  kvm::StopReason r = vm_->RunImage(WriteImage("hlt", {0xF4}));
   EXPECT_EQ(r.exit_code, 0) << r.detail;
   EXPECT_NE(r.detail.find("halted"), std::string::npos);
   EXPECT_EQ(machine().stats().exits(KVM_EXIT_HLT), 1u);
@@ -136,8 +136,8 @@ TEST_F(VmmKvmTest, HltEndsTheVcpuCleanly) {
 
 TEST_F(VmmKvmTest, TripleFaultEndsWithAClearError) {
   // ud2 with no IDT: #UD -> #DF -> triple fault -> KVM_EXIT_SHUTDOWN.
-  StopReason r = vm_->RunImage(WriteImage("ud2", {0x0F, 0x0B}));
-  EXPECT_EQ(r.exit_code, kExitStatusTripleFault) << r.detail;
+  kvm::StopReason r = vm_->RunImage(WriteImage("ud2", {0x0F, 0x0B}));
+  EXPECT_EQ(r.exit_code, kvm::kExitStatusTripleFault) << r.detail;
   EXPECT_NE(r.detail.find("triple fault"), std::string::npos);
 }
 
@@ -147,16 +147,16 @@ TEST_F(VmmKvmTest, SpinningGuestIsStoppedFromAnotherThread) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     machine().RequestStop({42, "stopped by the test"});
   });
-  StopReason r = machine().Run();
+  kvm::StopReason r = machine().Run();
   stopper.join();
   EXPECT_EQ(r.exit_code, 42);
   EXPECT_EQ(r.detail, "stopped by the test");
 }
 
 TEST(KvmOpenTest, MissingDeviceIsUnavailableAndNamesTheLab) {
-  MachineConfig config;
+  platform::MachineConfig config;
   config.kvm_path = "/nonexistent/kvm";
-  auto m = Machine::Create(config);
+  auto m = platform::Machine::Create(config);
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(m.status().message().find("./dev lab"), std::string::npos);

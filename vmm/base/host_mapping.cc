@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::base {
 
 namespace {
 
@@ -69,4 +69,4 @@ void HostMapping::Release() {
   size_ = 0;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base

@@ -8,7 +8,7 @@
 #include "absl/types/span.h"
 #include "vmm/base/unique_fd.h"
 
-namespace pcivmm {
+namespace pcivmm::base {
 
 // A memfd and its shared read-write mapping in the VMM. Move-only; unmaps and closes on
 // destruction. Used for guest RAM, BAR backing and the ECAM shadow: memfd-backed so the same
@@ -42,6 +42,6 @@ class HostMapping {
   uint64_t size_ = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base
 
 #endif  // PCIVMM_VMM_BASE_HOST_MAPPING_H_

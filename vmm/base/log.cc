@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-namespace pcivmm {
+namespace pcivmm::base {
 namespace {
 
 uint64_t MonotonicNs() {
@@ -35,4 +35,4 @@ bool RateLimit::Allow(uint64_t* suppressed) {
   return true;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base

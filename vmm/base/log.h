@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::base {
 
 void LogLine(std::string_view severity, std::string_view message);
 
@@ -38,12 +38,12 @@ void LogRateLimited(RateLimit& limit, const absl::FormatSpec<Args...>& format,
   LogLine("W", line);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base
 
-#define PCIVMM_LOG_GUEST(...)                             \
-  do {                                                    \
-    static ::pcivmm::RateLimit _pcivmm_limit;             \
-    ::pcivmm::LogRateLimited(_pcivmm_limit, __VA_ARGS__); \
+#define PCIVMM_LOG_GUEST(...)                                   \
+  do {                                                          \
+    static ::pcivmm::base::RateLimit _pcivmm_limit;             \
+    ::pcivmm::base::LogRateLimited(_pcivmm_limit, __VA_ARGS__); \
   } while (0)
 
 #endif  // PCIVMM_VMM_BASE_LOG_H_

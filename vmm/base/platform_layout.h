@@ -8,7 +8,7 @@
 
 #include "guest-images/include/pcivmm_guest_abi.h"
 
-namespace pcivmm::layout {
+namespace pcivmm::base::layout {
 
 // Low memory (below 640 KiB). 0x500..0x6FFF hold the boot GDT and page tables (long_mode.h).
 inline constexpr uint64_t kZeroPageAddr = 0x7000;  // struct boot_params
@@ -55,6 +55,6 @@ inline constexpr uint8_t kAcpiS5SlpTyp = 5;  // \_S5 package value; SLP_TYP writ
 inline constexpr uint16_t kBootMarkerPort = PCIVMM_BOOT_MARKER_PORT;
 inline constexpr uint8_t kBootMarkerValue = PCIVMM_BOOT_MARKER_VALUE;
 
-}  // namespace pcivmm::layout
+}  // namespace pcivmm::base::layout
 
 #endif  // PCIVMM_VMM_BASE_PLATFORM_LAYOUT_H_

@@ -8,7 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace pcivmm {
+namespace pcivmm::base {
 
 bool ParseProcKib(absl::string_view line, absl::string_view key, uint64_t* bytes) {
   if (!absl::ConsumePrefix(&line, key)) return false;
@@ -28,4 +28,4 @@ absl::StatusOr<uint64_t> ReadProcKib(const std::string& path, absl::string_view 
   return absl::UnavailableError(absl::StrFormat("%s: no %s line", path, key));
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base

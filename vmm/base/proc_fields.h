@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace pcivmm {
+namespace pcivmm::base {
 
 // When `line` starts with `key` ("VmRSS:"), its kB value in bytes into *bytes; else false.
 bool ParseProcKib(absl::string_view line, absl::string_view key, uint64_t* bytes);
@@ -16,6 +16,6 @@ bool ParseProcKib(absl::string_view line, absl::string_view key, uint64_t* bytes
 // The first `key` line of `path`, in bytes. Unavailable when there is none.
 absl::StatusOr<uint64_t> ReadProcKib(const std::string& path, absl::string_view key);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base
 
 #endif  // PCIVMM_VMM_BASE_PROC_FIELDS_H_

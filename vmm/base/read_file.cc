@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/base/unique_fd.h"
 
-namespace pcivmm {
+namespace pcivmm::base {
 namespace {
 
 const char* FileKind(mode_t mode) {
@@ -68,4 +68,4 @@ absl::StatusOr<std::string> ReadBoundedFile(const std::string& path, uint64_t ma
   return ReadAll(fd.get(), static_cast<size_t>(size), what, path);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base

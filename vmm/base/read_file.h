@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace pcivmm {
+namespace pcivmm::base {
 
 // `what` names the input in errors ("--kernel", "--config-file"); `limit_reason` says where
 // the limit comes from ("the guest RAM"). NotFound for a missing file, InvalidArgument for
@@ -18,6 +18,6 @@ namespace pcivmm {
 absl::StatusOr<std::string> ReadBoundedFile(const std::string& path, uint64_t max_bytes,
                                             absl::string_view what, absl::string_view limit_reason);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base
 
 #endif  // PCIVMM_VMM_BASE_READ_FILE_H_

@@ -10,7 +10,7 @@
 #include "gtest/gtest.h"
 #include "vmm/base/temp_dir.h"
 
-namespace pcivmm {
+namespace pcivmm::base {
 namespace {
 
 class ReadBoundedFileTest : public ::testing::Test {
@@ -64,4 +64,4 @@ TEST_F(ReadBoundedFileTest, AMissingFileIsNotFound) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::base

@@ -10,7 +10,7 @@
 #include <string>
 #include <system_error>
 
-namespace pcivmm {
+namespace pcivmm::base {
 
 class TempDir {
  public:
@@ -33,6 +33,6 @@ class TempDir {
   std::string path_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base
 
 #endif  // PCIVMM_VMM_BASE_TEMP_DIR_H_

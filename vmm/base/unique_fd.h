@@ -5,7 +5,7 @@
 
 #include <utility>
 
-namespace pcivmm {
+namespace pcivmm::base {
 
 // Move-only owner of a file descriptor; closes it on destruction.
 class UniqueFd {
@@ -32,6 +32,6 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::base
 
 #endif  // PCIVMM_VMM_BASE_UNIQUE_FD_H_

@@ -11,7 +11,7 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/boot/aml.h"
 
-namespace pcivmm {
+namespace pcivmm::boot {
 namespace {
 
 using aml::Bytes;
@@ -114,16 +114,16 @@ Bytes Xsdt(std::initializer_list<uint64_t> tables) {
 // means "the system does not support ... ACPI mode transitions" (always in ACPI mode); no
 // PM1b, PM2, PM timer or GPE blocks.
 void PutFadtLegacyBlocks(Bytes& out) {
-  Put(out, 0, 4);                         // FIRMWARE_CTRL
-  Put(out, 0, 4);                         // DSDT
-  out.insert(out.end(), {0, 0});          // Reserved, Preferred_PM_Profile (unspecified)
-  Put(out, layout::kAcpiSciIrq, 2);       // SCI_INT
-  Put(out, 0, 4);                         // SMI_CMD
-  PutZeros(out, 4);                       // ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT
-  Put(out, layout::kAcpiPm1aEvtPort, 4);  // PM1a_EVT_BLK
-  Put(out, 0, 4);                         // PM1b_EVT_BLK
-  Put(out, layout::kAcpiPm1aCntPort, 4);  // PM1a_CNT_BLK
-  PutZeros(out, size_t{4} * 5);           // PM1b_CNT, PM2_CNT, PM_TMR, GPE0, GPE1 blocks
+  Put(out, 0, 4);                               // FIRMWARE_CTRL
+  Put(out, 0, 4);                               // DSDT
+  out.insert(out.end(), {0, 0});                // Reserved, Preferred_PM_Profile (unspecified)
+  Put(out, base::layout::kAcpiSciIrq, 2);       // SCI_INT
+  Put(out, 0, 4);                               // SMI_CMD
+  PutZeros(out, 4);                             // ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT
+  Put(out, base::layout::kAcpiPm1aEvtPort, 4);  // PM1a_EVT_BLK
+  Put(out, 0, 4);                               // PM1b_EVT_BLK
+  Put(out, base::layout::kAcpiPm1aCntPort, 4);  // PM1a_CNT_BLK
+  PutZeros(out, size_t{4} * 5);                 // PM1b_CNT, PM2_CNT, PM_TMR, GPE0, GPE1 blocks
   out.insert(out.end(), {4, 2, 0, 0, 0, 0, 0, 0});  // PM1_EVT_LEN, PM1_CNT_LEN, ..., CST_CNT
   Put(out, 101, 2);          // P_LVL2_LAT: "a value > 100 indicates the system does not support C2"
   Put(out, 1001, 2);         // P_LVL3_LAT: "a value > 1000 indicates ... does not support C3"
@@ -149,8 +149,8 @@ void PutFadtFlagsAndPointers(Bytes& out, uint64_t facs, uint64_t dsdt) {
   Put(out, kIapcBootArch, 2);
   out.push_back(0);  // Reserved
   Put(out, kFadtFlags, 4);
-  PutGas(out, {.bit_width = 8, .access_size = 1, .address = layout::kAcpiResetPort});
-  out.push_back(layout::kAcpiResetValue);
+  PutGas(out, {.bit_width = 8, .access_size = 1, .address = base::layout::kAcpiResetPort});
+  out.push_back(base::layout::kAcpiResetValue);
   Put(out, 0, 2);    // ARM_BOOT_ARCH
   out.push_back(4);  // FADT Minor Version: ACPI 6.4
   Put(out, facs, 8);
@@ -160,9 +160,9 @@ void PutFadtFlagsAndPointers(Bytes& out, uint64_t facs, uint64_t dsdt) {
 // FADT bytes 148..276: the extended (GAS) register blocks, matching the legacy ones (ACPICA
 // warns when address or width differ), and the Hypervisor Vendor Identity (unset).
 void PutFadtExtendedBlocks(Bytes& out) {
-  PutGas(out, {.bit_width = 32, .access_size = 2, .address = layout::kAcpiPm1aEvtPort});
+  PutGas(out, {.bit_width = 32, .access_size = 2, .address = base::layout::kAcpiPm1aEvtPort});
   PutZeros(out, 12);  // X_PM1b_EVT_BLK
-  PutGas(out, {.bit_width = 16, .access_size = 2, .address = layout::kAcpiPm1aCntPort});
+  PutGas(out, {.bit_width = 16, .access_size = 2, .address = base::layout::kAcpiPm1aCntPort});
   PutZeros(out, size_t{12} *
                     7);  // X_PM1b_CNT, X_PM2_CNT, X_PM_TMR, X_GPE0, X_GPE1, SLEEP_CONTROL/STATUS
   Put(out, 0, 8);        // Hypervisor Vendor Identity
@@ -201,7 +201,7 @@ void PutLapic(Bytes& out, uint8_t id) {
 // Global System Interrupt Base.
 void PutIoapic(Bytes& out, uint8_t id) {
   out.insert(out.end(), {1, 12, id, 0});
-  Put(out, layout::kIoapicAddr, 4);
+  Put(out, base::layout::kIoapicAddr, 4);
   Put(out, 0, 4);
 }
 
@@ -227,7 +227,7 @@ void PutLapicNmi(Bytes& out, uint8_t lint) {
 Bytes Madt(int vcpus) {
   constexpr uint16_t kLevelActiveHigh = 0x000D;  // polarity 01 active high, trigger 11 level
   Bytes out = Header("APIC", 5);
-  Put(out, layout::kLapicAddr, 4);
+  Put(out, base::layout::kLapicAddr, 4);
   Put(out, 1, 4);
   for (int i = 0; i < vcpus; ++i) PutLapic(out, static_cast<uint8_t>(i));
   PutIoapic(out, static_cast<uint8_t>(vcpus));
@@ -235,7 +235,7 @@ Bytes Madt(int vcpus) {
   // sends GSI n to IOAPIC pin n, so ISA IRQ0 is identity-mapped. (QEMU declares the override
   // and reroutes GSI 0 to pin 2 with KVM_SET_GSI_ROUTING.) Declaring it without the rerouting
   // leaves Linux with no timer interrupt once it leaves the PIC.
-  PutSourceOverride(out, layout::kAcpiSciIrq, layout::kAcpiSciIrq, kLevelActiveHigh);
+  PutSourceOverride(out, base::layout::kAcpiSciIrq, base::layout::kAcpiSciIrq, kLevelActiveHigh);
   PutLapicNmi(out, 1);
   return Seal(std::move(out));
 }
@@ -255,10 +255,10 @@ Bytes Mcfg(const AcpiPlatform& p) {
 // ACPI 6.4, 6.4.2 / 6.4.3 resources of the host bridge (6.2.2 _CRS): the bus range, the
 // config mechanism #1 ports it consumes, and the windows it forwards to PCI.
 Bytes PciHostCrs(const AcpiPlatform& p) {
-  const PciWindows& w = p.windows;
+  const pci::PciWindows& w = p.windows;
   return aml::ResourceTemplate({
       aml::WordBusNumber(0, static_cast<uint16_t>(p.bus_count - 1)),
-      aml::Io(kPioConfigAddressPort, kPioConfigAddressPort, 1, 8),
+      aml::Io(pci::kPioConfigAddressPort, pci::kPioConfigAddressPort, 1, 8),
       aml::WordIo(static_cast<uint16_t>(w.io.base()), static_cast<uint16_t>(w.io.end() - 1)),
       aml::DWordMemory(static_cast<uint32_t>(w.mem32.base()),
                        static_cast<uint32_t>(w.mem32.end() - 1), aml::Caching::kNonCacheable),
@@ -298,7 +298,8 @@ Bytes PciHostBridge(const AcpiPlatform& p) {
 // reserved by ... a motherboard resource device (PNP0C02)". Linux checks this before it uses
 // MMCONFIG.
 Bytes EcamReservation(const AcpiPlatform& p) {
-  const auto size = static_cast<uint32_t>(kEcamBytesPerBus * static_cast<uint64_t>(p.bus_count));
+  const auto size =
+      static_cast<uint32_t>(pci::kEcamBytesPerBus * static_cast<uint64_t>(p.bus_count));
   return aml::Device("MRES",
                      {
                          aml::Name("_HID", aml::EisaIdConst("PNP0C02")),
@@ -310,21 +311,22 @@ Bytes EcamReservation(const AcpiPlatform& p) {
 
 // The 16550 at COM1: PNP0501 ("16550A-compatible COM port").
 Bytes Com1() {
-  return aml::Device("COM1",
-                     {
-                         aml::Name("_HID", aml::EisaIdConst("PNP0501")),
-                         aml::Name("_UID", aml::Integer(1)),
-                         aml::Name("_CRS", aml::ResourceTemplate({
-                                               aml::Io(layout::kCom1Port, layout::kCom1Port, 1, 8),
-                                               aml::IrqNoFlags(1u << layout::kCom1Irq),
-                                           })),
-                     });
+  return aml::Device(
+      "COM1",
+      {
+          aml::Name("_HID", aml::EisaIdConst("PNP0501")),
+          aml::Name("_UID", aml::Integer(1)),
+          aml::Name("_CRS", aml::ResourceTemplate({
+                                aml::Io(base::layout::kCom1Port, base::layout::kCom1Port, 1, 8),
+                                aml::IrqNoFlags(1u << base::layout::kCom1Irq),
+                            })),
+      });
 }
 
 // ACPI 6.4, 7.4.2 \_Sx (System States): "Package {SLP_TYPa, SLP_TYPb, Reserved, Reserved}";
 // 7.4.2.6 \_S5 Soft Off.
 Bytes S5() {
-  const Bytes typ = aml::Integer(layout::kAcpiS5SlpTyp);
+  const Bytes typ = aml::Integer(base::layout::kAcpiS5SlpTyp);
   return aml::Name("\\_S5", aml::Package({typ, typ, aml::Integer(0), aml::Integer(0)}));
 }
 
@@ -350,8 +352,8 @@ absl::Status ValidateCounts(const AcpiPlatform& p) {
 }
 
 absl::Status ValidateAddresses(const AcpiPlatform& p, uint64_t base_gpa) {
-  const uint64_t ecam_size = kEcamBytesPerBus * static_cast<uint64_t>(p.bus_count);
-  if (p.ecam_base % kEcamBytesPerBus != 0 || p.ecam_base >= k4GiB ||
+  const uint64_t ecam_size = pci::kEcamBytesPerBus * static_cast<uint64_t>(p.bus_count);
+  if (p.ecam_base % pci::kEcamBytesPerBus != 0 || p.ecam_base >= k4GiB ||
       ecam_size > k4GiB - p.ecam_base) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "ecam_base %#x (%d buses): the ECAM window must be 1 MiB aligned and end below 4 GiB "
@@ -423,7 +425,7 @@ absl::StatusOr<std::vector<uint8_t>> BuildAcpiTables(const AcpiPlatform& platfor
 
 absl::StatusOr<std::vector<uint8_t>> BuildAcpiTables(const AcpiPlatform& platform,
                                                      uint64_t base_gpa) {
-  return BuildAcpiTables(platform, base_gpa, layout::kAcpiSize);
+  return BuildAcpiTables(platform, base_gpa, base::layout::kAcpiSize);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::boot

@@ -11,13 +11,13 @@
 #include "pci/access/ecam_trap.h"
 #include "pci/firmware.h"
 
-namespace pcivmm {
+namespace pcivmm::boot {
 
 struct AcpiPlatform {
-  int vcpus = 1;                   // one enabled LAPIC (processor UID = APIC ID = index) per vCPU
-  uint64_t ecam_base = kEcamBase;  // pci/config_access.h
-  int bus_count = 1;               // MCFG end bus = bus_count - 1
-  PciWindows windows;              // pci/firmware.h: io, mem32, mem64 (the PCI host bridge _CRS)
+  int vcpus = 1;  // one enabled LAPIC (processor UID = APIC ID = index) per vCPU
+  uint64_t ecam_base = pci::kEcamBase;  // pci/config_access.h
+  int bus_count = 1;                    // MCFG end bus = bus_count - 1
+  pci::PciWindows windows;  // pci/firmware.h: io, mem32, mem64 (the PCI host bridge _CRS)
 };
 
 // Tables laid out for guest physical address `base_gpa` (layout::kAcpiBase): RSDP at offset 0,
@@ -40,6 +40,6 @@ constexpr uint32_t PciIntxGsi(uint32_t slot, uint32_t pin) {
   return kPciIntxFirstGsi + (slot + pin) % kPciIntxGsiCount;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::boot
 
 #endif  // PCIVMM_VMM_BOOT_ACPI_TABLES_H_

@@ -23,11 +23,11 @@
 #include "vmm/base/platform_layout.h"
 #include "vmm/base/temp_dir.h"
 
-namespace pcivmm {
+namespace pcivmm::boot {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
-constexpr uint64_t kBase = layout::kAcpiBase;
+constexpr uint64_t kBase = base::layout::kAcpiBase;
 
 uint64_t Le(const Bytes& b, size_t off, int n) {
   uint64_t v = 0;
@@ -81,7 +81,7 @@ std::string RsdpSource(const Bytes& rsdp) {
 }
 
 AcpiPlatform MakePlatform(int vcpus, int bus_count) {
-  const absl::StatusOr<PciWindows> w = DefaultPciWindows(2ull << 30, 40);
+  const absl::StatusOr<pci::PciWindows> w = pci::DefaultPciWindows(2ull << 30, 40);
   EXPECT_TRUE(w.ok()) << w.status();
   return {.vcpus = vcpus, .bus_count = bus_count, .windows = *w};
 }
@@ -98,7 +98,7 @@ class AcpiTablesTest : public ::testing::Test {
     absl::StatusOr<Bytes> blob = BuildAcpiTables(p, kBase);
     ASSERT_TRUE(blob.ok()) << blob.status();
     blob_ = *std::move(blob);
-    ASSERT_LE(blob_.size(), layout::kAcpiSize);
+    ASSERT_LE(blob_.size(), base::layout::kAcpiSize);
     ASSERT_GE(blob_.size(), 36u);
     ASSERT_EQ(Chars(blob_, 0, 8), "RSD PTR ");
     ASSERT_NO_FATAL_FAILURE(AddTable(Le(blob_, 24, 8), "XSDT"));
@@ -168,10 +168,10 @@ TEST_F(AcpiTablesTest, FadtDescribesFixedHardware) {
   ASSERT_NO_FATAL_FAILURE(Build(MakePlatform(1, 1)));
   EXPECT_EQ(tables_["FACP"].length, 276u);
   EXPECT_EQ(Field("FACP", 8, 1), 6u);  // revision
-  EXPECT_EQ(Field("FACP", 46, 2), layout::kAcpiSciIrq);
+  EXPECT_EQ(Field("FACP", 46, 2), base::layout::kAcpiSciIrq);
   EXPECT_EQ(Field("FACP", 48, 4), 0u);  // SMI_CMD: always in ACPI mode
-  EXPECT_EQ(Field("FACP", 56, 4), layout::kAcpiPm1aEvtPort);
-  EXPECT_EQ(Field("FACP", 64, 4), layout::kAcpiPm1aCntPort);
+  EXPECT_EQ(Field("FACP", 56, 4), base::layout::kAcpiPm1aEvtPort);
+  EXPECT_EQ(Field("FACP", 64, 4), base::layout::kAcpiPm1aCntPort);
   EXPECT_EQ(Field("FACP", 76, 4), 0u);                // no PM timer
   EXPECT_EQ(Field("FACP", 88, 1), 4u);                // PM1_EVT_LEN
   EXPECT_EQ(Field("FACP", 89, 1), 2u);                // PM1_CNT_LEN
@@ -180,12 +180,12 @@ TEST_F(AcpiTablesTest, FadtDescribesFixedHardware) {
   EXPECT_NE(Field("FACP", 112, 4) & (1u << 10), 0u);  // RESET_REG_SUP
   EXPECT_EQ(Field("FACP", 112, 4) & (1u << 20), 0u);  // not HW_REDUCED_ACPI
   EXPECT_EQ(Field("FACP", 116, 4), 0x01000801u);      // RESET_REG: I/O, 8 bits, byte access
-  EXPECT_EQ(Field("FACP", 120, 8), layout::kAcpiResetPort);
-  EXPECT_EQ(Field("FACP", 128, 1), layout::kAcpiResetValue);
+  EXPECT_EQ(Field("FACP", 120, 8), base::layout::kAcpiResetPort);
+  EXPECT_EQ(Field("FACP", 128, 1), base::layout::kAcpiResetValue);
   EXPECT_EQ(Field("FACP", 148, 2), 0x2001u);  // X_PM1a_EVT_BLK: I/O, 32 bits
-  EXPECT_EQ(Field("FACP", 152, 8), layout::kAcpiPm1aEvtPort);
+  EXPECT_EQ(Field("FACP", 152, 8), base::layout::kAcpiPm1aEvtPort);
   EXPECT_EQ(Field("FACP", 172, 2), 0x1001u);  // X_PM1a_CNT_BLK: I/O, 16 bits
-  EXPECT_EQ(Field("FACP", 176, 8), layout::kAcpiPm1aCntPort);
+  EXPECT_EQ(Field("FACP", 176, 8), base::layout::kAcpiPm1aCntPort);
 }
 
 class MadtTest : public AcpiTablesTest, public ::testing::WithParamInterface<int> {};
@@ -193,7 +193,7 @@ class MadtTest : public AcpiTablesTest, public ::testing::WithParamInterface<int
 TEST_P(MadtTest, OneEnabledLapicPerVcpuThenIoapicOverridesAndNmi) {
   const int vcpus = GetParam();
   ASSERT_NO_FATAL_FAILURE(Build(MakePlatform(vcpus, 1)));
-  EXPECT_EQ(Field("APIC", 36, 4), layout::kLapicAddr);
+  EXPECT_EQ(Field("APIC", 36, 4), base::layout::kLapicAddr);
   EXPECT_EQ(Field("APIC", 40, 4), 1u);  // PCAT_COMPAT
   std::map<int, int> count;
   const Span madt = tables_["APIC"];
@@ -206,10 +206,10 @@ TEST_P(MadtTest, OneEnabledLapicPerVcpuThenIoapicOverridesAndNmi) {
       EXPECT_EQ(Le(blob_, off + 4, 4), 1u);
     } else if (type == 1) {
       EXPECT_EQ(blob_[off + 2], vcpus);
-      EXPECT_EQ(Le(blob_, off + 4, 4), layout::kIoapicAddr);
+      EXPECT_EQ(Le(blob_, off + 4, 4), base::layout::kIoapicAddr);
       EXPECT_EQ(Le(blob_, off + 8, 4), 0u);
     } else if (type == 2) {  // only the SCI: IRQ0 is GSI 0 as KVM routes it
-      EXPECT_EQ(blob_[off + 3], layout::kAcpiSciIrq);
+      EXPECT_EQ(blob_[off + 3], base::layout::kAcpiSciIrq);
       EXPECT_EQ(Le(blob_, off + 8, 2), 0x000Du);  // level, active high
     } else if (type == 4) {
       EXPECT_EQ(blob_[off + 2], 0xFF);
@@ -231,7 +231,7 @@ TEST_F(AcpiTablesTest, McfgCoversEveryBus) {
     tables_.clear();
     ASSERT_NO_FATAL_FAILURE(Build(MakePlatform(1, buses)));
     EXPECT_EQ(tables_["MCFG"].length, 36u + 8 + 16);
-    EXPECT_EQ(Field("MCFG", 44, 8), kEcamBase);
+    EXPECT_EQ(Field("MCFG", 44, 8), pci::kEcamBase);
     EXPECT_EQ(Field("MCFG", 52, 2), 0u);  // segment
     EXPECT_EQ(Field("MCFG", 54, 1), 0u);  // start bus
     EXPECT_EQ(Field("MCFG", 55, 1), static_cast<uint64_t>(buses - 1));
@@ -262,7 +262,7 @@ class IaslTest : public AcpiTablesTest {
     ASSERT_EQ(dir_.path().find('\''), std::string::npos) << dir_.path();
   }
   std::string iasl_;
-  TempDir dir_{"pcivmm_acpi"};
+  base::TempDir dir_{"pcivmm_acpi"};
 };
 
 // Every table but the RSDP survives ACPICA's own disassembler: it recomputes checksums,
@@ -287,7 +287,7 @@ TEST_F(IaslTest, DisassemblesEveryTableCleanly) {
     }
     EXPECT_TRUE(absl::StrContains(log, absl::StrCat("[", sig, "]"))) << sig << ":\n" << log;
   }
-  const PciWindows& w = platform.windows;
+  const pci::PciWindows& w = platform.windows;
   for (const std::string& want :
        {std::string("PNP0A08"), std::string("PNP0A03"), std::string("PNP0C02"),
         std::string("PNP0501"), std::string("_S5_"), std::string("0x000F,"),
@@ -345,10 +345,10 @@ TEST(AcpiTablesErrorTest, RejectsEcamNotBelow4GiB) {
 
 TEST(AcpiTablesErrorTest, RejectsWindowsTheDescriptorsCannotHoldAndMisalignedBase) {
   AcpiPlatform p = MakePlatform(1, 1);
-  p.windows.io = *AddressRange::Make(0xF000, 0x2000);
+  p.windows.io = *mmio::AddressRange::Make(0xF000, 0x2000);
   EXPECT_TRUE(absl::StrContains(BuildAcpiTables(p, kBase).status().message(), "windows.io"));
   p = MakePlatform(1, 1);
-  p.windows.mem32 = *AddressRange::Make(0xF000'0000, 0x2000'0000);
+  p.windows.mem32 = *mmio::AddressRange::Make(0xF000'0000, 0x2000'0000);
   EXPECT_TRUE(absl::StrContains(BuildAcpiTables(p, kBase).status().message(), "windows.mem32"));
   const absl::StatusOr<Bytes> r = BuildAcpiTables(MakePlatform(1, 1), kBase + 16);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -364,4 +364,4 @@ TEST(AcpiTablesErrorTest, TooSmallAreaIsResourceExhausted) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::boot

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
-namespace pcivmm::aml {
+namespace pcivmm::boot::aml {
 namespace {
 
 // ACPI 6.4, 20.2 AML Grammar Definition: opcodes and prefixes.
@@ -263,4 +263,4 @@ Bytes ResourceTemplate(absl::Span<const Bytes> descriptors) {
   return Buffer(data);
 }
 
-}  // namespace pcivmm::aml
+}  // namespace pcivmm::boot::aml

@@ -16,7 +16,7 @@
 
 #include "absl/types/span.h"
 
-namespace pcivmm::aml {
+namespace pcivmm::boot::aml {
 
 using Bytes = std::vector<uint8_t>;
 
@@ -170,6 +170,6 @@ constexpr std::optional<uint32_t> CompressEisaId(std::string_view id) {
   return ((be & 0xFF) << 24) | ((be & 0xFF00) << 8) | ((be >> 8) & 0xFF00) | (be >> 24);
 }
 
-}  // namespace pcivmm::aml
+}  // namespace pcivmm::boot::aml
 
 #endif  // PCIVMM_VMM_BOOT_AML_H_

@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace pcivmm::aml {
+namespace pcivmm::boot::aml {
 namespace {
 
 using ::testing::ElementsAre;
@@ -176,4 +176,4 @@ TEST(ResourceTest, TemplateEndsWithChecksummedEndTag) {
 }
 
 }  // namespace
-}  // namespace pcivmm::aml
+}  // namespace pcivmm::boot::aml

@@ -7,7 +7,7 @@
 #include "vmm/base/platform_layout.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::boot {
 namespace {
 
 // Setup-header offsets in the image and in boot_params (boot.rst, "THE REAL-MODE KERNEL
@@ -84,19 +84,19 @@ absl::StatusOr<SetupHeader> ParseBzImage(absl::Span<const uint8_t> image) {
   return h;
 }
 
-std::vector<E820Entry> BuildE820(const GuestMemory& memory,
-                                 const std::vector<AddressRange>& reserved) {
+std::vector<E820Entry> BuildE820(const kvm::GuestMemory& memory,
+                                 const std::vector<mmio::AddressRange>& reserved) {
   std::vector<E820Entry> e820;
-  for (const GuestMemory::Region& r : memory.regions()) {
+  for (const kvm::GuestMemory::Region& r : memory.regions()) {
     uint64_t start = r.gpa.base();
     if (start == 0) {
       // The first MiB: low RAM below the EBDA; 0xA0000..1 MiB is legacy/firmware space.
-      e820.push_back({0, layout::kLowRamEnd, kE820Ram});
-      start = layout::kKernelLoadAddr;
+      e820.push_back({0, base::layout::kLowRamEnd, kE820Ram});
+      start = base::layout::kKernelLoadAddr;
     }
     if (r.gpa.end() > start) e820.push_back({start, r.gpa.end() - start, kE820Ram});
   }
-  for (const AddressRange& r : reserved) e820.push_back({r.base(), r.size(), kE820Reserved});
+  for (const mmio::AddressRange& r : reserved) e820.push_back({r.base(), r.size(), kE820Reserved});
   std::sort(e820.begin(), e820.end(),
             [](const E820Entry& a, const E820Entry& b) { return a.addr < b.addr; });
   return e820;
@@ -114,7 +114,7 @@ absl::Status WriteZeroPage(absl::Span<uint8_t> zp, absl::Span<const uint8_t> ima
   std::memcpy(zp.data() + kSetupSects, image.data() + kSetupSects, end - kSetupSects);
   Put<uint16_t>(zp, kVidMode, 0xFFFF);  // "normal"
   zp[kTypeOfLoader] = kUndefinedLoader;
-  Put<uint32_t>(zp, kCmdLinePtr, static_cast<uint32_t>(layout::kCmdlineAddr));
+  Put<uint32_t>(zp, kCmdLinePtr, static_cast<uint32_t>(base::layout::kCmdlineAddr));
   zp[kE820Entries] = static_cast<uint8_t>(e820.size());
   for (size_t i = 0; i < e820.size(); ++i) {
     const size_t off = kE820Table + i * 20;
@@ -127,9 +127,9 @@ absl::Status WriteZeroPage(absl::Span<uint8_t> zp, absl::Span<const uint8_t> ima
 
 // boot.rst: the initrd goes as high as possible, its last byte at or below initrd_addr_max,
 // page-aligned, above the kernel's init_size.
-absl::StatusOr<uint64_t> PlaceInitrd(const GuestMemory& memory, const SetupHeader& h, uint64_t size,
-                                     uint64_t kernel_end) {
-  const uint64_t low_end = std::min(memory.regions().front().gpa.end(), kLowRamLimit);
+absl::StatusOr<uint64_t> PlaceInitrd(const kvm::GuestMemory& memory, const SetupHeader& h,
+                                     uint64_t size, uint64_t kernel_end) {
+  const uint64_t low_end = std::min(memory.regions().front().gpa.end(), kvm::kLowRamLimit);
   const uint64_t top = std::min<uint64_t>(uint64_t{h.initrd_addr_max} + 1, low_end);
   if (size > top || ((top - size) & ~0xFFFull) < kernel_end) {
     return absl::ResourceExhaustedError(absl::StrFormat(
@@ -140,24 +140,26 @@ absl::StatusOr<uint64_t> PlaceInitrd(const GuestMemory& memory, const SetupHeade
 
 }  // namespace
 
-absl::StatusOr<LinuxEntry> LoadLinux(const GuestMemory& memory, const LinuxImages& images,
+absl::StatusOr<LinuxEntry> LoadLinux(const kvm::GuestMemory& memory, const LinuxImages& images,
                                      const std::vector<E820Entry>& e820, uint64_t rsdp_gpa) {
   const auto image = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(images.kernel.data()),
                                          images.kernel.size());
   PCIVMM_ASSIGN_OR_RETURN(SetupHeader h, ParseBzImage(image));
-  if (images.cmdline.size() > h.cmdline_size || images.cmdline.size() >= layout::kCmdlineMax) {
+  if (images.cmdline.size() > h.cmdline_size ||
+      images.cmdline.size() >= base::layout::kCmdlineMax) {
     return absl::InvalidArgumentError(
         absl::StrFormat("cmdline: %d bytes; the kernel takes at most %d", images.cmdline.size(),
-                        std::min<uint64_t>(h.cmdline_size, layout::kCmdlineMax - 1)));
+                        std::min<uint64_t>(h.cmdline_size, base::layout::kCmdlineMax - 1)));
   }
   const auto kernel = image.subspan(h.setup_bytes);
-  if (absl::Status st = memory.Write(layout::kKernelLoadAddr, kernel); !st.ok()) {
+  if (absl::Status st = memory.Write(base::layout::kKernelLoadAddr, kernel); !st.ok()) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "kernel: %d bytes do not fit in guest RAM at 1 MiB: %s", kernel.size(), st.message()));
   }
   const uint64_t kernel_end =
-      layout::kKernelLoadAddr + std::max<uint64_t>(kernel.size(), h.init_size);
-  LinuxEntry entry{layout::kKernelLoadAddr + kEntry64Offset, layout::kZeroPageAddr, 0, 0};
+      base::layout::kKernelLoadAddr + std::max<uint64_t>(kernel.size(), h.init_size);
+  LinuxEntry entry{base::layout::kKernelLoadAddr + kEntry64Offset, base::layout::kZeroPageAddr, 0,
+                   0};
   if (!images.initrd.empty()) {
     PCIVMM_ASSIGN_OR_RETURN(entry.initrd_gpa,
                             PlaceInitrd(memory, h, images.initrd.size(), kernel_end));
@@ -168,10 +170,10 @@ absl::StatusOr<LinuxEntry> LoadLinux(const GuestMemory& memory, const LinuxImage
                                          images.initrd.size())));
   }
   PCIVMM_ASSIGN_OR_RETURN(auto cmdline,
-                          memory.Translate(layout::kCmdlineAddr, layout::kCmdlineMax));
+                          memory.Translate(base::layout::kCmdlineAddr, base::layout::kCmdlineMax));
   std::memset(cmdline.data(), 0, cmdline.size());
   std::memcpy(cmdline.data(), images.cmdline.data(), images.cmdline.size());
-  PCIVMM_ASSIGN_OR_RETURN(auto zp, memory.Translate(layout::kZeroPageAddr, kZeroPageSize));
+  PCIVMM_ASSIGN_OR_RETURN(auto zp, memory.Translate(base::layout::kZeroPageAddr, kZeroPageSize));
   PCIVMM_RETURN_IF_ERROR(WriteZeroPage(zp, image, h, e820));
   Put<uint32_t>(zp, kRamdiskImage, static_cast<uint32_t>(entry.initrd_gpa));
   Put<uint32_t>(zp, kRamdiskSize, static_cast<uint32_t>(entry.initrd_size));
@@ -179,4 +181,4 @@ absl::StatusOr<LinuxEntry> LoadLinux(const GuestMemory& memory, const LinuxImage
   return entry;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::boot

@@ -12,7 +12,7 @@
 #include "mmio/address_range.h"
 #include "vmm/kvm/guest_memory.h"
 
-namespace pcivmm {
+namespace pcivmm::boot {
 
 // The setup-header fields the loader uses, read from a bzImage.
 struct SetupHeader {
@@ -43,8 +43,8 @@ inline constexpr uint32_t kE820Reserved = 2;
 
 // RAM from `memory` (the first MiB split around the EBDA and the firmware area) plus the
 // given reserved ranges, sorted by address.
-std::vector<E820Entry> BuildE820(const GuestMemory& memory,
-                                 const std::vector<AddressRange>& reserved);
+std::vector<E820Entry> BuildE820(const kvm::GuestMemory& memory,
+                                 const std::vector<mmio::AddressRange>& reserved);
 
 struct LinuxImages {
   std::string kernel;  // bzImage bytes
@@ -61,9 +61,9 @@ struct LinuxEntry {
 
 // Loads the kernel at 1 MiB, the initrd as high as initrd_addr_max and RAM below 4 GiB
 // allow, the command line, and a zero page with `e820` and the RSDP address.
-absl::StatusOr<LinuxEntry> LoadLinux(const GuestMemory& memory, const LinuxImages& images,
+absl::StatusOr<LinuxEntry> LoadLinux(const kvm::GuestMemory& memory, const LinuxImages& images,
                                      const std::vector<E820Entry>& e820, uint64_t rsdp_gpa);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::boot
 
 #endif  // PCIVMM_VMM_BOOT_LINUX_LOADER_H_

@@ -6,7 +6,7 @@
 #include "gtest/gtest.h"
 #include "vmm/base/platform_layout.h"
 
-namespace pcivmm {
+namespace pcivmm::boot {
 namespace {
 
 using ::testing::HasSubstr;
@@ -86,23 +86,23 @@ TEST(LinuxLoaderTest, RejectsKernelWithout64BitEntry) {
 class LoadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto m = GuestMemory::Create(64ull << 20);
+    auto m = kvm::GuestMemory::Create(64ull << 20);
     ASSERT_TRUE(m.ok()) << m.status();
     memory_.emplace(std::move(*m));
   }
   absl::Span<const uint8_t> Guest(uint64_t gpa, uint64_t len) {
     return *memory_->Translate(gpa, len);
   }
-  std::optional<GuestMemory> memory_;
+  std::optional<kvm::GuestMemory> memory_;
 };
 
 TEST_F(LoadTest, PlacesKernelCmdlineInitrdAndZeroPage) {
   LinuxImages images{FakeBzImage(), std::string(10000, 'I'), "console=ttyS0 quiet"};
   const std::vector<E820Entry> e820 = BuildE820(*memory_, {});
-  auto entry = LoadLinux(*memory_, images, e820, layout::kAcpiBase);
+  auto entry = LoadLinux(*memory_, images, e820, base::layout::kAcpiBase);
   ASSERT_TRUE(entry.ok()) << entry.status();
   EXPECT_EQ(entry->rip, 0x100200u);
-  EXPECT_EQ(entry->zero_page, layout::kZeroPageAddr);
+  EXPECT_EQ(entry->zero_page, base::layout::kZeroPageAddr);
   // The protected-mode part (after the setup sectors) sits at 1 MiB.
   EXPECT_EQ(0, std::memcmp(Guest(0x100000, 8192).data(), images.kernel.data() + 5 * 512, 8192));
   // The initrd: page-aligned, as high as RAM allows, above the kernel's init_size.
@@ -110,15 +110,16 @@ TEST_F(LoadTest, PlacesKernelCmdlineInitrdAndZeroPage) {
   EXPECT_LE(entry->initrd_gpa + images.initrd.size(), 64ull << 20);
   EXPECT_GT(entry->initrd_gpa, (64ull << 20) - 4096 - images.initrd.size());
   EXPECT_EQ(Guest(entry->initrd_gpa, 1)[0], 'I');
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(Guest(layout::kCmdlineAddr, 20).data())),
-            images.cmdline);
-  auto zp = Guest(layout::kZeroPageAddr, 4096);
+  EXPECT_EQ(
+      std::string(reinterpret_cast<const char*>(Guest(base::layout::kCmdlineAddr, 20).data())),
+      images.cmdline);
+  auto zp = Guest(base::layout::kZeroPageAddr, 4096);
   EXPECT_EQ(Get<uint32_t>(zp, 0x202), 0x53726448u);  // the setup header was copied
   EXPECT_EQ(zp[0x210], 0xFF);                        // type_of_loader
-  EXPECT_EQ(Get<uint32_t>(zp, 0x228), layout::kCmdlineAddr);
+  EXPECT_EQ(Get<uint32_t>(zp, 0x228), base::layout::kCmdlineAddr);
   EXPECT_EQ(Get<uint32_t>(zp, 0x218), entry->initrd_gpa);
   EXPECT_EQ(Get<uint32_t>(zp, 0x21C), images.initrd.size());
-  EXPECT_EQ(Get<uint64_t>(zp, 0x070), layout::kAcpiBase);
+  EXPECT_EQ(Get<uint64_t>(zp, 0x070), base::layout::kAcpiBase);
   ASSERT_EQ(zp[0x1E8], e820.size());
   EXPECT_EQ(Get<uint64_t>(zp, 0x2D0 + 20 + 8), e820[1].size);
 }
@@ -138,23 +139,23 @@ TEST_F(LoadTest, RefusesInitrdThatDoesNotFit) {
 }
 
 TEST(E820Test, SplitsLowMemoryAndAddsReservedRangesInOrder) {
-  auto memory = GuestMemory::Create(5ull << 30);
+  auto memory = kvm::GuestMemory::Create(5ull << 30);
   ASSERT_TRUE(memory.ok());
-  const auto ecam = *AddressRange::Make(0xE0000000, 1 << 20);
-  const auto fw = *AddressRange::Make(layout::kAcpiBase, layout::kAcpiSize);
+  const auto ecam = *mmio::AddressRange::Make(0xE0000000, 1 << 20);
+  const auto fw = *mmio::AddressRange::Make(base::layout::kAcpiBase, base::layout::kAcpiSize);
   auto e820 = BuildE820(*memory, {ecam, fw});
   ASSERT_EQ(e820.size(), 5u);
   EXPECT_EQ(e820[0].addr, 0u);
-  EXPECT_EQ(e820[0].size, layout::kLowRamEnd);
-  EXPECT_EQ(e820[1].addr, layout::kAcpiBase);
+  EXPECT_EQ(e820[0].size, base::layout::kLowRamEnd);
+  EXPECT_EQ(e820[1].addr, base::layout::kAcpiBase);
   EXPECT_EQ(e820[1].type, kE820Reserved);
   EXPECT_EQ(e820[2].addr, 0x100000u);
-  EXPECT_EQ(e820[2].size, kLowRamLimit - 0x100000);
+  EXPECT_EQ(e820[2].size, kvm::kLowRamLimit - 0x100000);
   EXPECT_EQ(e820[3].addr, 0xE0000000u);
-  EXPECT_EQ(e820[4].addr, kHighRamBase);
+  EXPECT_EQ(e820[4].addr, kvm::kHighRamBase);
   EXPECT_EQ(e820[4].size, 2ull << 30);
   EXPECT_EQ(e820[4].type, kE820Ram);
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::boot

@@ -5,7 +5,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/platform_layout.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
 // ACPI 6.4, Table 4.11 (PM1 Status) and Table 4.12 (PM1 Enable). The status bits that can
@@ -103,10 +103,10 @@ void AcpiPm1Control::Write(uint64_t offset, absl::Span<const uint8_t> data, int 
   }
   if ((value & kSlpEn) == 0) return;
   const int sleep_type = (value & kSlpTypMask) >> kSlpTypShift;
-  if (sleep_type != layout::kAcpiS5SlpTyp) {
+  if (sleep_type != base::layout::kAcpiS5SlpTyp) {
     ignored_sleeps_.fetch_add(1, std::memory_order_relaxed);
     PCIVMM_LOG_GUEST("acpi: sleep type %d requested; only S5 (%d) is supported, ignored",
-                     sleep_type, layout::kAcpiS5SlpTyp);
+                     sleep_type, base::layout::kAcpiS5SlpTyp);
     return;
   }
   power_offs_.fetch_add(1, std::memory_order_relaxed);
@@ -120,14 +120,14 @@ void AcpiResetRegister::Read(uint64_t /*offset*/, absl::Span<uint8_t> data, int 
 // Writing RESET_VALUE to the reset register resets the system (4.8.4.6; FADT RESET_REG and
 // RESET_VALUE, 5.2.9). Linux writes exactly one byte (acpi_reset).
 void AcpiResetRegister::Write(uint64_t offset, absl::Span<const uint8_t> data, int /*vcpu*/) {
-  if (offset == 0 && data.size() == 1 && data[0] == layout::kAcpiResetValue) {
+  if (offset == 0 && data.size() == 1 && data[0] == base::layout::kAcpiResetValue) {
     resets_.fetch_add(1, std::memory_order_relaxed);
     if (reset_) reset_();
     return;
   }
   bad_writes_.fetch_add(1, std::memory_order_relaxed);
   PCIVMM_LOG_GUEST("acpi: reset register: ignored %d-byte write of %#x at +%d (want %#x)",
-                   data.size(), data.empty() ? 0 : data[0], offset, layout::kAcpiResetValue);
+                   data.size(), data.empty() ? 0 : data[0], offset, base::layout::kAcpiResetValue);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

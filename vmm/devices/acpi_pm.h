@@ -16,10 +16,10 @@
 #include "mmio/io_device.h"
 #include "vmm/devices/irq_line.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
 // PM1a_EVT_BLK (4.8.4.1): PM1_STS at +0 and PM1_EN at +2, 16 bits each, any access width.
-class AcpiPm1Event : public IoDevice {
+class AcpiPm1Event : public mmio::IoDevice {
  public:
   static constexpr uint64_t kSize = 4;          // FADT PM1_EVT_LEN
   static constexpr uint16_t kPwrBtn = 1u << 8;  // PWRBTN_STS in PM1_STS, PWRBTN_EN in PM1_EN
@@ -53,7 +53,7 @@ class AcpiPm1Event : public IoDevice {
 // PM1a_CNT_BLK (4.8.4.2.1): SCI_EN (bit 0), BM_RLD (1), GBL_RLS (2), SLP_TYPx (12:10) and
 // SLP_EN (13). Writing SLP_EN with SLP_TYPx == layout::kAcpiS5SlpTyp calls `power_off` on the
 // writing vCPU's thread (outside the device's lock); other sleep types are counted and ignored.
-class AcpiPm1Control : public IoDevice {
+class AcpiPm1Control : public mmio::IoDevice {
  public:
   static constexpr uint64_t kSize = 2;  // FADT PM1_CNT_LEN
 
@@ -79,7 +79,7 @@ class AcpiPm1Control : public IoDevice {
 // The FADT RESET_REG (4.8.4.6): one byte; writing layout::kAcpiResetValue calls `reset` on
 // the writing vCPU's thread. Reads return 0. The FADT must describe it as 8 bits wide in
 // system I/O space with RESET_REG_SUP set.
-class AcpiResetRegister : public IoDevice {
+class AcpiResetRegister : public mmio::IoDevice {
  public:
   static constexpr uint64_t kSize = 1;
 
@@ -98,6 +98,6 @@ class AcpiResetRegister : public IoDevice {
   std::atomic<uint64_t> bad_writes_{0};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices
 
 #endif  // PCIVMM_VMM_DEVICES_ACPI_PM_H_

@@ -5,16 +5,16 @@
 #include "vmm/base/platform_layout.h"
 #include "vmm/devices/fake_irq_line.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
-uint16_t Read16(IoDevice& d, uint64_t offset) {
+uint16_t Read16(mmio::IoDevice& d, uint64_t offset) {
   uint8_t b[2] = {0, 0};
   d.Read(offset, b, 0);
   return static_cast<uint16_t>(b[0] | b[1] << 8);
 }
 
-void Write16(IoDevice& d, uint64_t offset, uint16_t value) {
+void Write16(mmio::IoDevice& d, uint64_t offset, uint16_t value) {
   const uint8_t b[2] = {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8)};
   d.Write(offset, b, 0);
 }
@@ -42,7 +42,7 @@ TEST(AcpiPm1EventTest, StatusBitsAreWriteOneToClear) {
   Write16(evt, 0, 0x0000);  // zeros leave the status alone
   EXPECT_EQ(Read16(evt, 0), kPwrBtn);
   EXPECT_TRUE(sci.level());
-  WriteByte(evt, 1, 0x01);  // a byte write to the high half clears PWRBTN_STS
+  mmio::WriteByte(evt, 1, 0x01);  // a byte write to the high half clears PWRBTN_STS
   EXPECT_EQ(Read16(evt, 0), 0);
   EXPECT_FALSE(sci.level());
   EXPECT_EQ(sci.rising_edges(), 1u);
@@ -72,8 +72,8 @@ TEST(AcpiPm1ControlTest, SciEnAlwaysReadsOne) {
 TEST(AcpiPm1ControlTest, SleepTypeReadsBackButSleepEnableDoesNot) {
   int offs = 0;
   AcpiPm1Control cnt([&] { ++offs; });
-  Write16(cnt, 0, SlpTyp(layout::kAcpiS5SlpTyp) | 0x0002);  // BM_RLD too
-  EXPECT_EQ(Read16(cnt, 0), SlpTyp(layout::kAcpiS5SlpTyp) | 0x0003);
+  Write16(cnt, 0, SlpTyp(base::layout::kAcpiS5SlpTyp) | 0x0002);  // BM_RLD too
+  EXPECT_EQ(Read16(cnt, 0), SlpTyp(base::layout::kAcpiS5SlpTyp) | 0x0003);
   EXPECT_EQ(offs, 0);  // SLP_TYPx alone does nothing
 }
 
@@ -81,8 +81,8 @@ TEST(AcpiPm1ControlTest, SleepTypeReadsBackButSleepEnableDoesNot) {
 TEST(AcpiPm1ControlTest, SleepEnableWithS5PowersOff) {
   int offs = 0;
   AcpiPm1Control cnt([&] { ++offs; });
-  Write16(cnt, 0, SlpTyp(layout::kAcpiS5SlpTyp));
-  Write16(cnt, 0, SlpTyp(layout::kAcpiS5SlpTyp) | kSlpEn);
+  Write16(cnt, 0, SlpTyp(base::layout::kAcpiS5SlpTyp));
+  Write16(cnt, 0, SlpTyp(base::layout::kAcpiS5SlpTyp) | kSlpEn);
   EXPECT_EQ(offs, 1);
   EXPECT_EQ(cnt.power_offs(), 1u);
   EXPECT_EQ(Read16(cnt, 0) & kSlpEn, 0);  // write-only
@@ -91,7 +91,8 @@ TEST(AcpiPm1ControlTest, SleepEnableWithS5PowersOff) {
 TEST(AcpiPm1ControlTest, ByteWriteOfTheHighHalfCanPowerOff) {
   int offs = 0;
   AcpiPm1Control cnt([&] { ++offs; });
-  WriteByte(cnt, 1, static_cast<uint8_t>((SlpTyp(layout::kAcpiS5SlpTyp) | kSlpEn) >> 8));
+  mmio::WriteByte(cnt, 1,
+                  static_cast<uint8_t>((SlpTyp(base::layout::kAcpiS5SlpTyp) | kSlpEn) >> 8));
   EXPECT_EQ(offs, 1);
 }
 
@@ -99,7 +100,7 @@ TEST(AcpiPm1ControlTest, OtherSleepTypesAreCountedAndIgnored) {
   int offs = 0;
   AcpiPm1Control cnt([&] { ++offs; });
   for (int type : {0, 1, 3, 4, 6, 7}) {
-    if (type == layout::kAcpiS5SlpTyp) continue;
+    if (type == base::layout::kAcpiS5SlpTyp) continue;
     Write16(cnt, 0, SlpTyp(type) | kSlpEn);
   }
   EXPECT_EQ(offs, 0);
@@ -109,7 +110,7 @@ TEST(AcpiPm1ControlTest, OtherSleepTypesAreCountedAndIgnored) {
 TEST(AcpiResetRegisterTest, ResetValueResets) {
   int resets = 0;
   AcpiResetRegister reg([&] { ++resets; });
-  WriteByte(reg, 0, layout::kAcpiResetValue);
+  mmio::WriteByte(reg, 0, base::layout::kAcpiResetValue);
   EXPECT_EQ(resets, 1);
   EXPECT_EQ(reg.resets(), 1u);
 }
@@ -117,8 +118,8 @@ TEST(AcpiResetRegisterTest, ResetValueResets) {
 TEST(AcpiResetRegisterTest, OtherWritesAreCountedAndIgnored) {
   int resets = 0;
   AcpiResetRegister reg([&] { ++resets; });
-  WriteByte(reg, 0, static_cast<uint8_t>(layout::kAcpiResetValue + 1));
-  Write16(reg, 0, layout::kAcpiResetValue);  // wrong width
+  mmio::WriteByte(reg, 0, static_cast<uint8_t>(base::layout::kAcpiResetValue + 1));
+  Write16(reg, 0, base::layout::kAcpiResetValue);  // wrong width
   EXPECT_EQ(resets, 0);
   EXPECT_EQ(reg.bad_writes(), 2u);
   uint8_t v[1] = {0xAA};
@@ -127,4 +128,4 @@ TEST(AcpiResetRegisterTest, OtherWritesAreCountedAndIgnored) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

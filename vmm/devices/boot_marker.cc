@@ -7,7 +7,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/platform_layout.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
 uint64_t MonotonicNowNs() {
   timespec ts{};
@@ -18,14 +18,14 @@ uint64_t MonotonicNowNs() {
 // Reads return the marker value, so a guest can detect the port.
 void BootMarker::Read(uint64_t /*offset*/, absl::Span<uint8_t> data, int /*vcpu*/) {
   std::fill(data.begin(), data.end(), uint8_t{0});
-  data[0] = layout::kBootMarkerValue;
+  data[0] = base::layout::kBootMarkerValue;
 }
 
 void BootMarker::Write(uint64_t offset, absl::Span<const uint8_t> data, int vcpu) {
-  if (offset != 0 || data.size() != 1 || data[0] != layout::kBootMarkerValue) {
+  if (offset != 0 || data.size() != 1 || data[0] != base::layout::kBootMarkerValue) {
     bad_writes_.fetch_add(1, std::memory_order_relaxed);
     PCIVMM_LOG_GUEST("boot marker: ignored write of %d bytes at +%d (want one byte %d)",
-                     data.size(), offset, layout::kBootMarkerValue);
+                     data.size(), offset, base::layout::kBootMarkerValue);
     return;
   }
   const uint64_t boot_ns = MonotonicNowNs() - start_ns_;
@@ -41,4 +41,4 @@ std::optional<uint64_t> BootMarker::boot_ns() const {
   return ns;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

@@ -11,9 +11,9 @@
 
 #include "mmio/io_device.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
-class BootMarker : public IoDevice {
+class BootMarker : public mmio::IoDevice {
  public:
   // Called on the writing vCPU's thread with the nanoseconds since `start_ns` (a
   // CLOCK_MONOTONIC time, see MonotonicNowNs()); must not block.
@@ -43,6 +43,6 @@ class BootMarker : public IoDevice {
 
 uint64_t MonotonicNowNs();
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices
 
 #endif  // PCIVMM_VMM_DEVICES_BOOT_MARKER_H_

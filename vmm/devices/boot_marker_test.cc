@@ -6,17 +6,17 @@
 #include "mmio/io_bytes.h"
 #include "vmm/base/platform_layout.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
 TEST(BootMarkerTest, FirstMarkerWriteRecordsBootTimeAndNotifies) {
   std::vector<uint64_t> seen;
   BootMarker m(MonotonicNowNs(), [&](uint64_t ns, int) { seen.push_back(ns); });
   EXPECT_FALSE(m.boot_ns().has_value());
-  WriteByte(m, 0, layout::kBootMarkerValue);
+  mmio::WriteByte(m, 0, base::layout::kBootMarkerValue);
   ASSERT_TRUE(m.boot_ns().has_value());
   const uint64_t first = *m.boot_ns();
-  WriteByte(m, 0, layout::kBootMarkerValue);
+  mmio::WriteByte(m, 0, base::layout::kBootMarkerValue);
   EXPECT_EQ(*m.boot_ns(), first);  // the first marker is the boot time
   EXPECT_EQ(m.marks(), 2u);
   ASSERT_EQ(seen.size(), 2u);
@@ -28,15 +28,15 @@ TEST(BootMarkerTest, ALaterListenerIsTheOneNotified) {
   int first = 0, second = 0;
   BootMarker m(MonotonicNowNs(), [&](uint64_t, int) { ++first; });
   m.SetListener([&](uint64_t, int vcpu) { second += vcpu; });
-  m.Write(0, std::vector<uint8_t>{layout::kBootMarkerValue}, 3);
+  m.Write(0, std::vector<uint8_t>{base::layout::kBootMarkerValue}, 3);
   EXPECT_EQ(first, 0);
   EXPECT_EQ(second, 3);
 }
 
 TEST(BootMarkerTest, OtherValuesAndWidthsAreCountedNotMarked) {
   BootMarker m(MonotonicNowNs());
-  WriteByte(m, 0, 7);
-  const uint8_t wide[2] = {layout::kBootMarkerValue, 0};
+  mmio::WriteByte(m, 0, 7);
+  const uint8_t wide[2] = {base::layout::kBootMarkerValue, 0};
   m.Write(0, wide, 0);
   EXPECT_FALSE(m.boot_ns().has_value());
   EXPECT_EQ(m.bad_writes(), 2u);
@@ -45,8 +45,8 @@ TEST(BootMarkerTest, OtherValuesAndWidthsAreCountedNotMarked) {
 
 TEST(BootMarkerTest, ReadReturnsMarkerValue) {
   BootMarker m(MonotonicNowNs());
-  EXPECT_EQ(ReadByte(m, 0), layout::kBootMarkerValue);
+  EXPECT_EQ(mmio::ReadByte(m, 0), base::layout::kBootMarkerValue);
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

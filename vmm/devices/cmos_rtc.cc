@@ -5,7 +5,7 @@
 #include "absl/time/civil_time.h"
 #include "vmm/base/log.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
 // Register indices (data sheet, "Address Map"); 0x32 is the century byte of the PC's CMOS
@@ -291,4 +291,4 @@ uint64_t CmosRtc::bad_accesses() const {
   return bad_accesses_;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

@@ -22,9 +22,9 @@
 #include "absl/time/time.h"
 #include "mmio/io_device.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
-class CmosRtc : public IoDevice {
+class CmosRtc : public mmio::IoDevice {
  public:
   static constexpr uint64_t kPortCount = 2;  // index, data
   static constexpr int kRamBytes = 128;
@@ -78,6 +78,6 @@ class CmosRtc : public IoDevice {
   uint64_t bad_accesses_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices
 
 #endif  // PCIVMM_VMM_DEVICES_CMOS_RTC_H_

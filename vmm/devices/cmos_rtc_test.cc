@@ -3,7 +3,7 @@
 #include "absl/time/civil_time.h"
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
 constexpr uint8_t kSec = 0x00, kMin = 0x02, kHour = 0x04, kWeekday = 0x06, kDay = 0x07,
@@ -206,4 +206,4 @@ TEST_F(CmosRtcTest, IndexPortReadsAllOnes) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
 void DebugConsole::Read(uint64_t /*offset*/, absl::Span<uint8_t> data, int /*vcpu*/) {
   std::fill(data.begin(), data.end(), 0xE9);
@@ -35,4 +35,4 @@ void ExitPort::Write(uint64_t /*offset*/, absl::Span<const uint8_t> data, int vc
                          absl::StrFormat("vcpu %d: guest wrote exit status %d", vcpu, value)});
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

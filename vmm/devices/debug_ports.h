@@ -9,10 +9,10 @@
 #include "mmio/io_device.h"
 #include "vmm/kvm/run_control.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
 // The guest's debug console (port 0xE9): bytes written are kept and echoed to `echo`.
-class DebugConsole : public IoDevice {
+class DebugConsole : public mmio::IoDevice {
  public:
   explicit DebugConsole(FILE* echo) : echo_(echo) {}
   std::string_view Name() const override { return "debug-console"; }
@@ -28,17 +28,17 @@ class DebugConsole : public IoDevice {
 };
 
 // The exit port: a write of up to 4 bytes stops the VM with that value as the exit status.
-class ExitPort : public IoDevice {
+class ExitPort : public mmio::IoDevice {
  public:
-  explicit ExitPort(RunControl* control) : control_(control) {}
+  explicit ExitPort(kvm::RunControl* control) : control_(control) {}
   std::string_view Name() const override { return "exit-port"; }
   void Read(uint64_t offset, absl::Span<uint8_t> data, int vcpu) override;
   void Write(uint64_t offset, absl::Span<const uint8_t> data, int vcpu) override;
 
  private:
-  RunControl* const control_;
+  kvm::RunControl* const control_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices
 
 #endif  // PCIVMM_VMM_DEVICES_DEBUG_PORTS_H_

@@ -7,7 +7,7 @@
 
 #include "vmm/devices/irq_line.h"
 
-namespace pcivmm::testing {
+namespace pcivmm::devices::testing {
 
 class FakeIrqLine : public IrqLine {
  public:
@@ -30,6 +30,6 @@ class FakeIrqLine : public IrqLine {
   std::atomic<uint64_t> redundant_sets_{0};
 };
 
-}  // namespace pcivmm::testing
+}  // namespace pcivmm::devices::testing
 
 #endif  // PCIVMM_VMM_DEVICES_FAKE_IRQ_LINE_H_

@@ -6,7 +6,7 @@
 #include "vmm/base/log.h"
 #include "vmm/base/platform_layout.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
 // Status register bits (read from the command port).
@@ -55,7 +55,7 @@ bool TakesParameter(uint8_t command) {
 }
 
 // One of the controller's two ports as a bus device.
-class I8042Port : public IoDevice {
+class I8042Port : public mmio::IoDevice {
  public:
   I8042Port(std::shared_ptr<I8042> controller, bool command)
       : controller_(std::move(controller)), command_(command) {}
@@ -76,7 +76,9 @@ class I8042Port : public IoDevice {
   }
 
  private:
-  uint16_t port() const { return command_ ? layout::kI8042CommandPort : layout::kI8042DataPort; }
+  uint16_t port() const {
+    return command_ ? base::layout::kI8042CommandPort : base::layout::kI8042DataPort;
+  }
   const std::shared_ptr<I8042> controller_;
   const bool command_;
 };
@@ -89,11 +91,11 @@ I8042::I8042(std::function<void()> reset) : reset_(std::move(reset)) {
   output_port_ = kOutputPortReset | kOutputPortA20;
 }
 
-std::shared_ptr<IoDevice> I8042::DataPort(std::shared_ptr<I8042> controller) {
+std::shared_ptr<mmio::IoDevice> I8042::DataPort(std::shared_ptr<I8042> controller) {
   return std::make_shared<I8042Port>(std::move(controller), /*command=*/false);
 }
 
-std::shared_ptr<IoDevice> I8042::CommandPort(std::shared_ptr<I8042> controller) {
+std::shared_ptr<mmio::IoDevice> I8042::CommandPort(std::shared_ptr<I8042> controller) {
   return std::make_shared<I8042Port>(std::move(controller), /*command=*/true);
 }
 
@@ -210,4 +212,4 @@ void I8042::NoteBadAccess(uint16_t port, size_t size) {
   PCIVMM_LOG_GUEST("i8042: %d-byte access to port %#x ignored", size, port);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

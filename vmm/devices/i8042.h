@@ -31,7 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "mmio/io_device.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
 class I8042 {
  public:
@@ -39,8 +39,8 @@ class I8042 {
   explicit I8042(std::function<void()> reset);
 
   // The two one-byte port devices to register; each keeps the controller alive.
-  static std::shared_ptr<IoDevice> DataPort(std::shared_ptr<I8042> controller);
-  static std::shared_ptr<IoDevice> CommandPort(std::shared_ptr<I8042> controller);
+  static std::shared_ptr<mmio::IoDevice> DataPort(std::shared_ptr<I8042> controller);
+  static std::shared_ptr<mmio::IoDevice> CommandPort(std::shared_ptr<I8042> controller);
 
   uint8_t ReadData();
   uint8_t ReadStatus();
@@ -79,6 +79,6 @@ class I8042 {
   std::atomic<uint64_t> bad_accesses_{0};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices
 
 #endif  // PCIVMM_VMM_DEVICES_I8042_H_

@@ -5,7 +5,7 @@
 #include "gtest/gtest.h"
 #include "mmio/io_bytes.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
 constexpr uint8_t kOutputFull = 0x01, kInputFull = 0x02, kAuxData = 0x20;
@@ -23,13 +23,13 @@ class I8042Test : public ::testing::Test {
     return Data();
   }
 
-  static uint8_t In(IoDevice& d) { return ReadByte(d, 0); }
-  static void Out(IoDevice& d, uint8_t value) { WriteByte(d, 0, value); }
+  static uint8_t In(mmio::IoDevice& d) { return mmio::ReadByte(d, 0); }
+  static void Out(mmio::IoDevice& d, uint8_t value) { mmio::WriteByte(d, 0, value); }
 
   int resets_ = 0;
   std::shared_ptr<I8042> kbc_ = std::make_shared<I8042>([this] { ++resets_; });
-  std::shared_ptr<IoDevice> data_ = I8042::DataPort(kbc_);
-  std::shared_ptr<IoDevice> command_ = I8042::CommandPort(kbc_);
+  std::shared_ptr<mmio::IoDevice> data_ = I8042::DataPort(kbc_);
+  std::shared_ptr<mmio::IoDevice> command_ = I8042::CommandPort(kbc_);
 };
 
 TEST_F(I8042Test, StatusReportsNoDataAndNotBusy) {
@@ -144,11 +144,11 @@ TEST_F(I8042Test, WideAccessesAreCountedAndIgnored) {
 }
 
 TEST_F(I8042Test, PortsKeepTheControllerAlive) {
-  std::shared_ptr<IoDevice> command = I8042::CommandPort(std::make_shared<I8042>(nullptr));
+  std::shared_ptr<mmio::IoDevice> command = I8042::CommandPort(std::make_shared<I8042>(nullptr));
   Out(*command, 0xAA);
   EXPECT_EQ(In(*command) & kOutputFull, kOutputFull);
   Out(*command, 0xFE);  // no reset callback: nothing to call
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

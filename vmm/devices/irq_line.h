@@ -2,7 +2,7 @@
 #ifndef PCIVMM_VMM_DEVICES_IRQ_LINE_H_
 #define PCIVMM_VMM_DEVICES_IRQ_LINE_H_
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
 // The machine implements it with KVM_IRQ_LINE on the in-kernel irqchip; tests use
 // FakeIrqLine (vmm/devices/fake_irq_line.h). Devices call Set() with the level their interrupt
@@ -15,6 +15,6 @@ class IrqLine {
   virtual void Set(bool level) = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices
 
 #endif  // PCIVMM_VMM_DEVICES_IRQ_LINE_H_

@@ -4,7 +4,7 @@
 
 #include "vmm/base/log.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
 // Register offsets (PC16550D data sheet, register summary table). With LCR.DLAB set,
@@ -325,4 +325,4 @@ uint8_t SerialUart::PeekIir() const {
   return IirValue();
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

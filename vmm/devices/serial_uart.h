@@ -29,7 +29,7 @@
 #include "mmio/io_device.h"
 #include "vmm/devices/irq_line.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 
 struct SerialUartOptions {
   size_t rx_fifo_bytes = 4096;                   // host input queued for the guest
@@ -43,7 +43,7 @@ struct SerialUartStats {
   uint64_t bad_accesses = 0;  // wider than a byte, or writes to read-only registers
 };
 
-class SerialUart : public IoDevice {
+class SerialUart : public mmio::IoDevice {
  public:
   static constexpr uint64_t kPortCount = 8;
 
@@ -114,6 +114,6 @@ class SerialUart : public IoDevice {
   SerialUartStats stats_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::devices
 
 #endif  // PCIVMM_VMM_DEVICES_SERIAL_UART_H_

@@ -6,7 +6,7 @@
 #include "mmio/io_bytes.h"
 #include "vmm/devices/fake_irq_line.h"
 
-namespace pcivmm {
+namespace pcivmm::devices {
 namespace {
 
 // Register offsets and bits as the data sheet numbers them, spelled out here rather than
@@ -22,8 +22,8 @@ class SerialUartTest : public ::testing::Test {
             &irq_, [this](std::string_view s) { sunk_.append(s); }, options) {}
   void TearDown() override { EXPECT_EQ(irq_.redundant_sets(), 0u); }
 
-  uint8_t In(uint64_t offset) { return ReadByte(uart_, offset); }
-  void Out(uint64_t offset, uint8_t value) { WriteByte(uart_, offset, value); }
+  uint8_t In(uint64_t offset) { return mmio::ReadByte(uart_, offset); }
+  void Out(uint64_t offset, uint8_t value) { mmio::WriteByte(uart_, offset, value); }
 
   testing::FakeIrqLine irq_;
   std::string sunk_;
@@ -296,4 +296,4 @@ TEST_F(SerialUartTest, LinuxProbeSequenceFindsA16550AWithoutBugs) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::devices

@@ -14,10 +14,10 @@
 #include "mmio/io_device.h"
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm::testing {
+namespace pcivmm::devices::testing {
 
 // A register file: reads return what was last written at each byte.
-class RegisterFile : public IoDevice {
+class RegisterFile : public mmio::IoDevice {
  public:
   explicit RegisterFile(size_t size) : bytes_(size, 0) {}
   std::string_view Name() const override { return "test-registers"; }
@@ -36,7 +36,7 @@ class RegisterFile : public IoDevice {
 };
 
 // A byte stream: keeps every byte written; reads return 0, 1, 2, ... (mod 256).
-class StreamPort : public IoDevice {
+class StreamPort : public mmio::IoDevice {
  public:
   std::string_view Name() const override { return "test-stream"; }
   void Read(uint64_t /*offset*/, absl::Span<uint8_t> data, int /*vcpu*/) override {
@@ -73,7 +73,7 @@ inline std::map<std::string, uint64_t> ParseReports(const std::string& console) 
 }
 
 // Registers the echo registers, the stream port and the scratch MMIO page.
-inline absl::Status AttachTestDevices(Bus& pio, Bus& mmio) {
+inline absl::Status AttachTestDevices(mmio::Bus& pio, mmio::Bus& mmio) {
   PCIVMM_RETURN_IF_ERROR(
       pio.Register(PCIVMM_TEST_PIO_PORT, 8, std::make_shared<RegisterFile>(8)).status());
   PCIVMM_RETURN_IF_ERROR(
@@ -82,6 +82,6 @@ inline absl::Status AttachTestDevices(Bus& pio, Bus& mmio) {
       .status();
 }
 
-}  // namespace pcivmm::testing
+}  // namespace pcivmm::devices::testing
 
 #endif  // PCIVMM_VMM_DEVICES_TEST_DEVICES_H_

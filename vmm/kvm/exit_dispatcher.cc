@@ -3,7 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "vmm/base/log.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 std::optional<StopReason> ExitDispatcher::Dispatch(kvm_run* run) {
   stats_->CountExit(run->exit_reason);
@@ -49,7 +49,7 @@ std::optional<StopReason> ExitDispatcher::HandleIo(kvm_run* run) {
   // The data area lies inside the kvm_run mapping (checked above) and is byte-addressed.
   uint8_t* data = reinterpret_cast<uint8_t*>(run) + io.data_offset;
   const bool out = io.direction == KVM_EXIT_IO_OUT;
-  stats_->CountPio(io.port, out ? Direction::kWrite : Direction::kRead);
+  stats_->CountPio(io.port, out ? mmio::Direction::kWrite : mmio::Direction::kRead);
   for (uint32_t i = 0; i < io.count; ++i) {
     auto item = absl::MakeSpan(data + size_t{i} * io.size, io.size);
     if (out) {
@@ -68,7 +68,7 @@ void ExitDispatcher::HandleMmio(kvm_run* run) {
   const bool is_write = m.is_write != 0;
   const int region =
       is_write ? mmio_.Write(m.phys_addr, data, vcpu_) : mmio_.Read(m.phys_addr, data, vcpu_);
-  stats_->CountMmio(region, is_write ? Direction::kWrite : Direction::kRead);
+  stats_->CountMmio(region, is_write ? mmio::Direction::kWrite : mmio::Direction::kRead);
 }
 
 StopReason ExitDispatcher::HandleSystemEvent(const kvm_run* run) const {
@@ -85,4 +85,4 @@ StopReason ExitDispatcher::HandleSystemEvent(const kvm_run* run) const {
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

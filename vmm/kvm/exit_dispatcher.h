@@ -10,7 +10,7 @@
 #include "vmm/kvm/exit_stats.h"
 #include "vmm/kvm/run_control.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 // Turns one KVM exit (the shared kvm_run page) into bus accesses and counts it. Returns a
 // StopReason for exits that end the vCPU (HLT, SHUTDOWN, FAIL_ENTRY, INTERNAL_ERROR,
@@ -18,7 +18,7 @@ namespace pcivmm {
 // feed it scripted kvm_run pages.
 class ExitDispatcher {
  public:
-  ExitDispatcher(Bus* pio, Bus* mmio, VcpuExitStats* stats, int vcpu, size_t run_size)
+  ExitDispatcher(mmio::Bus* pio, mmio::Bus* mmio, VcpuExitStats* stats, int vcpu, size_t run_size)
       : pio_(pio), mmio_(mmio), stats_(stats), vcpu_(vcpu), run_size_(run_size) {}
 
   std::optional<StopReason> Dispatch(kvm_run* run);
@@ -28,8 +28,8 @@ class ExitDispatcher {
   void HandleMmio(kvm_run* run);
   StopReason HandleSystemEvent(const kvm_run* run) const;
 
-  Bus::View pio_;
-  Bus::View mmio_;
+  mmio::Bus::View pio_;
+  mmio::Bus::View mmio_;
   VcpuExitStats* const stats_;
   const int vcpu_;
   const size_t run_size_;
@@ -45,6 +45,6 @@ inline constexpr int kExitStatusVmmError = 75;
 // The guest did not write the boot marker within --boot-timeout (vmm/platform/boot_watchdog.h).
 inline constexpr int kExitStatusBootTimeout = 76;
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_EXIT_DISPATCHER_H_

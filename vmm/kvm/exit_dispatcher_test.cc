@@ -7,12 +7,12 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 namespace {
 
 constexpr size_t kRunSize = 4096 * 2;
 
-class ByteSink : public IoDevice {
+class ByteSink : public mmio::IoDevice {
  public:
   std::string_view Name() const override { return "sink"; }
   void Read(uint64_t, absl::Span<uint8_t> d, int) override {
@@ -54,8 +54,8 @@ class ExitDispatcherTest : public ::testing::Test {
     pio_.Register(0x518, 1, sink_).IgnoreError();
     region_ = *mmio_.Register(0xD0000000, 0x1000, sink_);
   }
-  Bus pio_{"pio", 0x10000};
-  Bus mmio_{"mmio", UINT64_MAX};
+  mmio::Bus pio_{"pio", 0x10000};
+  mmio::Bus mmio_{"mmio", UINT64_MAX};
   VcpuExitStats stats_;
   std::shared_ptr<ByteSink> sink_ = std::make_shared<ByteSink>();
   ExitDispatcher d_;
@@ -70,7 +70,7 @@ TEST_F(ExitDispatcherTest, RepOutsbDeliversEveryByteInOrder) {
   ASSERT_EQ(sink_->bytes.size(), 100u);
   EXPECT_EQ(sink_->bytes[99], static_cast<uint8_t>(99 * 3));
   EXPECT_EQ(sink_->writes, 100);
-  EXPECT_EQ(stats_.pio(0x518, Direction::kWrite), 1u);  // one exit
+  EXPECT_EQ(stats_.pio(0x518, mmio::Direction::kWrite), 1u);  // one exit
   EXPECT_EQ(stats_.exits(KVM_EXIT_IO), 1u);
 }
 
@@ -79,7 +79,7 @@ TEST_F(ExitDispatcherTest, RepInsbFillsEveryByte) {
   EXPECT_FALSE(d_.Dispatch(s_.run()));
   EXPECT_EQ(s_.data()[0], 0);
   EXPECT_EQ(s_.data()[299], static_cast<uint8_t>(299));
-  EXPECT_EQ(stats_.pio(0x518, Direction::kRead), 1u);
+  EXPECT_EQ(stats_.pio(0x518, mmio::Direction::kRead), 1u);
 }
 
 TEST_F(ExitDispatcherTest, UnclaimedPortReadsAllOnes) {
@@ -106,9 +106,9 @@ TEST_F(ExitDispatcherTest, MmioIsCountedByRegionAndDirection) {
   EXPECT_FALSE(d_.Dispatch(s_.run()));
   s_.Mmio(0xC0000000, 4, /*write=*/false);
   EXPECT_FALSE(d_.Dispatch(s_.run()));
-  EXPECT_EQ(stats_.mmio(region_, Direction::kWrite), 1u);
-  EXPECT_EQ(stats_.mmio(region_, Direction::kRead), 1u);
-  EXPECT_EQ(stats_.mmio(Bus::kUnclaimed, Direction::kRead), 1u);
+  EXPECT_EQ(stats_.mmio(region_, mmio::Direction::kWrite), 1u);
+  EXPECT_EQ(stats_.mmio(region_, mmio::Direction::kRead), 1u);
+  EXPECT_EQ(stats_.mmio(mmio::Bus::kUnclaimed, mmio::Direction::kRead), 1u);
   EXPECT_EQ(s_.run()->mmio.data[0], 0xFF);
   EXPECT_EQ(stats_.exits(KVM_EXIT_MMIO), 3u);
 }
@@ -141,4 +141,4 @@ TEST_F(ExitDispatcherTest, SystemEventShutdownIsACleanStop) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

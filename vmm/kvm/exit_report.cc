@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 namespace {
 
 void AppendReasons(const ExitStats& stats, std::string* out) {
@@ -14,23 +14,23 @@ void AppendReasons(const ExitStats& stats, std::string* out) {
   }
 }
 
-void AppendPorts(const ExitStats& stats, const Bus& pio, std::string* out) {
+void AppendPorts(const ExitStats& stats, const mmio::Bus& pio, std::string* out) {
   absl::StrAppendFormat(out, "pio exits by port (%s):\n", pio.name());
   for (uint32_t p = 0; p < VcpuExitStats::kPorts; ++p) {
     const auto port = static_cast<uint16_t>(p);
-    const uint64_t in = stats.pio(port, Direction::kRead);
-    const uint64_t out_count = stats.pio(port, Direction::kWrite);
+    const uint64_t in = stats.pio(port, mmio::Direction::kRead);
+    const uint64_t out_count = stats.pio(port, mmio::Direction::kWrite);
     if (in + out_count > 0) {
       absl::StrAppendFormat(out, "  %#06x in %12d out %12d\n", p, in, out_count);
     }
   }
 }
 
-void AppendRegions(const ExitStats& stats, const Bus& mmio, std::string* out) {
+void AppendRegions(const ExitStats& stats, const mmio::Bus& mmio, std::string* out) {
   absl::StrAppendFormat(out, "mmio exits by region:\n");
-  for (int region = Bus::kUnclaimed; region < mmio.region_count(); ++region) {
-    const uint64_t rd = stats.mmio(region, Direction::kRead);
-    const uint64_t wr = stats.mmio(region, Direction::kWrite);
+  for (int region = mmio::Bus::kUnclaimed; region < mmio.region_count(); ++region) {
+    const uint64_t rd = stats.mmio(region, mmio::Direction::kRead);
+    const uint64_t wr = stats.mmio(region, mmio::Direction::kWrite);
     if (rd + wr > 0) {
       absl::StrAppendFormat(out, "  %-20s read %12d write %12d\n", mmio.RegionName(region), rd, wr);
     }
@@ -39,7 +39,7 @@ void AppendRegions(const ExitStats& stats, const Bus& mmio, std::string* out) {
 
 }  // namespace
 
-std::string FormatExitReport(const ExitStats& stats, const Bus& pio, const Bus& mmio) {
+std::string FormatExitReport(const ExitStats& stats, const mmio::Bus& pio, const mmio::Bus& mmio) {
   std::string out;
   AppendReasons(stats, &out);
   AppendPorts(stats, pio, &out);
@@ -47,4 +47,4 @@ std::string FormatExitReport(const ExitStats& stats, const Bus& pio, const Bus& 
   return out;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 VcpuExitStats::VcpuExitStats()
     : ports_(static_cast<uint64_t*>(std::calloc(size_t{kPorts} * 2, sizeof(uint64_t)))) {
@@ -24,12 +24,12 @@ uint64_t VcpuExitStats::total_exits() const {
   return sum;
 }
 
-uint64_t VcpuExitStats::pio(uint16_t port, Direction dir) const {
+uint64_t VcpuExitStats::pio(uint16_t port, mmio::Direction dir) const {
   return Load(ports_.get()[PortIndex(port, dir)]);
 }
 
-uint64_t VcpuExitStats::mmio(int region, Direction dir) const {
-  if (region < Bus::kUnclaimed || region >= Bus::kMaxRegions) return 0;
+uint64_t VcpuExitStats::mmio(int region, mmio::Direction dir) const {
+  if (region < mmio::Bus::kUnclaimed || region >= mmio::Bus::kMaxRegions) return 0;
   return Load(mmio_[MmioIndex(region, dir)]);
 }
 
@@ -49,13 +49,13 @@ uint64_t ExitStats::total_exits() const {
   return sum;
 }
 
-uint64_t ExitStats::pio(uint16_t port, Direction dir) const {
+uint64_t ExitStats::pio(uint16_t port, mmio::Direction dir) const {
   uint64_t sum = 0;
   for (const auto& v : per_vcpu_) sum += v->pio(port, dir);
   return sum;
 }
 
-uint64_t ExitStats::mmio(int region, Direction dir) const {
+uint64_t ExitStats::mmio(int region, mmio::Direction dir) const {
   uint64_t sum = 0;
   for (const auto& v : per_vcpu_) sum += v->mmio(region, dir);
   return sum;
@@ -104,4 +104,4 @@ const char* ExitReasonName(uint32_t reason) {
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

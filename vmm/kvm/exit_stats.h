@@ -10,7 +10,7 @@
 
 #include "mmio/bus.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 // Exit counters of one vCPU. Single writer (the vCPU thread), so an increment is a relaxed
 // load and store with no locked instruction; any thread may read with relaxed loads and sum.
@@ -27,19 +27,19 @@ class VcpuExitStats {
     Bump(reasons_[reason < kMaxExitReason ? reason : 0]);
     last_exit_.store(reason, std::memory_order_relaxed);
   }
-  void CountPio(uint16_t port, Direction dir) {
+  void CountPio(uint16_t port, mmio::Direction dir) {
     const size_t i = PortIndex(port, dir);
     Mark(i);
     Bump(ports_.get()[i]);
   }
-  void CountMmio(int region, Direction dir) { Bump(mmio_[MmioIndex(region, dir)]); }
+  void CountMmio(int region, mmio::Direction dir) { Bump(mmio_[MmioIndex(region, dir)]); }
 
   uint64_t exits(uint32_t reason) const;
   uint64_t total_exits() const;
   // The KVM_EXIT_* reason of the latest exit (as KVM reported it), kNoExit before the first.
   uint32_t last_exit_reason() const { return last_exit_.load(std::memory_order_relaxed); }
-  uint64_t pio(uint16_t port, Direction dir) const;
-  uint64_t mmio(int region, Direction dir) const;
+  uint64_t pio(uint16_t port, mmio::Direction dir) const;
+  uint64_t mmio(int region, mmio::Direction dir) const;
   // Bit port * 2 + direction is set once that port had an exit in that direction: readers
   // scan 2,048 words instead of 131,072 counters.
   static constexpr size_t kTouchedWords = size_t{kPorts} * 2 / 64;
@@ -64,17 +64,17 @@ class VcpuExitStats {
       std::atomic_ref<uint64_t>(w).store(v | bit, std::memory_order_relaxed);
     }
   }
-  static size_t PortIndex(uint16_t port, Direction dir) {
+  static size_t PortIndex(uint16_t port, mmio::Direction dir) {
     return size_t{port} * 2 + static_cast<size_t>(dir);
   }
   // Region kUnclaimed (-1) has slot 0.
-  static size_t MmioIndex(int region, Direction dir) {
+  static size_t MmioIndex(int region, mmio::Direction dir) {
     return static_cast<size_t>(region + 1) * 2 + static_cast<size_t>(dir);
   }
 
   uint64_t reasons_[kMaxExitReason] = {};
   std::atomic<uint32_t> last_exit_{kNoExit};
-  uint64_t mmio_[(Bus::kMaxRegions + 1) * 2] = {};
+  uint64_t mmio_[(mmio::Bus::kMaxRegions + 1) * 2] = {};
   uint64_t touched_[kTouchedWords] = {};
   // 1 MiB, from calloc: large calloc blocks are fresh zero pages, so only the ports a guest
   // touches cost memory.
@@ -91,8 +91,8 @@ class ExitStats {
 
   uint64_t exits(uint32_t reason) const;
   uint64_t total_exits() const;
-  uint64_t pio(uint16_t port, Direction dir) const;
-  uint64_t mmio(int region, Direction dir) const;
+  uint64_t pio(uint16_t port, mmio::Direction dir) const;
+  uint64_t mmio(int region, mmio::Direction dir) const;
   // Calls fn(port, direction) for every port with an exit on any vCPU, in ascending order.
   template <typename Fn>
   void ForEachTouchedPort(Fn&& fn) const {
@@ -101,7 +101,7 @@ class ExitStats {
       for (const auto& v : per_vcpu_) w |= v->touched_word(i);
       for (; w != 0; w &= w - 1) {
         const size_t bit = i * 64 + static_cast<size_t>(std::countr_zero(w));
-        fn(static_cast<uint16_t>(bit / 2), static_cast<Direction>(bit % 2));
+        fn(static_cast<uint16_t>(bit / 2), static_cast<mmio::Direction>(bit % 2));
       }
     }
   }
@@ -113,6 +113,6 @@ class ExitStats {
 // "IO", "MMIO", "HLT", ...: the KVM_EXIT_* name without its prefix.
 const char* ExitReasonName(uint32_t reason);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_EXIT_STATS_H_

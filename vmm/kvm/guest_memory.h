@@ -10,7 +10,7 @@
 #include "mmio/memslot_table.h"
 #include "vmm/base/host_mapping.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 // Guest physical memory map constants (vmm/ARCHITECTURE.md, "Guest physical memory map").
 inline constexpr uint64_t kLowRamLimit = 0xC000'0000;  // RAM below 4 GiB ends at 3 GiB
@@ -20,14 +20,14 @@ inline constexpr uint64_t kHighRamBase = 0x1'0000'0000;
 class GuestMemory {
  public:
   struct Region {
-    AddressRange gpa;
+    mmio::AddressRange gpa;
     uint8_t* host;
   };
 
   static absl::StatusOr<GuestMemory> Create(uint64_t ram_bytes);
 
   // Installs one memslot per region.
-  absl::Status InstallSlots(MemslotTable& slots) const;
+  absl::Status InstallSlots(mmio::MemslotTable& slots) const;
 
   // The host bytes of [gpa, gpa + len), or OutOfRange when any byte is not RAM.
   absl::StatusOr<absl::Span<uint8_t>> Translate(uint64_t gpa, uint64_t len) const;
@@ -39,12 +39,12 @@ class GuestMemory {
   uint64_t end() const { return regions_.back().gpa.end(); }
 
  private:
-  GuestMemory(HostMapping backing, std::vector<Region> regions)
+  GuestMemory(base::HostMapping backing, std::vector<Region> regions)
       : backing_(std::move(backing)), regions_(std::move(regions)) {}
-  HostMapping backing_;
+  base::HostMapping backing_;
   std::vector<Region> regions_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_GUEST_MEMORY_H_

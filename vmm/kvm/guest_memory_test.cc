@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 namespace {
 
 TEST(GuestMemoryTest, SmallRamIsOneRegionFromZero) {
@@ -46,4 +46,4 @@ TEST(GuestMemoryTest, BadSizesAreInvalid) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

@@ -7,10 +7,10 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 absl::StatusOr<std::unique_ptr<Kvm>> Kvm::Open(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  base::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) {
     const int err = errno;
     if (err == ENOENT) {
@@ -46,7 +46,7 @@ absl::Status Kvm::RequireExtension(int capability, const char* name) const {
 }
 
 absl::StatusOr<std::unique_ptr<Vm>> Vm::Create(const Kvm& kvm) {
-  UniqueFd fd(::ioctl(kvm.fd(), KVM_CREATE_VM, 0));
+  base::UniqueFd fd(::ioctl(kvm.fd(), KVM_CREATE_VM, 0));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "KVM_CREATE_VM");
   return std::unique_ptr<Vm>(new Vm(std::move(fd)));
 }
@@ -65,4 +65,4 @@ int Vm::CheckExtension(int capability) const {
   return r < 0 ? 0 : r;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

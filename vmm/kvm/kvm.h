@@ -13,7 +13,7 @@
 #include "vmm/base/unique_fd.h"
 #include "vmm/kvm/kvm_flavour.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 // The /dev/kvm system fd.
 class Kvm {
@@ -32,15 +32,15 @@ class Kvm {
   const KvmClass& kind() const { return kind_; }
 
  private:
-  Kvm(UniqueFd fd, int vcpu_mmap_size, KvmClass kind)
+  Kvm(base::UniqueFd fd, int vcpu_mmap_size, KvmClass kind)
       : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size), kind_(std::move(kind)) {}
-  UniqueFd fd_;
+  base::UniqueFd fd_;
   int vcpu_mmap_size_;
   KvmClass kind_;
 };
 
 // A VM fd. Implements MemslotBackend with KVM_SET_USER_MEMORY_REGION.
-class Vm : public MemslotBackend {
+class Vm : public mmio::MemslotBackend {
  public:
   static absl::StatusOr<std::unique_ptr<Vm>> Create(const Kvm& kvm);
 
@@ -49,10 +49,10 @@ class Vm : public MemslotBackend {
   int fd() const { return fd_.get(); }
 
  private:
-  explicit Vm(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+  explicit Vm(base::UniqueFd fd) : fd_(std::move(fd)) {}
+  base::UniqueFd fd_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_KVM_H_

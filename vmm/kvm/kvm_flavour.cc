@@ -19,7 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "vmm/base/unique_fd.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 namespace {
 
 constexpr const char* kVendorModules[] = {"kvm_intel", "kvm_amd", "kvm_pvm"};
@@ -56,7 +56,7 @@ std::set<std::string> CpuFlags(const std::string& cpuinfo) {
 }
 
 void OpenDevice(const std::string& device, KvmHostFacts* facts) {
-  UniqueFd fd(::open(device.c_str(), O_RDWR | O_CLOEXEC));
+  base::UniqueFd fd(::open(device.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) {
     facts->open_error = std::strerror(errno);
     return;
@@ -157,4 +157,4 @@ std::string ThisKvmJson() {
   return KvmJson(ClassifyHostKvm(), where, where == "lab" && host != nullptr ? host : "");
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

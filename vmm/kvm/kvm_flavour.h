@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 enum class KvmFlavour { kAbsent, kIntelVmx, kAmdSvm, kPvm, kUnknown };
 
@@ -63,6 +63,6 @@ std::string KvmJson(const KvmClass& kvm, std::string_view where,
 // KvmJson of this process: ClassifyHostKvm(), KvmWhere() and, in the lab, PCIVMM_HOST_KVM.
 std::string ThisKvmJson();
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_KVM_FLAVOUR_H_

@@ -8,17 +8,17 @@
 #include "vmm/kvm/kvm_flavour.h"
 
 int main(int argc, char** argv) {
-  const pcivmm::KvmClass kvm = pcivmm::ClassifyHostKvm();
+  const pcivmm::kvm::KvmClass kvm = pcivmm::kvm::ClassifyHostKvm();
   if (argc == 2 && std::strcmp(argv[1], "--json") == 0) {
-    std::puts(pcivmm::ThisKvmJson().c_str());
+    std::puts(pcivmm::kvm::ThisKvmJson().c_str());
     return 0;
   }
   if (argc != 1) {
     std::fputs("usage: kvm-flavour [--json]\n", stderr);
     return 2;
   }
-  const std::string name(pcivmm::FlavourName(kvm.flavour));
-  const std::string title(pcivmm::FlavourTitle(kvm.flavour));
+  const std::string name(pcivmm::kvm::FlavourName(kvm.flavour));
+  const std::string title(pcivmm::kvm::FlavourTitle(kvm.flavour));
   std::printf("%s\t%s: %s\n", name.c_str(), title.c_str(), kvm.reason.c_str());
   return 0;
 }

@@ -13,7 +13,7 @@
 #include "gtest/gtest.h"
 #include "vmm/base/temp_dir.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 namespace {
 
 KvmHostFacts Facts(std::set<std::string> modules, bool vmx, bool svm) {
@@ -94,7 +94,7 @@ class FakeHostTest : public ::testing::Test {
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream(path) << text;
   }
-  TempDir root_{"kvm_flavour_test"};
+  base::TempDir root_{"kvm_flavour_test"};
   KvmHostPaths paths_;
 };
 
@@ -150,4 +150,4 @@ TEST(KvmFlavourTest, WhereFollowsTheLabsEnvironment) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

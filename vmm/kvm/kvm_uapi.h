@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 struct KvmCpuidHeader {
   uint32_t nent;
@@ -52,6 +52,6 @@ inline constexpr unsigned long kKvmSetMsrs = _IOW(KVMIO, 0x89, KvmMsrsHeader);
 inline constexpr unsigned long kKvmSetGsiRouting = _IOW(KVMIO, 0x6a, KvmIrqRoutingHeader);
 // NOLINTEND(google-runtime-int)
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_KVM_UAPI_H_

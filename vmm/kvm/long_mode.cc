@@ -10,7 +10,7 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/kvm/kvm_uapi.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 namespace {
 
 // x86 control-register and page-table bits (Intel SDM vol. 3, 2.5 and 4.5).
@@ -159,4 +159,4 @@ absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd, int vcpu_index) {
   return absl::OkStatus();
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

@@ -9,7 +9,7 @@
 #include "vmm/kvm/guest_memory.h"
 #include "vmm/kvm/kvm.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 // Low-RAM layout of the boot structures (below the 0x7_0000 stack, above the real-mode IVT).
 inline constexpr uint64_t kBootGdtAddr = 0x500;
@@ -41,6 +41,6 @@ absl::Status SetSupportedCpuid(const Kvm& kvm, int vcpu_fd, int vcpu_index);
 // The guest-physical address width KVM reports (CPUID 0x8000_0008 EAX[7:0]).
 absl::StatusOr<int> GuestPhysBits(const Kvm& kvm);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_LONG_MODE_H_

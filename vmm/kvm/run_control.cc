@@ -1,6 +1,6 @@
 #include "vmm/kvm/run_control.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 void RunControl::SetKicker(std::function<void()> kick_all) {
   absl::MutexLock lock(&mu_);
@@ -84,4 +84,4 @@ std::optional<StopReason> RunControl::reason() const {
   return reason_;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

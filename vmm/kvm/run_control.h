@@ -10,7 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 // Why a VM stopped, and the status the VMM process should exit with.
 struct StopReason {
@@ -72,6 +72,6 @@ class RunControl {
   int parked_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_RUN_CONTROL_H_

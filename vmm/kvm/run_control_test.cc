@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 namespace {
 
 TEST(RunControlTest, FirstStopWinsAndKicksOnce) {
@@ -96,4 +96,4 @@ TEST(RunControlTest, PauseBeforeTheVcpusStartParksThemOnEntry) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 namespace {
 
 constexpr int kKickSignal = SIGUSR2;
@@ -33,7 +33,7 @@ void InstallKickHandlerOnce() {
 
 absl::StatusOr<std::unique_ptr<Vcpu>> Vcpu::Create(const Kvm& kvm, const Vm& vm, int index) {
   InstallKickHandlerOnce();
-  UniqueFd fd(::ioctl(vm.fd(), KVM_CREATE_VCPU, index));
+  base::UniqueFd fd(::ioctl(vm.fd(), KVM_CREATE_VCPU, index));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrFormat("KVM_CREATE_VCPU %d", index));
   const auto size = static_cast<size_t>(kvm.vcpu_mmap_size());
   // The kvm_run page is shared with the kernel for the fd's lifetime; unmapped in ~Vcpu.
@@ -86,4 +86,4 @@ void Vcpu::Kick() {
   if (in_run_) pthread_kill(thread_, kKickSignal);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm

@@ -14,7 +14,7 @@
 #include "vmm/kvm/kvm.h"
 #include "vmm/kvm/run_control.h"
 
-namespace pcivmm {
+namespace pcivmm::kvm {
 
 // A vCPU fd and its kvm_run page.
 //
@@ -39,11 +39,11 @@ class Vcpu {
   size_t run_size() const { return run_size_; }
 
  private:
-  Vcpu(UniqueFd fd, int index, kvm_run* run, size_t run_size)
+  Vcpu(base::UniqueFd fd, int index, kvm_run* run, size_t run_size)
       : fd_(std::move(fd)), index_(index), run_(run), run_size_(run_size) {}
   void SetInRun(bool in_run);
 
-  UniqueFd fd_;
+  base::UniqueFd fd_;
   const int index_;
   kvm_run* const run_;
   const size_t run_size_;
@@ -52,6 +52,6 @@ class Vcpu {
   pthread_t thread_ ABSL_GUARDED_BY(kick_mu_){};
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::kvm
 
 #endif  // PCIVMM_VMM_KVM_VCPU_H_

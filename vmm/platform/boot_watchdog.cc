@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_format.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
@@ -37,7 +37,8 @@ std::optional<uint64_t> ReadRip(int vcpu_fd) {
 
 std::string FormatVcpu(const VcpuBootState& v) {
   const std::string rip = v.rip ? absl::StrFormat("0x%x", *v.rip) : "unknown (did not park)";
-  const char* last = v.last_exit == VcpuExitStats::kNoExit ? "none" : ExitReasonName(v.last_exit);
+  const char* last =
+      v.last_exit == kvm::VcpuExitStats::kNoExit ? "none" : kvm::ExitReasonName(v.last_exit);
   return absl::StrFormat("vcpu %d: rip %s, last exit %s, %d exits", v.vcpu, rip, last, v.exits);
 }
 
@@ -90,7 +91,7 @@ BootTimeoutReport CollectBootTimeoutReport(Machine& machine, absl::Duration time
   const bool parked = machine.control().WaitParked(park_timeout);
   BootTimeoutReport r{timeout, LastConsoleLine(console), {}};
   for (int i = 0; i < machine.vcpu_count(); ++i) {
-    const VcpuExitStats& s = machine.stats().vcpu(i);
+    const kvm::VcpuExitStats& s = machine.stats().vcpu(i);
     VcpuBootState v{i, std::nullopt, s.last_exit_reason(), s.total_exits()};
     // Parked (or halted: out of its run loop), the vCPU is outside KVM_RUN.
     if (parked) v.rip = ReadRip(machine.vcpu(i).fd());
@@ -129,4 +130,4 @@ void BootWatchdog::Wait() {
   on_timeout_();
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

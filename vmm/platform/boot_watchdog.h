@@ -21,13 +21,13 @@
 #include "vmm/kvm/exit_stats.h"
 #include "vmm/platform/machine.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 // One vCPU when the boot timeout fired.
 struct VcpuBootState {
   int vcpu = 0;
-  std::optional<uint64_t> rip;                  // unset: the vCPU did not park in time
-  uint32_t last_exit = VcpuExitStats::kNoExit;  // KVM_EXIT_*; kNoExit: no exit yet
+  std::optional<uint64_t> rip;                       // unset: the vCPU did not park in time
+  uint32_t last_exit = kvm::VcpuExitStats::kNoExit;  // KVM_EXIT_*; kNoExit: no exit yet
   uint64_t exits = 0;
 };
 
@@ -92,6 +92,6 @@ class BootWatchdog {
   std::thread thread_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_BOOT_WATCHDOG_H_

@@ -8,7 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 TEST(ParseBootTimeoutTest, EmptyAndZeroTurnTheWatchdogOff) {
@@ -61,7 +61,7 @@ TEST(LastConsoleLineTest, CutsLongLines) {
 TEST(FormatBootTimeoutReportTest, OneLineForTheTimeoutTheConsoleAndEachVcpu) {
   BootTimeoutReport r{absl::Seconds(1), "spin: vcpu 1 spins", {}};
   r.vcpus.push_back({0, 0x100046, KVM_EXIT_IO, 2});
-  r.vcpus.push_back({1, std::nullopt, VcpuExitStats::kNoExit, 0});
+  r.vcpus.push_back({1, std::nullopt, kvm::VcpuExitStats::kNoExit, 0});
   EXPECT_EQ(FormatBootTimeoutReport(r, "pcivmm: "),
             "pcivmm: boot timeout after 1s: no boot marker\n"
             "pcivmm:   last console line: \"spin: vcpu 1 spins\"\n"
@@ -123,4 +123,4 @@ TEST(BootWatchdogTest, ArmAfterCancelDoesNothing) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

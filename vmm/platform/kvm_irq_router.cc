@@ -9,7 +9,7 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/kvm/kvm_uapi.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 kvm_irq_routing_entry IrqchipEntry(uint32_t gsi, uint32_t chip, uint32_t pin) {
@@ -56,13 +56,13 @@ absl::Status KvmIrqRouter::Commit() {
   const std::vector<kvm_irq_routing_entry> t = TableLocked();
   // Header then entries, as the kernel reads them; uint64_t storage keeps the entries'
   // 8-byte alignment.
-  const size_t bytes = sizeof(KvmIrqRoutingHeader) + t.size() * sizeof(kvm_irq_routing_entry);
+  const size_t bytes = sizeof(kvm::KvmIrqRoutingHeader) + t.size() * sizeof(kvm_irq_routing_entry);
   std::vector<uint64_t> buf((bytes + 7) / 8);
-  KvmIrqRoutingHeader header{static_cast<uint32_t>(t.size()), 0};
+  kvm::KvmIrqRoutingHeader header{static_cast<uint32_t>(t.size()), 0};
   std::memcpy(buf.data(), &header, sizeof(header));
   std::memcpy(reinterpret_cast<uint8_t*>(buf.data()) + sizeof(header), t.data(),
               t.size() * sizeof(kvm_irq_routing_entry));
-  if (::ioctl(vm_fd_, kKvmSetGsiRouting, buf.data()) < 0) {
+  if (::ioctl(vm_fd_, kvm::kKvmSetGsiRouting, buf.data()) < 0) {
     return absl::ErrnoToStatus(errno,
                                absl::StrFormat("KVM_SET_GSI_ROUTING (%d entries)", t.size()));
   }
@@ -130,4 +130,4 @@ absl::Status KvmIrqRouter::RemoveIntxRoute(int trigger, uint32_t gsi) {
   return Irqfd(trigger, gsi, KVM_IRQFD_FLAG_DEASSIGN, 0);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

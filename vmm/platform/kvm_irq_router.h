@@ -13,19 +13,19 @@
 #include "pci/vfio/interrupt_router.h"
 #include "vmm/kvm/kvm.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 // KVM_SET_GSI_ROUTING replaces the whole table, so this class owns it: KVM's default routes
 // (GSI 0..15 to the PICs and the IOAPIC, 16..23 to the IOAPIC) plus one MSI route per
 // forwarded vector from GSI 24 up. A device's eventfd becomes a guest interrupt through
 // KVM_IRQFD, in the kernel, without waking the VMM. Needs the in-kernel irqchip.
 // Thread-safe.
-class KvmIrqRouter : public InterruptRouter {
+class KvmIrqRouter : public vfio::InterruptRouter {
  public:
   static constexpr uint32_t kIoapicPins = 24;
   static constexpr uint32_t kPicPins = 16;
 
-  explicit KvmIrqRouter(const Vm& vm) : vm_fd_(vm.fd()) {}
+  explicit KvmIrqRouter(const kvm::Vm& vm) : vm_fd_(vm.fd()) {}
 
   absl::StatusOr<int> AddMsiRoute(int fd, uint64_t address, uint32_t data) override;
   absl::Status UpdateMsiRoute(int route, uint64_t address, uint32_t data) override;
@@ -51,6 +51,6 @@ class KvmIrqRouter : public InterruptRouter {
   std::map<uint32_t, MsiRoute> msi_ ABSL_GUARDED_BY(mu_);  // by GSI
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_KVM_IRQ_ROUTER_H_

@@ -8,25 +8,25 @@
 #include "vmm/boot/linux_loader.h"
 #include "vmm/kvm/long_mode.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 absl::Status WriteAcpiTables(Machine& machine, const PciPlatform& pci) {
-  const AcpiPlatform platform{
+  const boot::AcpiPlatform platform{
       .vcpus = machine.vcpu_count(), .bus_count = pci.bus().bus_count(), .windows = pci.windows()};
   PCIVMM_ASSIGN_OR_RETURN(std::vector<uint8_t> tables,
-                          BuildAcpiTables(platform, layout::kAcpiBase));
-  return machine.memory().Write(layout::kAcpiBase, tables);
+                          boot::BuildAcpiTables(platform, base::layout::kAcpiBase));
+  return machine.memory().Write(base::layout::kAcpiBase, tables);
 }
 
 // The kernel and the initrd each fit in guest RAM or cannot be loaded at all.
-absl::StatusOr<LinuxImages> ReadImages(const LinuxBootConfig& config, uint64_t ram_bytes) {
-  LinuxImages images;
-  PCIVMM_ASSIGN_OR_RETURN(
-      images.kernel, ReadBoundedFile(config.kernel_path, ram_bytes, "--kernel", "the guest RAM"));
+absl::StatusOr<boot::LinuxImages> ReadImages(const LinuxBootConfig& config, uint64_t ram_bytes) {
+  boot::LinuxImages images;
+  PCIVMM_ASSIGN_OR_RETURN(images.kernel, base::ReadBoundedFile(config.kernel_path, ram_bytes,
+                                                               "--kernel", "the guest RAM"));
   if (!config.initrd_path.empty()) {
-    PCIVMM_ASSIGN_OR_RETURN(
-        images.initrd, ReadBoundedFile(config.initrd_path, ram_bytes, "--initrd", "the guest RAM"));
+    PCIVMM_ASSIGN_OR_RETURN(images.initrd, base::ReadBoundedFile(config.initrd_path, ram_bytes,
+                                                                 "--initrd", "the guest RAM"));
   }
   images.cmdline = config.cmdline;
   return images;
@@ -34,8 +34,8 @@ absl::StatusOr<LinuxImages> ReadImages(const LinuxBootConfig& config, uint64_t r
 
 }  // namespace
 
-absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& boot) {
-  if (kvm.flavour != KvmFlavour::kPvm || boot.pvm_guest_kernel) return absl::OkStatus();
+absl::Status RequireLinuxCapableKvm(const kvm::KvmClass& kvm, const LinuxBootConfig& boot) {
+  if (kvm.flavour != kvm::KvmFlavour::kPvm || boot.pvm_guest_kernel) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrFormat(
       "--kernel: this /dev/kvm is PVM (%s). An unmodified Linux kernel does not run on PVM: it "
       "hangs after its first serial writes. Boot it in the nested lab, which has hardware KVM: "
@@ -47,17 +47,17 @@ absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& 
 absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
                             const LinuxBootConfig& config) {
   PCIVMM_RETURN_IF_ERROR(RequireLinuxCapableKvm(machine.kvm().kind(), config));
-  PCIVMM_ASSIGN_OR_RETURN(LinuxImages images, ReadImages(config, machine.memory().size()));
+  PCIVMM_ASSIGN_OR_RETURN(boot::LinuxImages images, ReadImages(config, machine.memory().size()));
   PCIVMM_RETURN_IF_ERROR(WriteAcpiTables(machine, pci));
-  const std::vector<E820Entry> e820 =
-      BuildE820(machine.memory(), PlatformReserved(pci.bus().bus_count()));
-  PCIVMM_ASSIGN_OR_RETURN(LinuxEntry entry,
-                          LoadLinux(machine.memory(), images, e820, layout::kAcpiBase));
-  PCIVMM_RETURN_IF_ERROR(WriteBootTables(machine.memory()));
+  const std::vector<boot::E820Entry> e820 =
+      boot::BuildE820(machine.memory(), PlatformReserved(pci.bus().bus_count()));
+  PCIVMM_ASSIGN_OR_RETURN(boot::LinuxEntry entry,
+                          boot::LoadLinux(machine.memory(), images, e820, base::layout::kAcpiBase));
+  PCIVMM_RETURN_IF_ERROR(kvm::WriteBootTables(machine.memory()));
   // boot.rst, 64-bit protocol: paging on, the kernel and zero page identity-mapped,
   // interrupts off, "%rsi must hold the base address of the struct boot_params".
-  LongModeEntry boot{entry.rip, layout::kBootStackTop, 0, entry.zero_page};
-  return EnterLongMode(machine.vcpu(0).fd(), boot);
+  kvm::LongModeEntry boot{entry.rip, base::layout::kBootStackTop, 0, entry.zero_page};
+  return kvm::EnterLongMode(machine.vcpu(0).fd(), boot);
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

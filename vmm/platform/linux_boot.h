@@ -9,7 +9,7 @@
 #include "vmm/platform/machine.h"
 #include "vmm/platform/pci_platform.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 // The command line used when none is given: the console on COM1 (the only UART: no probing
 // of COM2..4), reboot on panic (so the VMM can report it), /dev/mem open for BAR checks.
@@ -26,7 +26,7 @@ struct LinuxBootConfig {
 
 // OK unless `kvm` is PVM and the kernel is not declared a PVM guest: FailedPrecondition naming
 // PVM, why it cannot work and the way out (the nested lab, or --pvm-guest-kernel).
-absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& boot);
+absl::Status RequireLinuxCapableKvm(const kvm::KvmClass& kvm, const LinuxBootConfig& boot);
 
 // Refuses an unmodified kernel on PVM (RequireLinuxCapableKvm), then writes the ACPI tables (MCFG
 // and the PCI host bridge described from `pci`) into the firmware area, then the kernel, initrd,
@@ -35,6 +35,6 @@ absl::Status RequireLinuxCapableKvm(const KvmClass& kvm, const LinuxBootConfig& 
 absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
                             const LinuxBootConfig& config);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_LINUX_BOOT_H_

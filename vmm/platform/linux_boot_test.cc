@@ -4,11 +4,11 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 TEST(RequireLinuxCapableKvmTest, PvmRefusesAnUnmodifiedKernelNamingPvmAndTheWayOut) {
-  const KvmClass pvm{KvmFlavour::kPvm, "kvm_pvm is loaded"};
+  const kvm::KvmClass pvm{kvm::KvmFlavour::kPvm, "kvm_pvm is loaded"};
   const absl::Status st = RequireLinuxCapableKvm(pvm, {"/boot/vmlinuz", "", ""});
   EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
   const std::string msg(st.message());
@@ -21,10 +21,10 @@ TEST(RequireLinuxCapableKvmTest, PvmRefusesAnUnmodifiedKernelNamingPvmAndTheWayO
 TEST(RequireLinuxCapableKvmTest, APvmGuestKernelOrHardwareKvmGoesOn) {
   LinuxBootConfig pvm_kernel{"/boot/vmlinuz-pvm", "", ""};
   pvm_kernel.pvm_guest_kernel = true;
-  EXPECT_TRUE(RequireLinuxCapableKvm({KvmFlavour::kPvm, "r"}, pvm_kernel).ok());
-  EXPECT_TRUE(RequireLinuxCapableKvm({KvmFlavour::kAmdSvm, "r"}, {"/k", "", ""}).ok());
-  EXPECT_TRUE(RequireLinuxCapableKvm({KvmFlavour::kIntelVmx, "r"}, {"/k", "", ""}).ok());
+  EXPECT_TRUE(RequireLinuxCapableKvm({kvm::KvmFlavour::kPvm, "r"}, pvm_kernel).ok());
+  EXPECT_TRUE(RequireLinuxCapableKvm({kvm::KvmFlavour::kAmdSvm, "r"}, {"/k", "", ""}).ok());
+  EXPECT_TRUE(RequireLinuxCapableKvm({kvm::KvmFlavour::kIntelVmx, "r"}, {"/k", "", ""}).ok());
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

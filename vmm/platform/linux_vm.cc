@@ -2,7 +2,7 @@
 
 #include "vmm/base/status_macros.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 absl::StatusOr<std::unique_ptr<LinuxVm>> LinuxVm::Create(LinuxVmConfig config) {
   std::unique_ptr<LinuxVm> vm(new LinuxVm);
@@ -16,4 +16,4 @@ absl::StatusOr<std::unique_ptr<LinuxVm>> LinuxVm::Create(LinuxVmConfig config) {
   return vm;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

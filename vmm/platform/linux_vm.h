@@ -13,14 +13,15 @@
 #include "vmm/platform/pc_devices.h"
 #include "vmm/platform/pci_platform.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 struct LinuxVmConfig {
   MachineConfig machine;  // pc_platform is forced on
   PciConfig pci;
   LinuxBootConfig boot;
   PcDevicesConfig devices;
-  BootMarker::Listener on_boot;  // optional, called when the guest's init writes the marker
+  devices::BootMarker::Listener
+      on_boot;  // optional, called when the guest's init writes the marker
 };
 
 class LinuxVm {
@@ -28,12 +29,12 @@ class LinuxVm {
   static absl::StatusOr<std::unique_ptr<LinuxVm>> Create(LinuxVmConfig config);
 
   // Runs until the guest powers off, resets or fails; a panic is reported as a crash.
-  StopReason Run() { return devices_->ExplainStop(machine_->Run()); }
+  kvm::StopReason Run() { return devices_->ExplainStop(machine_->Run()); }
 
   Machine& machine() { return *machine_; }
   PciPlatform& pci() { return *pci_; }
   PcDevices& devices() { return *devices_; }
-  const BootMarker& boot_marker() const { return machine_->boot_marker(); }
+  const devices::BootMarker& boot_marker() const { return machine_->boot_marker(); }
 
  private:
   LinuxVm() = default;
@@ -42,6 +43,6 @@ class LinuxVm {
   std::unique_ptr<PciPlatform> pci_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_LINUX_VM_H_

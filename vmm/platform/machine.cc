@@ -9,10 +9,10 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/platform/x86_platform.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
-static_assert(PCIVMM_BOOT_MARKER_PORT == layout::kBootMarkerPort &&
-                  PCIVMM_BOOT_MARKER_VALUE == layout::kBootMarkerValue,
+static_assert(PCIVMM_BOOT_MARKER_PORT == base::layout::kBootMarkerPort &&
+                  PCIVMM_BOOT_MARKER_VALUE == base::layout::kBootMarkerValue,
               "the guest ABI and the platform layout disagree on the boot marker");
 
 absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const MachineConfig& config) {
@@ -20,8 +20,8 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const MachineConfig& co
     return absl::InvalidArgumentError(
         absl::StrFormat("vcpus: %d is outside 1..%d", config.vcpus, kMaxVcpus));
   }
-  const uint64_t start_ns = MonotonicNowNs();
-  PCIVMM_ASSIGN_OR_RETURN(auto kvm, Kvm::Open(config.kvm_path));
+  const uint64_t start_ns = devices::MonotonicNowNs();
+  PCIVMM_ASSIGN_OR_RETURN(auto kvm, kvm::Kvm::Open(config.kvm_path));
   PCIVMM_RETURN_IF_ERROR(kvm->RequireExtension(KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"));
   PCIVMM_RETURN_IF_ERROR(kvm->RequireExtension(KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM"));
   PCIVMM_RETURN_IF_ERROR(kvm->RequireExtension(KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"));
@@ -30,16 +30,17 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const MachineConfig& co
     return absl::FailedPreconditionError(
         absl::StrFormat("KVM_CAP_NR_MEMSLOTS is %d; pcivmm needs at least 8", max_slots));
   }
-  PCIVMM_ASSIGN_OR_RETURN(auto vm, Vm::Create(*kvm));
-  PCIVMM_ASSIGN_OR_RETURN(GuestMemory memory, GuestMemory::Create(config.ram_bytes));
+  PCIVMM_ASSIGN_OR_RETURN(auto vm, kvm::Vm::Create(*kvm));
+  PCIVMM_ASSIGN_OR_RETURN(kvm::GuestMemory memory, kvm::GuestMemory::Create(config.ram_bytes));
   std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(memory),
                                          static_cast<uint32_t>(max_slots), config, start_ns));
   PCIVMM_RETURN_IF_ERROR(m->Init(config));
   return m;
 }
 
-Machine::Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory memory,
-                 uint32_t max_slots, const MachineConfig& config, uint64_t start_ns)
+Machine::Machine(std::unique_ptr<kvm::Kvm> kvm, std::unique_ptr<kvm::Vm> vm,
+                 kvm::GuestMemory memory, uint32_t max_slots, const MachineConfig& config,
+                 uint64_t start_ns)
     : kvm_(std::move(kvm)),
       vm_(std::move(vm)),
       memory_(std::move(memory)),
@@ -47,22 +48,22 @@ Machine::Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory m
       pio_("pio", 0x10000),
       mmio_("mmio", UINT64_MAX),
       stats_(config.vcpus),
-      console_(std::make_shared<DebugConsole>(config.console_echo)),
-      boot_marker_(std::make_shared<BootMarker>(start_ns)) {}
+      console_(std::make_shared<devices::DebugConsole>(config.console_echo)),
+      boot_marker_(std::make_shared<devices::BootMarker>(start_ns)) {}
 
 Machine::~Machine() = default;
 
 absl::Status Machine::Init(const MachineConfig& config) {
   PCIVMM_RETURN_IF_ERROR(memory_.InstallSlots(memslots_));
   PCIVMM_RETURN_IF_ERROR(pio_.Register(PCIVMM_DEBUG_CONSOLE_PORT, 1, console_).status());
-  PCIVMM_RETURN_IF_ERROR(pio_.Register(layout::kBootMarkerPort, 1, boot_marker_).status());
+  PCIVMM_RETURN_IF_ERROR(pio_.Register(base::layout::kBootMarkerPort, 1, boot_marker_).status());
   PCIVMM_RETURN_IF_ERROR(
-      pio_.Register(PCIVMM_EXIT_PORT, 4, std::make_shared<ExitPort>(&control_)).status());
+      pio_.Register(PCIVMM_EXIT_PORT, 4, std::make_shared<devices::ExitPort>(&control_)).status());
   if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(CreateInKernelIrqchip(*vm_));
   pc_platform_ = config.pc_platform;
   for (int i = 0; i < config.vcpus; ++i) {
-    PCIVMM_ASSIGN_OR_RETURN(auto vcpu, Vcpu::Create(*kvm_, *vm_, i));
-    PCIVMM_RETURN_IF_ERROR(SetSupportedCpuid(*kvm_, vcpu->fd(), i));
+    PCIVMM_ASSIGN_OR_RETURN(auto vcpu, kvm::Vcpu::Create(*kvm_, *vm_, i));
+    PCIVMM_RETURN_IF_ERROR(kvm::SetSupportedCpuid(*kvm_, vcpu->fd(), i));
     if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(SetupBootVcpuState(vcpu->fd()));
     vcpus_.push_back(std::move(vcpu));
   }
@@ -85,7 +86,7 @@ absl::Status Machine::LoadTestGuest(const std::string& path, uint64_t arg) {
       memory_.size() > PCIVMM_GUEST_LOAD_ADDR ? memory_.size() - PCIVMM_GUEST_LOAD_ADDR : 0;
   PCIVMM_ASSIGN_OR_RETURN(
       std::string image,
-      ReadBoundedFile(path, room, "--guest-image", "the guest RAM above the load address"));
+      base::ReadBoundedFile(path, room, "--guest-image", "the guest RAM above the load address"));
   if (image.empty()) return absl::InvalidArgumentError(absl::StrFormat("%s is empty", path));
   auto bytes = absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(image.data()), image.size());
   if (absl::Status st = memory_.Write(PCIVMM_GUEST_LOAD_ADDR, bytes); !st.ok()) {
@@ -93,28 +94,28 @@ absl::Status Machine::LoadTestGuest(const std::string& path, uint64_t arg) {
         absl::StrFormat("%s (%d bytes) does not fit in guest RAM at %#x: %s", path, image.size(),
                         PCIVMM_GUEST_LOAD_ADDR, st.message()));
   }
-  PCIVMM_RETURN_IF_ERROR(WriteBootTables(memory_));
+  PCIVMM_RETURN_IF_ERROR(kvm::WriteBootTables(memory_));
   for (auto& v : vcpus_) {
     const auto index = static_cast<uint64_t>(v->index());
-    LongModeEntry entry{PCIVMM_GUEST_LOAD_ADDR,
-                        PCIVMM_GUEST_STACK_TOP - index * PCIVMM_GUEST_STACK_SIZE, arg, index};
-    PCIVMM_RETURN_IF_ERROR(EnterLongMode(v->fd(), entry));
+    kvm::LongModeEntry entry{PCIVMM_GUEST_LOAD_ADDR,
+                             PCIVMM_GUEST_STACK_TOP - index * PCIVMM_GUEST_STACK_SIZE, arg, index};
+    PCIVMM_RETURN_IF_ERROR(kvm::EnterLongMode(v->fd(), entry));
   }
   return absl::OkStatus();
 }
 
-StopReason Machine::RunVcpu(int index) {
-  Vcpu& v = vcpu(index);
-  ExitDispatcher dispatcher(&pio_, &mmio_, &stats_.vcpu(index), index, v.run_size());
-  StopReason reason = v.Run(dispatcher, control_);
+kvm::StopReason Machine::RunVcpu(int index) {
+  kvm::Vcpu& v = vcpu(index);
+  kvm::ExitDispatcher dispatcher(&pio_, &mmio_, &stats_.vcpu(index), index, v.run_size());
+  kvm::StopReason reason = v.Run(dispatcher, control_);
   control_.LeaveRun();
   // A vCPU that fails takes the VM down; one that halts leaves the others running.
   if (reason.exit_code != 0) control_.RequestStop(reason);
   return reason;
 }
 
-StopReason Machine::Run() {
-  std::vector<StopReason> reasons(vcpus_.size());
+kvm::StopReason Machine::Run() {
+  std::vector<kvm::StopReason> reasons(vcpus_.size());
   std::vector<std::thread> threads;
   control_.BeginRun(static_cast<int>(vcpus_.size()));
   for (size_t i = 0; i < vcpus_.size(); ++i) {
@@ -125,4 +126,4 @@ StopReason Machine::Run() {
   return reasons.front();
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

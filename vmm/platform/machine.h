@@ -19,7 +19,7 @@
 #include "vmm/kvm/run_control.h"
 #include "vmm/kvm/vcpu.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 struct MachineConfig {
   uint64_t ram_bytes = 64ull << 20;
@@ -38,8 +38,8 @@ class Machine {
   static constexpr int kMaxVcpus = 64;
   // A test guest's vCPU n has its stack at PCIVMM_GUEST_STACK_TOP - n * PCIVMM_GUEST_STACK_SIZE
   // (the guest ABI), above the boot GDT and page tables: this many fit.
-  static constexpr int kMaxTestGuestVcpus =
-      static_cast<int>((PCIVMM_GUEST_STACK_TOP - kBootStructuresEnd) / PCIVMM_GUEST_STACK_SIZE);
+  static constexpr int kMaxTestGuestVcpus = static_cast<int>(
+      (PCIVMM_GUEST_STACK_TOP - kvm::kBootStructuresEnd) / PCIVMM_GUEST_STACK_SIZE);
   // InvalidArgument naming `field` when a test guest would get more vCPUs than fit.
   static absl::Status CheckTestGuestVcpus(int vcpus, std::string_view field);
   static absl::StatusOr<std::unique_ptr<Machine>> Create(const MachineConfig& config);
@@ -50,47 +50,47 @@ class Machine {
   absl::Status LoadTestGuest(const std::string& path, uint64_t arg);
 
   // Runs every vCPU on its own thread until the VM stops; returns why.
-  StopReason Run();
-  void RequestStop(StopReason reason) { control_.RequestStop(std::move(reason)); }
+  kvm::StopReason Run();
+  void RequestStop(kvm::StopReason reason) { control_.RequestStop(std::move(reason)); }
   // Stop, pause and resume for a controller (the API).
-  RunControl& control() { return control_; }
+  kvm::RunControl& control() { return control_; }
 
-  Kvm& kvm() { return *kvm_; }
-  Vm& vm() { return *vm_; }
-  GuestMemory& memory() { return memory_; }
-  MemslotTable& memslots() { return memslots_; }
-  Bus& pio() { return pio_; }
-  Bus& mmio() { return mmio_; }
-  ExitStats& stats() { return stats_; }
-  const DebugConsole& console() const { return *console_; }
+  kvm::Kvm& kvm() { return *kvm_; }
+  kvm::Vm& vm() { return *vm_; }
+  kvm::GuestMemory& memory() { return memory_; }
+  mmio::MemslotTable& memslots() { return memslots_; }
+  mmio::Bus& pio() { return pio_; }
+  mmio::Bus& mmio() { return mmio_; }
+  kvm::ExitStats& stats() { return stats_; }
+  const devices::DebugConsole& console() const { return *console_; }
   // The guest ABI's boot-done marker port (layout::kBootMarkerPort), timed from Create().
-  BootMarker& boot_marker() { return *boot_marker_; }
-  const BootMarker& boot_marker() const { return *boot_marker_; }
-  Vcpu& vcpu(int index) { return *vcpus_[static_cast<size_t>(index)]; }
+  devices::BootMarker& boot_marker() { return *boot_marker_; }
+  const devices::BootMarker& boot_marker() const { return *boot_marker_; }
+  kvm::Vcpu& vcpu(int index) { return *vcpus_[static_cast<size_t>(index)]; }
   int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
   // The in-kernel irqchip and PC vCPU state are present (MachineConfig::pc_platform).
   bool pc_platform() const { return pc_platform_; }
 
  private:
-  Machine(std::unique_ptr<Kvm> kvm, std::unique_ptr<Vm> vm, GuestMemory memory, uint32_t max_slots,
-          const MachineConfig& config, uint64_t start_ns);
+  Machine(std::unique_ptr<kvm::Kvm> kvm, std::unique_ptr<kvm::Vm> vm, kvm::GuestMemory memory,
+          uint32_t max_slots, const MachineConfig& config, uint64_t start_ns);
   absl::Status Init(const MachineConfig& config);
-  StopReason RunVcpu(int index);
+  kvm::StopReason RunVcpu(int index);
 
-  std::unique_ptr<Kvm> kvm_;
-  std::unique_ptr<Vm> vm_;
-  GuestMemory memory_;
-  MemslotTable memslots_;
-  Bus pio_;
-  Bus mmio_;
-  ExitStats stats_;
-  RunControl control_;
-  std::shared_ptr<DebugConsole> console_;
-  std::shared_ptr<BootMarker> boot_marker_;
-  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::unique_ptr<kvm::Kvm> kvm_;
+  std::unique_ptr<kvm::Vm> vm_;
+  kvm::GuestMemory memory_;
+  mmio::MemslotTable memslots_;
+  mmio::Bus pio_;
+  mmio::Bus mmio_;
+  kvm::ExitStats stats_;
+  kvm::RunControl control_;
+  std::shared_ptr<devices::DebugConsole> console_;
+  std::shared_ptr<devices::BootMarker> boot_marker_;
+  std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
   bool pc_platform_ = false;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_MACHINE_H_

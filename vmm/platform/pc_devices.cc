@@ -8,7 +8,7 @@
 #include "vmm/devices/i8042.h"
 #include "vmm/kvm/exit_dispatcher.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 std::optional<std::string> PanicLine(std::string_view console) {
   constexpr std::string_view kPanicMarker = "Kernel panic - not syncing";
   const size_t at = console.rfind(kPanicMarker);
@@ -19,8 +19,8 @@ std::optional<std::string> PanicLine(std::string_view console) {
 
 PcDevices::PcDevices(Machine& machine)
     : machine_(machine),
-      com1_irq_(&machine.vm(), layout::kCom1Irq),
-      sci_irq_(&machine.vm(), layout::kAcpiSciIrq) {}
+      com1_irq_(&machine.vm(), base::layout::kCom1Irq),
+      sci_irq_(&machine.vm(), base::layout::kAcpiSciIrq) {}
 
 absl::StatusOr<std::unique_ptr<PcDevices>> PcDevices::Attach(Machine& machine,
                                                              PcDevicesConfig config) {
@@ -30,36 +30,41 @@ absl::StatusOr<std::unique_ptr<PcDevices>> PcDevices::Attach(Machine& machine,
 }
 
 absl::Status PcDevices::Register(PcDevicesConfig config) {
-  Bus& pio = machine_.pio();
-  uart_ = std::make_shared<SerialUart>(&com1_irq_, std::move(config.console));
-  PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kCom1Port, SerialUart::kPortCount, uart_).status());
+  mmio::Bus& pio = machine_.pio();
+  uart_ = std::make_shared<devices::SerialUart>(&com1_irq_, std::move(config.console));
   PCIVMM_RETURN_IF_ERROR(
-      pio.Register(layout::kCmosPort, CmosRtc::kPortCount, std::make_shared<CmosRtc>()).status());
-  PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kAcpiPm1aEvtPort, AcpiPm1Event::kSize,
-                                      std::make_shared<AcpiPm1Event>(&sci_irq_))
+      pio.Register(base::layout::kCom1Port, devices::SerialUart::kPortCount, uart_).status());
+  PCIVMM_RETURN_IF_ERROR(pio.Register(base::layout::kCmosPort, devices::CmosRtc::kPortCount,
+                                      std::make_shared<devices::CmosRtc>())
+                             .status());
+  PCIVMM_RETURN_IF_ERROR(pio.Register(base::layout::kAcpiPm1aEvtPort, devices::AcpiPm1Event::kSize,
+                                      std::make_shared<devices::AcpiPm1Event>(&sci_irq_))
                              .status());
   auto power_off = [this] { machine_.RequestStop({0, "guest powered off"}); };
-  PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kAcpiPm1aCntPort, AcpiPm1Control::kSize,
-                                      std::make_shared<AcpiPm1Control>(power_off))
+  PCIVMM_RETURN_IF_ERROR(pio.Register(base::layout::kAcpiPm1aCntPort,
+                                      devices::AcpiPm1Control::kSize,
+                                      std::make_shared<devices::AcpiPm1Control>(power_off))
                              .status());
-  PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kAcpiResetPort, AcpiResetRegister::kSize,
-                                      std::make_shared<AcpiResetRegister>([this] { OnReset(); }))
-                             .status());
-  auto kbc = std::make_shared<I8042>([this] { OnReset(); });
-  PCIVMM_RETURN_IF_ERROR(pio.Register(layout::kI8042DataPort, 1, I8042::DataPort(kbc)).status());
   PCIVMM_RETURN_IF_ERROR(
-      pio.Register(layout::kI8042CommandPort, 1, I8042::CommandPort(kbc)).status());
+      pio.Register(base::layout::kAcpiResetPort, devices::AcpiResetRegister::kSize,
+                   std::make_shared<devices::AcpiResetRegister>([this] { OnReset(); }))
+          .status());
+  auto kbc = std::make_shared<devices::I8042>([this] { OnReset(); });
+  PCIVMM_RETURN_IF_ERROR(
+      pio.Register(base::layout::kI8042DataPort, 1, devices::I8042::DataPort(kbc)).status());
+  PCIVMM_RETURN_IF_ERROR(
+      pio.Register(base::layout::kI8042CommandPort, 1, devices::I8042::CommandPort(kbc)).status());
   return absl::OkStatus();
 }
 
 void PcDevices::OnReset() { machine_.RequestStop({0, "guest reset (reboot)"}); }
 
-StopReason PcDevices::ExplainStop(StopReason reason) const {
+kvm::StopReason PcDevices::ExplainStop(kvm::StopReason reason) const {
   const std::optional<std::string> panic = PanicLine(uart_->output_tail());
   if (!panic) return reason;
   reason.detail = absl::StrFormat("guest crashed: %s (then: %s)", *panic, reason.detail);
-  reason.exit_code = kExitStatusGuestCrash;
+  reason.exit_code = kvm::kExitStatusGuestCrash;
   return reason;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

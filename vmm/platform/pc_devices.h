@@ -14,10 +14,10 @@
 #include "vmm/platform/machine.h"
 #include "vmm/platform/x86_platform.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 struct PcDevicesConfig {
-  SerialUart::Sink console;  // COM1's output; nullptr: kept only in the UART's tail
+  devices::SerialUart::Sink console;  // COM1's output; nullptr: kept only in the UART's tail
 };
 
 class PcDevices {
@@ -26,11 +26,11 @@ class PcDevices {
   static absl::StatusOr<std::unique_ptr<PcDevices>> Attach(Machine& machine,
                                                            PcDevicesConfig config);
 
-  SerialUart& uart() { return *uart_; }
+  devices::SerialUart& uart() { return *uart_; }
 
   // A guest that panicked (its console says so) and then reset or triple-faulted has
   // crashed: the reason gets kExitStatusGuestCrash and the panic line.
-  StopReason ExplainStop(StopReason reason) const;
+  kvm::StopReason ExplainStop(kvm::StopReason reason) const;
 
  private:
   explicit PcDevices(Machine& machine);
@@ -40,13 +40,13 @@ class PcDevices {
   Machine& machine_;
   KvmIrqLine com1_irq_;
   KvmIrqLine sci_irq_;
-  std::shared_ptr<SerialUart> uart_;
+  std::shared_ptr<devices::SerialUart> uart_;
 };
 
 // The line of a Linux console that carries its panic message ("Kernel panic - not
 // syncing: ..."), if there is one.
 std::optional<std::string> PanicLine(std::string_view console);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_PC_DEVICES_H_

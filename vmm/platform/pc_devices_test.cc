@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 TEST(PanicLineTest, FindsLinuxPanicMessageUpToTheLineEnd) {
@@ -23,4 +23,4 @@ TEST(PanicLineTest, PanicAtTheVeryEndWithoutNewline) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

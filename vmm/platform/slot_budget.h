@@ -19,18 +19,18 @@
 #include "absl/status/statusor.h"
 #include "vmm/kvm/kvm_flavour.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 // Host kernel bytes per GiB of memory slot under `flavour` (the model above).
-uint64_t SlotMetadataBytesPerGib(KvmFlavour flavour);
+uint64_t SlotMetadataBytesPerGib(kvm::KvmFlavour flavour);
 
 // OK when `slot_bytes` of slots cost at most half of `mem_available` bytes; ResourceExhausted
 // naming the sizes, the model and the way out otherwise.
-absl::Status CheckSlotBudget(uint64_t slot_bytes, KvmFlavour flavour, uint64_t mem_available);
+absl::Status CheckSlotBudget(uint64_t slot_bytes, kvm::KvmFlavour flavour, uint64_t mem_available);
 
 // MemAvailable from /proc/meminfo (or `meminfo`), in bytes.
 absl::StatusOr<uint64_t> HostMemAvailable(const char* meminfo = "/proc/meminfo");
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_SLOT_BUDGET_H_

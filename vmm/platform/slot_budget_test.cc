@@ -8,23 +8,23 @@
 #include "gtest/gtest.h"
 #include "vmm/base/temp_dir.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 constexpr uint64_t kGiB = 1ull << 30;
 
 TEST(SlotBudgetTest, ShadowPagingCostsReverseMapsHardwareKvmOnlyLargePageInfo) {
   // 8 B per 4 KiB page = 2 MiB per GiB, plus the 2 MiB/1 GiB levels and lpage_info.
-  EXPECT_EQ(SlotMetadataBytesPerGib(KvmFlavour::kPvm), 2048u + 4 + 8 * (262144 + 512 + 1));
-  EXPECT_EQ(SlotMetadataBytesPerGib(KvmFlavour::kUnknown),
-            SlotMetadataBytesPerGib(KvmFlavour::kPvm));
-  EXPECT_EQ(SlotMetadataBytesPerGib(KvmFlavour::kAmdSvm), 2052u);
-  EXPECT_EQ(SlotMetadataBytesPerGib(KvmFlavour::kIntelVmx), 2052u);
+  EXPECT_EQ(SlotMetadataBytesPerGib(kvm::KvmFlavour::kPvm), 2048u + 4 + 8 * (262144 + 512 + 1));
+  EXPECT_EQ(SlotMetadataBytesPerGib(kvm::KvmFlavour::kUnknown),
+            SlotMetadataBytesPerGib(kvm::KvmFlavour::kPvm));
+  EXPECT_EQ(SlotMetadataBytesPerGib(kvm::KvmFlavour::kAmdSvm), 2052u);
+  EXPECT_EQ(SlotMetadataBytesPerGib(kvm::KvmFlavour::kIntelVmx), 2052u);
 }
 
 TEST(SlotBudgetTest, ThirtyOneTebibyteBarsOnPvmAreRefusedNamingTheCostAndTheWayOut) {
   const uint64_t slots = 31 * 1024 * kGiB + (256ull << 20);
-  const absl::Status st = CheckSlotBudget(slots, KvmFlavour::kPvm, 23 * kGiB);
+  const absl::Status st = CheckSlotBudget(slots, kvm::KvmFlavour::kPvm, 23 * kGiB);
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
   const std::string m(st.message());
   EXPECT_NE(m.find("of 31.0 TiB would cost the host kernel ~62.2 GiB"), std::string::npos) << m;
@@ -34,17 +34,17 @@ TEST(SlotBudgetTest, ThirtyOneTebibyteBarsOnPvmAreRefusedNamingTheCostAndTheWayO
       << m;
   EXPECT_NE(m.find("--gpus, --gpu-bar1-gib"), std::string::npos) << m;
   // The same on hardware KVM costs ~62 MiB: allowed.
-  EXPECT_TRUE(CheckSlotBudget(slots, KvmFlavour::kAmdSvm, 23 * kGiB).ok());
+  EXPECT_TRUE(CheckSlotBudget(slots, kvm::KvmFlavour::kAmdSvm, 23 * kGiB).ok());
 }
 
 TEST(SlotBudgetTest, FourteenGpusOf128GibFitOnPvmWithEnoughMemory) {
   const uint64_t slots = 14 * 128 * kGiB;  // ~3.5 GiB of reverse maps
-  EXPECT_TRUE(CheckSlotBudget(slots, KvmFlavour::kPvm, 8 * kGiB).ok());
-  EXPECT_FALSE(CheckSlotBudget(slots, KvmFlavour::kPvm, 6 * kGiB).ok());
+  EXPECT_TRUE(CheckSlotBudget(slots, kvm::KvmFlavour::kPvm, 8 * kGiB).ok());
+  EXPECT_FALSE(CheckSlotBudget(slots, kvm::KvmFlavour::kPvm, 6 * kGiB).ok());
 }
 
 TEST(SlotBudgetTest, ReadsMemAvailable) {
-  const TempDir dir("slot_budget_test");
+  const base::TempDir dir("slot_budget_test");
   const std::string path = dir.path() + "/meminfo";
   std::ofstream(path) << "MemTotal:       24000000 kB\nMemFree:        1000 kB\n"
                          "MemAvailable:   12345678 kB\nBuffers: 1 kB\n";
@@ -57,4 +57,4 @@ TEST(SlotBudgetTest, ReadsMemAvailable) {
 }
 
 }  // namespace
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

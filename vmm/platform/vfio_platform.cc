@@ -6,7 +6,7 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/boot/acpi_tables.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 uint64_t NowNs() {
@@ -15,7 +15,7 @@ uint64_t NowNs() {
                                    .count());
 }
 
-int NextFreeSlot(const PciBus& bus) {
+int NextFreeSlot(const pci::PciBus& bus) {
   int slot = 1;
   while (slot < 32 && bus.Find({0, static_cast<uint8_t>(slot), 0}) != nullptr) ++slot;
   return slot;
@@ -24,16 +24,16 @@ int NextFreeSlot(const PciBus& bus) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<VfioPlatform>> VfioPlatform::Open(
-    const std::vector<VfioDeviceConfig>& devices, PciBus& bus, const VfioPaths& paths) {
+    const std::vector<VfioDeviceConfig>& devices, pci::PciBus& bus, const vfio::VfioPaths& paths) {
   std::unique_ptr<VfioPlatform> v(new VfioPlatform());
   if (devices.empty()) return v;
   const uint64_t t0 = NowNs();
-  PCIVMM_ASSIGN_OR_RETURN(v->container_, VfioContainer::Open(paths));
+  PCIVMM_ASSIGN_OR_RETURN(v->container_, vfio::VfioContainer::Open(paths));
   for (const VfioDeviceConfig& c : devices) {
-    PCIVMM_ASSIGN_OR_RETURN(auto device, VfioDevice::Open(*v->container_, c.host_address));
-    PassthroughOptions o{c.name, c.slot != 0 ? c.slot : NextFreeSlot(bus), c.forward_msi,
-                         c.config_fast_path, c.mmap_bars};
-    PCIVMM_ASSIGN_OR_RETURN(auto function, PassthroughFunction::Create(*device, bus, o));
+    PCIVMM_ASSIGN_OR_RETURN(auto device, vfio::VfioDevice::Open(*v->container_, c.host_address));
+    vfio::PassthroughOptions o{c.name, c.slot != 0 ? c.slot : NextFreeSlot(bus), c.forward_msi,
+                               c.config_fast_path, c.mmap_bars};
+    PCIVMM_ASSIGN_OR_RETURN(auto function, vfio::PassthroughFunction::Create(*device, bus, o));
     v->devices_.push_back(std::move(device));
     v->functions_.push_back(std::move(function));
   }
@@ -43,19 +43,19 @@ absl::StatusOr<std::unique_ptr<VfioPlatform>> VfioPlatform::Open(
 
 VfioPlatform::~VfioPlatform() { functions_.clear(); }
 
-absl::Status VfioPlatform::Activate(Machine& machine, BarMapper& mapper) {
+absl::Status VfioPlatform::Activate(Machine& machine, pci::BarMapper& mapper) {
   if (functions_.empty()) return absl::OkStatus();
   const uint64_t t0 = NowNs();
-  for (const GuestMemory::Region& r : machine.memory().regions()) {
+  for (const kvm::GuestMemory::Region& r : machine.memory().regions()) {
     PCIVMM_RETURN_IF_ERROR(container_->MapDma(r.gpa.base(), r.host, r.gpa.size()));
   }
   timings_.dma_map_ns = NowNs() - t0;
   if (machine.pc_platform()) router_ = std::make_unique<KvmIrqRouter>(machine.vm());
   for (auto& f : functions_) {
-    const uint32_t pin = f->function().Read(cfg::kInterruptPin, 1);
+    const uint32_t pin = f->function().Read(pci::cfg::kInterruptPin, 1);
     std::optional<uint32_t> gsi;
     if (pin >= 1 && pin <= 4) {
-      gsi = PciIntxGsi(static_cast<uint32_t>(f->function().spec().slot), pin - 1);
+      gsi = boot::PciIntxGsi(static_cast<uint32_t>(f->function().spec().slot), pin - 1);
     }
     PCIVMM_RETURN_IF_ERROR(f->Activate(machine.mmio(), machine.pio(), mapper, router_.get(), gsi));
   }
@@ -65,8 +65,8 @@ absl::Status VfioPlatform::Activate(Machine& machine, BarMapper& mapper) {
 std::string FormatVfioDevices(const VfioPlatform& vfio) {
   std::string out;
   for (const auto& f : vfio.functions()) {
-    const DeviceSpec& s = f->function().spec();
-    const PassthroughFunction::Counters c = f->counters();
+    const pci::DeviceSpec& s = f->function().spec();
+    const vfio::PassthroughFunction::Counters c = f->counters();
     absl::StrAppendFormat(
         &out,
         "vfio %s -> 00:%02x.%d: config device reads %d writes %d owned-only writes %d; "
@@ -79,4 +79,4 @@ std::string FormatVfioDevices(const VfioPlatform& vfio) {
   return out;
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

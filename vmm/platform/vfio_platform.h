@@ -15,7 +15,7 @@
 #include "vmm/platform/kvm_irq_router.h"
 #include "vmm/platform/machine.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 struct VfioDeviceConfig {
   std::string host_address;  // "0000:00:04.0" or "00:04.0", bound to vfio-pci
@@ -36,25 +36,28 @@ class VfioPlatform {
   // Opens every device (one container for all) and adds its function to `bus`, before the
   // firmware assigns BARs. Nothing to do (and no VFIO needed) for an empty list.
   static absl::StatusOr<std::unique_ptr<VfioPlatform>> Open(
-      const std::vector<VfioDeviceConfig>& devices, PciBus& bus, const VfioPaths& paths = {});
+      const std::vector<VfioDeviceConfig>& devices, pci::PciBus& bus,
+      const vfio::VfioPaths& paths = {});
   ~VfioPlatform();
 
   // After BAR assignment and before the VM runs: maps guest RAM for DMA (iova = guest
   // physical), routes interrupts (with an in-kernel irqchip), activates every function.
-  absl::Status Activate(Machine& machine, BarMapper& mapper);
+  absl::Status Activate(Machine& machine, pci::BarMapper& mapper);
 
-  const std::vector<std::unique_ptr<PassthroughFunction>>& functions() const { return functions_; }
-  VfioContainer* container() const { return container_.get(); }
+  const std::vector<std::unique_ptr<vfio::PassthroughFunction>>& functions() const {
+    return functions_;
+  }
+  vfio::VfioContainer* container() const { return container_.get(); }
   const Timings& timings() const { return timings_; }
 
  private:
   VfioPlatform() = default;
 
   // Destroyed in reverse: the functions (which use the devices and the router) first.
-  std::unique_ptr<VfioContainer> container_;
-  std::vector<std::unique_ptr<VfioDevice>> devices_;
+  std::unique_ptr<vfio::VfioContainer> container_;
+  std::vector<std::unique_ptr<vfio::VfioDevice>> devices_;
   std::unique_ptr<KvmIrqRouter> router_;
-  std::vector<std::unique_ptr<PassthroughFunction>> functions_;
+  std::vector<std::unique_ptr<vfio::PassthroughFunction>> functions_;
   Timings timings_;
 };
 
@@ -62,6 +65,6 @@ class VfioPlatform {
 // decode write's cost.
 std::string FormatVfioDevices(const VfioPlatform& vfio);
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_VFIO_PLATFORM_H_

@@ -11,7 +11,7 @@
 #include "vmm/base/status_macros.h"
 #include "vmm/kvm/kvm_uapi.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 namespace {
 
 // MSR indices (Intel SDM vol. 4, table 2-2; AMD APM vol. 2 for the SYSCALL MSRs).
@@ -56,14 +56,14 @@ absl::Status SetBootMsrs(int vcpu_fd) {
       {kMsrMtrrDefType, kMtrrEnableWriteBack},
   };
   constexpr uint32_t kCount = sizeof(kBootMsrs) / sizeof(kBootMsrs[0]);
-  KvmMsrs<kCount> msrs{};
+  kvm::KvmMsrs<kCount> msrs{};
   msrs.header.nmsrs = kCount;
   for (uint32_t i = 0; i < kCount; ++i) {
     msrs.entries[i].index = kBootMsrs[i].index;
     msrs.entries[i].data = kBootMsrs[i].value;
   }
   // KVM_SET_MSRS returns how many it set; fewer means one was refused.
-  const int set = ::ioctl(vcpu_fd, kKvmSetMsrs, &msrs);
+  const int set = ::ioctl(vcpu_fd, kvm::kKvmSetMsrs, &msrs);
   if (set < 0) return absl::ErrnoToStatus(errno, "KVM_SET_MSRS");
   if (static_cast<uint32_t>(set) != kCount) {
     return absl::InternalError(
@@ -100,7 +100,7 @@ absl::Status SetBootFpu(int vcpu_fd) {
 
 }  // namespace
 
-absl::Status CreateInKernelIrqchip(const Vm& vm) {
+absl::Status CreateInKernelIrqchip(const kvm::Vm& vm) {
   if (::ioctl(vm.fd(), KVM_SET_TSS_ADDR, kKvmTssAddr) < 0) {
     return absl::ErrnoToStatus(errno, "KVM_SET_TSS_ADDR");
   }
@@ -132,4 +132,4 @@ void KvmIrqLine::Set(bool level) {
   }
 }
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform

@@ -9,7 +9,7 @@
 #include "vmm/devices/irq_line.h"
 #include "vmm/kvm/kvm.h"
 
-namespace pcivmm {
+namespace pcivmm::platform {
 
 // KVM's real-mode TSS and identity-map pages (needed on Intel for real mode; harmless on
 // AMD): three plus one pages just below the 4 GiB BIOS area, which no BAR may use.
@@ -17,23 +17,23 @@ inline constexpr uint64_t kKvmTssAddr = 0xFFFB'D000;
 inline constexpr uint64_t kKvmIdentityMapAddr = 0xFFFB'C000;
 
 // Creates the in-kernel PIC+IOAPIC+LAPIC model and the PIT. Must run before any vCPU exists.
-absl::Status CreateInKernelIrqchip(const Vm& vm);
+absl::Status CreateInKernelIrqchip(const kvm::Vm& vm);
 
 // Sets a vCPU's boot MSRs (SYSCALL/SYSENTER cleared, fast strings, MTRRs on with write-back
 // default), FPU state and its LAPIC's LINT0 = ExtINT (the PIC), LINT1 = NMI, as a BIOS does.
 absl::Status SetupBootVcpuState(int vcpu_fd);
 
 // A GSI of the in-kernel irqchip, driven with KVM_IRQ_LINE.
-class KvmIrqLine : public IrqLine {
+class KvmIrqLine : public devices::IrqLine {
  public:
-  KvmIrqLine(const Vm* vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  KvmIrqLine(const kvm::Vm* vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
   void Set(bool level) override;
 
  private:
-  const Vm* const vm_;
+  const kvm::Vm* const vm_;
   const uint32_t gsi_;
 };
 
-}  // namespace pcivmm
+}  // namespace pcivmm::platform
 
 #endif  // PCIVMM_VMM_PLATFORM_X86_PLATFORM_H_
