@@ -1,15 +1,12 @@
 // pcivmm: run a guest on KVM, report its exits, and (with --api-socket or --api-tcp) serve
 // the pcivmm.v1 control API while it runs.
-#include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -17,11 +14,12 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "api/api_server.h"
 #include "api/config_convert.h"
 #include "api/daemon/cli_usage.h"
+#include "api/daemon/daemon_exit.h"
+#include "api/daemon/sandbox.h"
 #include "api/metrics.h"
 #include "api/vm_host.h"
 #include "api/vm_service.h"
@@ -80,6 +78,12 @@ ABSL_FLAG(std::string, metrics_file, "", "append a JSON line of all metrics here
 // atomic_thread_fence, which GCC refuses under -fsanitize=thread.
 ABSL_FLAG(std::string, metrics_interval, "1s", "period of --metrics-file lines (e.g. 500ms, 2s)");
 // A string too, for the same reason.
+ABSL_FLAG(
+    std::string, seccomp, "kill",
+    "system-call filter per thread role once set-up is done: kill (a forbidden call ends "
+    "the process with SIGSYS and a line naming it), log (allowed, logged by the kernel), off");
+ABSL_FLAG(bool, seccomp_test_probe, false,
+          "test only: a port (0x519) whose write makes a system call the vCPU filter forbids");
 ABSL_FLAG(std::string, boot_timeout, "",
           "no boot marker this long after the guest starts (e.g. 30s, 2m; empty or 0: off): print "
           "the last console line and each vCPU's RIP, last exit and exit count, and exit with "
@@ -150,6 +154,7 @@ const FlagGroup kFlagGroups[] = {
      {"api_socket", "api_tcp", "api_tcp_allow_remote", "paused", "pause_on_boot_marker",
       "exit_with_guest"}},
     {"Diagnostics", {"stats", "boot_timeout", "metrics_file", "metrics_interval"}},
+    {"Sandbox", {"seccomp", "seccomp_test_probe"}},
 };
 
 // --help (-h, --helpfull) and --version, answered before absl parses anything: absl's own
@@ -286,81 +291,6 @@ int Fail(const absl::Status& status, int code = kvm::kExitStatusVmmError) {
   return code;
 }
 
-// What ends the daemon: the VM stopping (without the API, or with --exit-with-guest), a
-// ShutdownVm call, or SIGINT, SIGTERM, SIGHUP or SIGQUIT.
-class DaemonExit {
- public:
-  void VmStopped() { Set(&vm_stopped_); }
-  void ShutdownRequested() { Set(&shutdown_); }
-  void Signalled(int sig) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (signal_ == 0) signal_ = sig;
-    }
-    ShutdownRequested();
-  }
-  // The first signal that ended the daemon; 0 if none did.
-  int signal() const {
-    absl::MutexLock lock(&mu_);
-    return signal_;
-  }
-  // Returns true when the wait ended by a shutdown request.
-  bool Wait(bool until_vm_stops) {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(until_vm_stops ? &either_ : &shutdown_));
-    return shutdown_;
-  }
-
- private:
-  void Set(bool* flag) {
-    absl::MutexLock lock(&mu_);
-    *flag = true;
-    either_ = vm_stopped_ || shutdown_;
-  }
-  mutable absl::Mutex mu_;
-  int signal_ = 0;
-  bool vm_stopped_ = false;
-  bool shutdown_ = false;
-  bool either_ = false;
-};
-
-// SIGINT, SIGTERM, SIGHUP and SIGQUIT, blocked in every thread, are taken by one sigwait
-// thread.
-class SignalWatcher {
- public:
-  explicit SignalWatcher(DaemonExit* exit) {
-    thread_ = std::thread([this, exit] {
-      sigset_t set = Signals();
-      int sig = 0;
-      while (sigwait(&set, &sig) == 0 && !done_.load()) exit->Signalled(sig);
-    });
-  }
-  ~SignalWatcher() {
-    done_.store(true);
-    pthread_kill(thread_.native_handle(), SIGINT);  // wakes sigwait; done_ says why
-    thread_.join();
-  }
-  static sigset_t Signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGQUIT);
-    return set;
-  }
-
- private:
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
-// SIGINT 130, SIGTERM 143, SIGHUP 129, SIGQUIT 131: the shell's convention for a process a
-// signal ended.
-kvm::StopReason SignalStop(int sig) {
-  return {128 + sig, absl::StrFormat("stopped by SIG%s", sigabbrev_np(sig))};
-}
-
 void PrintReport(VmHost& host, const kvm::StopReason& reason) {
   std::fflush(stdout);
   std::fprintf(stderr, "pcivmm: %s (exit status %d)\n", reason.detail.c_str(), reason.exit_code);
@@ -398,7 +328,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> StartApi(VmServiceImpl* service) {
   return server;
 }
 
-int Serve(VmHost& host, DaemonExit& daemon_exit) {
+int Serve(VmHost& host, DaemonExit& daemon_exit, const Sandbox& sandbox) {
   VmServiceImpl::Options options;
   options.on_shutdown = [&daemon_exit] { daemon_exit.ShutdownRequested(); };
   VmServiceImpl service(&host, std::move(options));
@@ -416,6 +346,10 @@ int Serve(VmHost& host, DaemonExit& daemon_exit) {
     metrics = std::move(*w);
   }
   const bool api = *server != nullptr;
+  if (absl::Status st = sandbox.Confine(host.machine(), absl::GetFlag(FLAGS_seccomp_test_probe));
+      !st.ok()) {
+    return Fail(st);
+  }
   host.Start();
   if (daemon_exit.Wait(/*until_vm_stops=*/!api || absl::GetFlag(FLAGS_exit_with_guest))) {
     if (daemon_exit.signal() != 0) {
@@ -443,6 +377,8 @@ int RunMain() {
   if (!config.ok()) return Fail(config.status(), kExitUsage);
   auto boot_timeout = platform::ParseBootTimeout(absl::GetFlag(FLAGS_boot_timeout));
   if (!boot_timeout.ok()) return Fail(boot_timeout.status(), kExitUsage);
+  auto sandbox = Sandbox::Prepare(absl::GetFlag(FLAGS_seccomp));
+  if (!sandbox.ok()) return Fail(sandbox.status(), kExitUsage);
   if (absl::GetFlag(FLAGS_print_config)) {
     std::string json;
     (void)google::protobuf::util::MessageToJsonString(*config, &json);
@@ -469,7 +405,7 @@ int RunMain() {
   if (!host.ok()) return Fail(host.status());
   PrintDevices(**host);
   SignalWatcher signals(&daemon_exit);
-  return Serve(**host, daemon_exit);
+  return Serve(**host, daemon_exit, *sandbox);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 /* Test devices that the KVM tests and benchmarks attach (not part of a normal VM). */
 #define PCIVMM_TEST_PIO_PORT 0x510          /* 8 ports: echo register file */
 #define PCIVMM_TEST_STREAM_PORT 0x518       /* byte sink/source for rep outs/ins */
+#define PCIVMM_TEST_SECCOMP_PORT 0x519      /* --seccomp-test-probe: a write, a forbidden syscall */
 #define PCIVMM_TEST_MMIO_BASE 0xD0000000ull /* 4 KiB scratch MMIO device */
 #define PCIVMM_TEST_ROM_BASE 0xD0100000ull  /* read-only memory slot, 64 KiB */
 #define PCIVMM_TEST_ROM_SIZE 0x10000

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "vmm/base/platform_layout.h"
@@ -105,6 +106,14 @@ absl::Status Machine::LoadTestGuest(const std::string& path, uint64_t arg) {
 }
 
 kvm::StopReason Machine::RunVcpu(int index) {
+  if (vcpu_seccomp_ != nullptr) {
+    if (absl::Status st = vcpu_seccomp_->Apply(/*all_threads=*/false); !st.ok()) {
+      kvm::StopReason reason{kvm::kExitStatusVmmError,
+                             absl::StrCat("vCPU ", index, ": ", st.message())};
+      control_.RequestStop(reason);
+      return reason;
+    }
+  }
   kvm::Vcpu& v = vcpu(index);
   kvm::ExitDispatcher dispatcher(&pio_, &mmio_, &stats_.vcpu(index), index, v.run_size());
   kvm::StopReason reason = v.Run(dispatcher, control_);

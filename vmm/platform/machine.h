@@ -10,6 +10,7 @@
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "mmio/bus.h"
 #include "mmio/memslot_table.h"
+#include "vmm/base/seccomp.h"
 #include "vmm/devices/boot_marker.h"
 #include "vmm/devices/debug_ports.h"
 #include "vmm/kvm/exit_stats.h"
@@ -51,6 +52,11 @@ class Machine {
 
   // Runs every vCPU on its own thread until the VM stops; returns why.
   kvm::StopReason Run();
+  // A seccomp filter each vCPU thread installs on itself before its first KVM_RUN (on top of
+  // the process's). A thread that cannot install it stops the VM.
+  void SetVcpuSeccomp(std::shared_ptr<const base::SeccompProgram> program) {
+    vcpu_seccomp_ = std::move(program);
+  }
   void RequestStop(kvm::StopReason reason) { control_.RequestStop(std::move(reason)); }
   // Stop, pause and resume for a controller (the API).
   kvm::RunControl& control() { return control_; }
@@ -77,6 +83,7 @@ class Machine {
   absl::Status Init(const MachineConfig& config);
   kvm::StopReason RunVcpu(int index);
 
+  std::shared_ptr<const base::SeccompProgram> vcpu_seccomp_;
   std::unique_ptr<kvm::Kvm> kvm_;
   std::unique_ptr<kvm::Vm> vm_;
   kvm::GuestMemory memory_;

@@ -1,0 +1,38 @@
+// The daemon's seccomp sandbox (vmm/base/seccomp.h), in the order start-up needs it:
+// Prepare() before any set-up (a bad --seccomp is a usage error; libseccomp compiles both
+// programs while every system call is still allowed), Confine() once the VM, its devices and
+// the API listeners exist and before the vCPU threads start.
+#ifndef PCIVMM_API_DAEMON_SANDBOX_H_
+#define PCIVMM_API_DAEMON_SANDBOX_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "vmm/base/seccomp.h"
+#include "vmm/platform/machine.h"
+
+namespace pcivmm::api {
+
+class Sandbox {
+ public:
+  static absl::StatusOr<Sandbox> Prepare(absl::string_view mode);
+
+  // Hands the vCPU program to the machine (its threads install it as they start), adds the
+  // test probe if asked, then binds every thread that exists now or later to the process list
+  // (NO_NEW_PRIVS, TSYNC). Call after the VM, its devices and the API listeners exist.
+  absl::Status Confine(platform::Machine& machine, bool test_probe) const;
+  base::SeccompMode mode() const { return mode_; }
+
+ private:
+  Sandbox(base::SeccompMode mode, base::SeccompProgram process,
+          std::shared_ptr<const base::SeccompProgram> vcpu)
+      : mode_(mode), process_(std::move(process)), vcpu_(std::move(vcpu)) {}
+  base::SeccompMode mode_;
+  base::SeccompProgram process_;
+  std::shared_ptr<const base::SeccompProgram> vcpu_;
+};
+
+}  // namespace pcivmm::api
+
+#endif  // PCIVMM_API_DAEMON_SANDBOX_H_
