@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "absl/base/internal/sysinfo.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "vmm/base/proc_fields.h"
@@ -27,6 +28,8 @@ namespace {
 constexpr int kMaxSyscall = 512;
 // Names for the SIGSYS handler, filled before any filter exists (the handler may not allocate).
 std::array<std::array<char, 32>, kMaxSyscall> g_names{};
+// The thread's name as Apply() found it (a vCPU thread's filter has no prctl for the handler).
+thread_local char t_thread_name[16];
 
 using Ctx = std::unique_ptr<void, decltype(&seccomp_release)>;
 
@@ -89,9 +92,10 @@ char* PutText(char* p, const char* s) {
   return p;
 }
 
-size_t FormatViolation(char* buf, long tid, int nr) {
+size_t FormatViolation(char* buf, long tid, const char* thread, int nr) {
   char* p = PutText(buf, "pcivmm: seccomp: thread ");
   p = PutNumber(p, tid);
+  p = PutText(PutText(PutText(p, " ("), thread), ")");
   p = PutText(p, " made a forbidden system call: ");
   const bool known = nr >= 0 && nr < kMaxSyscall && g_names[static_cast<size_t>(nr)][0] != '\0';
   p = PutText(p, known ? g_names[static_cast<size_t>(nr)].data() : "?");
@@ -106,7 +110,8 @@ size_t FormatViolation(char* buf, long tid, int nr) {
 void OnSigsys(int /*sig*/, siginfo_t* info, void* /*ctx*/) {
   char buf[256];
   const long tid = syscall(SYS_gettid);
-  const size_t n = FormatViolation(buf, tid, info->si_syscall);
+  if (t_thread_name[0] == '\0') prctl(PR_GET_NAME, t_thread_name);  // in the process list
+  const size_t n = FormatViolation(buf, tid, t_thread_name, info->si_syscall);
   (void)!write(STDERR_FILENO, buf, n);
   struct sigaction dfl = {};
   dfl.sa_handler = SIG_DFL;
@@ -142,6 +147,10 @@ absl::string_view SeccompRoleName(SeccompRole role) {
 
 absl::StatusOr<SeccompProgram> SeccompProgram::Build(SeccompRole role, SeccompMode mode) {
   if (mode == SeccompMode::kOff) return SeccompProgram(role, {});
+  // absl reads /sys/devices/system/cpu/online and the CPU frequency once, lazily (a contended
+  // Mutex, a first timed wait); read them now, while a vCPU thread may still open files.
+  (void)absl::base_internal::NumCPUs();
+  (void)absl::base_internal::NominalCPUFrequency();
   Ctx ctx(seccomp_init(mode == SeccompMode::kKill ? SCMP_ACT_TRAP : SCMP_ACT_LOG),
           &seccomp_release);
   if (ctx == nullptr) return absl::InternalError("seccomp: seccomp_init failed");
@@ -155,6 +164,7 @@ absl::StatusOr<SeccompProgram> SeccompProgram::Build(SeccompRole role, SeccompMo
 
 absl::Status SeccompProgram::Apply(bool all_threads) const {
   if (code_.empty()) return absl::OkStatus();
+  prctl(PR_GET_NAME, t_thread_name);
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("PR_SET_NO_NEW_PRIVS", errno);
   sock_fprog prog{static_cast<unsigned short>(code_.size()),
                   const_cast<sock_filter*>(code_.data())};
@@ -182,9 +192,9 @@ absl::Status InstallSeccompReporter() {
   return absl::OkStatus();
 }
 
-std::string SeccompViolationLine(long tid, int nr) {
+std::string SeccompViolationLine(long tid, const char* thread, int nr) {
   char buf[256];
-  return std::string(buf, FormatViolation(buf, tid, nr));
+  return std::string(buf, FormatViolation(buf, tid, thread, nr));
 }
 
 absl::StatusOr<std::vector<int>> SeccompStateOfThreads(int pid) {

@@ -57,13 +57,13 @@ class SeccompProgram {
   std::vector<sock_filter> code_;
 };
 
-// Installs the SIGSYS handler of kill mode: it writes "pcivmm: seccomp: thread TID made a
-// forbidden system call: NAME (NR)" to stderr and lets SIGSYS end the process. Call once,
+// Installs the SIGSYS handler of kill mode: it writes "pcivmm: seccomp: thread TID (NAME) made
+// a forbidden system call: CALL (NR)" to stderr and lets SIGSYS end the process. Call once,
 // before any filter.
 absl::Status InstallSeccompReporter();
 
-// The SIGSYS line for a system call number (what the handler writes; for tests).
-std::string SeccompViolationLine(long tid, int nr);
+// The SIGSYS line (what the handler writes; for tests).
+std::string SeccompViolationLine(long tid, const char* thread, int nr);
 
 // "Seccomp:" of /proc/self/task/TID/status for every thread (0 off, 2 filter): for tests.
 absl::StatusOr<std::vector<int>> SeccompStateOfThreads(int pid);

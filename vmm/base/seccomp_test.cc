@@ -48,8 +48,8 @@ TEST(Seccomp, BuildsEveryRoleAndOffIsEmpty) {
 
 TEST(Seccomp, ViolationLineNamesTheCall) {
   ASSERT_TRUE(InstallSeccompReporter().ok());
-  const std::string line = SeccompViolationLine(4242, SYS_getppid);
-  EXPECT_NE(line.find("thread 4242"), std::string::npos) << line;
+  const std::string line = SeccompViolationLine(4242, "vcpu 3", SYS_getppid);
+  EXPECT_NE(line.find("thread 4242 (vcpu 3)"), std::string::npos) << line;
   EXPECT_NE(line.find("forbidden system call: getppid (110)"), std::string::npos) << line;
 }
 

@@ -1,5 +1,7 @@
 #include "vmm/platform/machine.h"
 
+#include <pthread.h>
+
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -106,6 +108,7 @@ absl::Status Machine::LoadTestGuest(const std::string& path, uint64_t arg) {
 }
 
 kvm::StopReason Machine::RunVcpu(int index) {
+  pthread_setname_np(pthread_self(), absl::StrCat("vcpu ", index).c_str());
   if (vcpu_seccomp_ != nullptr) {
     if (absl::Status st = vcpu_seccomp_->Apply(/*all_threads=*/false); !st.ok()) {
       kvm::StopReason reason{kvm::kExitStatusVmmError,
