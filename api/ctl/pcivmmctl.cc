@@ -1,11 +1,14 @@
 // pcivmmctl: a command line for the pcivmm.v1 control API (see ctl.h and the README).
 #include <cstdlib>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "api/ctl/ctl.h"
+#include "api/flag_names.h"
 
 ABSL_FLAG(std::string, socket, "", "the daemon's Unix socket (default: $PCIVMM_API_SOCKET)");
 ABSL_FLAG(std::string, address, "", "the daemon's TCP address HOST:PORT instead of --socket");
@@ -61,7 +64,12 @@ std::string Target() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(pcivmm::ctl::Usage());
-  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> flags = pcivmm::api::NormalizeFlagNames(argc, argv);
+  std::vector<char*> argp;
+  argp.reserve(flags.size());
+  for (std::string& a : flags) argp.push_back(a.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
   const std::string target = Target();
   if (target.empty()) {
     std::cerr << "pcivmmctl: no daemon: give --socket=PATH, --address=HOST:PORT or set "

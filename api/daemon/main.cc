@@ -20,6 +20,7 @@
 #include "api/daemon/cli_usage.h"
 #include "api/daemon/daemon_exit.h"
 #include "api/daemon/sandbox.h"
+#include "api/flag_names.h"
 #include "api/metrics.h"
 #include "api/vm_host.h"
 #include "api/vm_service.h"
@@ -113,19 +114,6 @@ std::vector<std::string> JoinRepeatedFlag(std::vector<std::string> args, const s
   }
   if (!values.empty()) out.insert(out.begin() + 1, eq + absl::StrJoin(values, ","));
   return out;
-}
-
-// Accepts --flag-name as well as absl's --flag_name.
-std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& a = args[i];
-    if (a == "--") break;
-    if (a.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(a.find('='), a.size());
-    std::replace(a.begin() + 2, a.begin() + static_cast<std::ptrdiff_t>(end), '-', '_');
-  }
-  return args;
 }
 
 namespace {
