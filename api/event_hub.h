@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -80,6 +81,8 @@ class EventHub : public pci::MapEventSink, public pci::ConfigTracer {
   // Ends every subscription (their Next() reports closed once drained) and refuses new ones.
   void Close();
   uint64_t published() const { return sequence_.load(std::memory_order_relaxed); }
+  // Subscriptions open now (a test publishes once its watcher is in).
+  int subscribers() const { return std::popcount(active_.load(std::memory_order_acquire)); }
   uint64_t start_ns() const { return start_ns_; }
 
  private:

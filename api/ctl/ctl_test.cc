@@ -28,6 +28,10 @@ class CtlTest : public ::testing::Test {
     err_.str("");
     return ::pcivmm::ctl::Run(o, args, *stub_, out_, err_);
   }
+  // A producer publishes only once `watch` subscribed: an event before that is not its to see.
+  void WaitForWatcher() {
+    while (backend_.events().subscribers() == 0) absl::SleepFor(absl::Milliseconds(1));
+  }
 
   FakeVmBackend backend_;
   api::VmServiceImpl service_{&backend_, {}};
@@ -146,7 +150,7 @@ TEST_F(CtlTest, SwitchesAndResetsReachTheDaemon) {
 
 TEST_F(CtlTest, WatchPrintsEventsUntilTheCount) {
   std::thread producer([this] {
-    absl::SleepFor(absl::Milliseconds(100));
+    WaitForWatcher();
     backend_.events().PublishBootMarker(2'500'000, 0);
   });
   Options o;
@@ -159,7 +163,7 @@ TEST_F(CtlTest, WatchPrintsEventsUntilTheCount) {
 
 TEST_F(CtlTest, WatchPrintsABootTimeoutOnOneLine) {
   std::thread producer([this] {
-    absl::SleepFor(absl::Milliseconds(100));
+    WaitForWatcher();
     backend_.events().PublishBootTimeout(
         {absl::Seconds(1), "spinning", {{0, 0x100046, 2 /* KVM_EXIT_IO */, 3}, {1, {}, ~0u, 0}}});
   });
