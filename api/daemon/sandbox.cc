@@ -34,7 +34,7 @@ absl::StatusOr<Sandbox> Sandbox::Prepare(absl::string_view mode_name) {
                           base::SeccompProgram::Build(base::SeccompRole::kVcpu, mode));
   std::shared_ptr<const base::SeccompProgram> vcpu_program;
   if (!vcpu.empty()) vcpu_program = std::make_shared<base::SeccompProgram>(std::move(vcpu));
-  return Sandbox(mode, std::move(process), std::move(vcpu_program));
+  return Sandbox(std::move(process), std::move(vcpu_program));
 }
 
 absl::Status Sandbox::Confine(platform::Machine& machine, bool test_probe) const {

@@ -22,13 +22,10 @@ class Sandbox {
   // test probe if asked, then binds every thread that exists now or later to the process list
   // (NO_NEW_PRIVS, TSYNC). Call after the VM, its devices and the API listeners exist.
   absl::Status Confine(platform::Machine& machine, bool test_probe) const;
-  base::SeccompMode mode() const { return mode_; }
 
  private:
-  Sandbox(base::SeccompMode mode, base::SeccompProgram process,
-          std::shared_ptr<const base::SeccompProgram> vcpu)
-      : mode_(mode), process_(std::move(process)), vcpu_(std::move(vcpu)) {}
-  base::SeccompMode mode_;
+  Sandbox(base::SeccompProgram process, std::shared_ptr<const base::SeccompProgram> vcpu)
+      : process_(std::move(process)), vcpu_(std::move(vcpu)) {}
   base::SeccompProgram process_;
   std::shared_ptr<const base::SeccompProgram> vcpu_;
 };

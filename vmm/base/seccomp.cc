@@ -17,6 +17,7 @@
 #include <memory>
 
 #include "absl/base/internal/sysinfo.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "vmm/base/proc_fields.h"
@@ -33,44 +34,40 @@ thread_local char t_thread_name[16];
 
 using Ctx = std::unique_ptr<void, decltype(&seccomp_release)>;
 
-absl::Status Errno(absl::string_view what, int err) {
-  return absl::InternalError(absl::StrCat("seccomp: ", what, ": ", std::strerror(err)));
-}
-
 // clone only for threads (fork and new namespaces refused); clone3 says ENOSYS, so glibc falls
 // back to clone, whose flags a filter can read (clone3 keeps them in memory it cannot).
 absl::Status AddRule(void* ctx, const char* name) {
   const int nr = seccomp_syscall_resolve_name(name);
   if (nr == __NR_SCMP_ERROR) return absl::InternalError(absl::StrCat("seccomp: no syscall ", name));
-  int rc;
+  int rc = 0;
   if (std::strcmp(name, "clone") == 0) {
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
                           SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
   } else if (std::strcmp(name, "clone3") == 0) {
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
   } else if (std::strcmp(name, "prctl") == 0) {
-    rc = 0;
-    for (int option : {PR_SET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME}) {
-      if (rc == 0)
-        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-                              SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(option)));
+    for (scmp_datum_t option : {PR_SET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME}) {
+      rc =
+          rc != 0 ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, option));
     }
   } else {
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
   }
-  if (rc != 0) return Errno(absl::StrCat("rule for ", name), -rc);
+  if (rc != 0) return absl::ErrnoToStatus(-rc, absl::StrCat("seccomp: rule for ", name));
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<sock_filter>> ExportBpf(void* ctx) {
   UniqueFd fd(memfd_create("pcivmm-seccomp", MFD_CLOEXEC));
-  if (!fd.valid()) return Errno("memfd_create", errno);
-  if (int rc = seccomp_export_bpf(ctx, fd.get()); rc != 0) return Errno("export", -rc);
+  if (!fd.valid()) return absl::ErrnoToStatus(errno, "seccomp: memfd_create");
+  if (int rc = seccomp_export_bpf(ctx, fd.get()); rc != 0) {
+    return absl::ErrnoToStatus(-rc, "seccomp: export");
+  }
   const off_t size = lseek(fd.get(), 0, SEEK_END);
   std::vector<sock_filter> code(static_cast<size_t>(size) / sizeof(sock_filter));
   const size_t bytes = code.size() * sizeof(sock_filter);
   if (pread(fd.get(), code.data(), bytes, 0) != static_cast<ssize_t>(bytes)) {
-    return Errno("read back", errno);
+    return absl::ErrnoToStatus(errno, "seccomp: read back");
   }
   return code;
 }
@@ -129,18 +126,6 @@ absl::StatusOr<SeccompMode> ParseSeccompMode(absl::string_view text) {
       absl::StrCat("--seccomp: '", text, "' is not one of off, kill, log"));
 }
 
-absl::string_view SeccompModeName(SeccompMode mode) {
-  switch (mode) {
-    case SeccompMode::kOff:
-      return "off";
-    case SeccompMode::kKill:
-      return "kill";
-    case SeccompMode::kLog:
-      return "log";
-  }
-  return "?";
-}
-
 absl::string_view SeccompRoleName(SeccompRole role) {
   return role == SeccompRole::kVcpu ? "vcpu" : "process";
 }
@@ -165,12 +150,16 @@ absl::StatusOr<SeccompProgram> SeccompProgram::Build(SeccompRole role, SeccompMo
 absl::Status SeccompProgram::Apply(bool all_threads) const {
   if (code_.empty()) return absl::OkStatus();
   prctl(PR_GET_NAME, t_thread_name);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("PR_SET_NO_NEW_PRIVS", errno);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    return absl::ErrnoToStatus(errno, "seccomp: PR_SET_NO_NEW_PRIVS");
+  }
   sock_fprog prog{static_cast<unsigned short>(code_.size()),
                   const_cast<sock_filter*>(code_.data())};
   const long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                           all_threads ? SECCOMP_FILTER_FLAG_TSYNC : 0, &prog);
-  if (rc < 0) return Errno(absl::StrCat(SeccompRoleName(role_), " filter"), errno);
+  if (rc < 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("seccomp: ", SeccompRoleName(role_), " filter"));
+  }
   if (rc > 0) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "seccomp: thread %d could not take the %s filter (TSYNC)", rc, SeccompRoleName(role_)));
@@ -188,7 +177,9 @@ absl::Status InstallSeccompReporter() {
   struct sigaction sa = {};
   sa.sa_sigaction = OnSigsys;
   sa.sa_flags = SA_SIGINFO;
-  if (sigaction(SIGSYS, &sa, nullptr) != 0) return Errno("sigaction(SIGSYS)", errno);
+  if (sigaction(SIGSYS, &sa, nullptr) != 0) {
+    return absl::ErrnoToStatus(errno, "seccomp: sigaction(SIGSYS)");
+  }
   return absl::OkStatus();
 }
 

@@ -25,7 +25,6 @@ enum class SeccompMode {
   kLog,   // a forbidden call is allowed and logged by the kernel (development)
 };
 absl::StatusOr<SeccompMode> ParseSeccompMode(absl::string_view text);  // off | kill | log
-absl::string_view SeccompModeName(SeccompMode mode);
 
 enum class SeccompRole {
   kProcess,  // main, API (gRPC) and helper threads: everything after set-up, no exec or fork
@@ -48,7 +47,6 @@ class SeccompProgram {
 
   bool empty() const { return code_.empty(); }
   size_t instructions() const { return code_.size(); }
-  SeccompRole role() const { return role_; }
 
  private:
   SeccompProgram(SeccompRole role, std::vector<sock_filter> code)
