@@ -17,7 +17,7 @@ constexpr uint64_t kSeed = 0x1122334455667788ull;
 
 class BarMapperKvmTest : public ::testing::Test {
  protected:
-  void Setup(pci::MapPolicy policy, int gpus) {
+  void CreateVm(pci::MapPolicy policy, int gpus) {
     platform::PciConfig pc;
     pc.bar_policy = policy;
     for (int i = 0; i < gpus; ++i) {
@@ -54,7 +54,7 @@ class BarMapperKvmTest : public ::testing::Test {
 };
 
 TEST_F(BarMapperKvmTest, GuestReadsTheHostsPatternAndTheHostReadsTheGuests) {
-  Setup(pci::MapPolicy::kEager, 1);
+  CreateVm(pci::MapPolicy::kEager, 1);
   Run("bar_test", 0);
   EXPECT_EQ(Report("bar0"), gpu0_->BarAddress(gpu0_->spec().bars[0]));
   EXPECT_EQ(Report("host_pattern"), kSeed);
@@ -64,7 +64,7 @@ TEST_F(BarMapperKvmTest, GuestReadsTheHostsPatternAndTheHostReadsTheGuests) {
 }
 
 TEST_F(BarMapperKvmTest, GuestReachesThe128GiBBarAbove4GiB) {
-  Setup(pci::MapPolicy::kEager, 1);
+  CreateVm(pci::MapPolicy::kEager, 1);
   auto bar1 = mapper().Backing(*gpu0_, 1);
   ASSERT_TRUE(bar1.ok());
   ASSERT_EQ(bar1->size(), 128ull << 30);
@@ -80,7 +80,7 @@ TEST_F(BarMapperKvmTest, GuestReachesThe128GiBBarAbove4GiB) {
 }
 
 TEST_F(BarMapperKvmTest, EagerDecodeOffMakesTheBarReadAllOnes) {
-  Setup(pci::MapPolicy::kEager, 1);
+  CreateVm(pci::MapPolicy::kEager, 1);
   Run("bar_test", 1);
   EXPECT_EQ(Report("decode_on"), kSeed & 0xFFFFFFFF);
   EXPECT_EQ(Report("decode_off"), 0xFFFFFFFFu);
@@ -89,7 +89,7 @@ TEST_F(BarMapperKvmTest, EagerDecodeOffMakesTheBarReadAllOnes) {
 }
 
 TEST_F(BarMapperKvmTest, DeferredKeepsTheSlotWhileDecodeIsOff) {
-  Setup(pci::MapPolicy::kDeferred, 1);
+  CreateVm(pci::MapPolicy::kDeferred, 1);
   Run("bar_test", 1);
   EXPECT_EQ(Report("decode_off"), kSeed & 0xFFFFFFFF);  // the documented deferred trade-off
   EXPECT_EQ(DeviceTotal(*gpu0_).unmaps, 0u);
@@ -99,7 +99,7 @@ TEST_F(BarMapperKvmTest, DeferredKeepsTheSlotWhileDecodeIsOff) {
 // probe toggling decode around every BAR it sizes.
 TEST_F(BarMapperKvmTest, SizingFourteenGpusCostsEagerEveryToggleAndDeferredNothing) {
   for (pci::MapPolicy policy : {pci::MapPolicy::kEager, pci::MapPolicy::kDeferred}) {
-    Setup(policy, 14);
+    CreateVm(policy, 14);
     Run("pci_enum", /*ECAM*/ 1);
     for (const pci::PciFunction* f : vm_->pci().bus().functions()) {
       if (f->spec().slot == 0) continue;
@@ -117,7 +117,7 @@ TEST_F(BarMapperKvmTest, SizingFourteenGpusCostsEagerEveryToggleAndDeferredNothi
 }
 
 TEST_F(BarMapperKvmTest, BarMovedOntoTheEcamWindowIsRefusedAndCounted) {
-  Setup(pci::MapPolicy::kEager, 1);
+  CreateVm(pci::MapPolicy::kEager, 1);
   Run("bar_test", 2);
   EXPECT_EQ(Report("bar0_moved"), pci::kEcamBase);
   EXPECT_EQ(Report("vendor_via_ecam"), 0x20B510DEu);  // ECAM still answers there

@@ -46,9 +46,9 @@ absl::Status AddRule(void* ctx, const char* name) {
   } else if (std::strcmp(name, "clone3") == 0) {
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
   } else if (std::strcmp(name, "prctl") == 0) {
-    for (scmp_datum_t option : {PR_SET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME}) {
-      rc =
-          rc != 0 ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, option));
+    for (const int option : {PR_SET_NO_NEW_PRIVS, PR_SET_NAME, PR_GET_NAME}) {
+      const scmp_arg_cmp arg0{0, SCMP_CMP_EQ, static_cast<scmp_datum_t>(option), 0};
+      rc = rc != 0 ? rc : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, arg0);
     }
   } else {
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
