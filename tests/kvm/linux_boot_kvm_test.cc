@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/kvm/linux_init_lines.h"
+#include "tests/kvm/process_census.h"
 #include "vmm/base/platform_layout.h"
 #include "vmm/kvm/exit_dispatcher.h"
 #include "vmm/platform/boot_watchdog.h"
@@ -280,6 +281,20 @@ TEST(LinuxBootKvmTest, ABootTimeoutStopsTheKernelWithEachVcpusState) {
   EXPECT_THAT(r.detail, ::testing::ContainsRegex("  vcpu 0: rip 0x[0-9a-f]+, last exit "));
   EXPECT_THAT(r.detail, HasSubstr("  vcpu 1: "));
   EXPECT_FALSE(vm->boot_marker().boot_ns().has_value());
+}
+
+// Soak (issue "Hardening"): 50 Linux boots with a GPU-like device in one process; each VM's
+// fds, threads and memory go with it.
+TEST(LinuxBootKvmTest, FiftyBootsLeaveNoFdThreadOrMemoryBehind) {
+  const auto boot_once = [] {
+    auto vm = MakeVm({});
+    ASSERT_NE(vm, nullptr);
+    Boot(*vm);
+  };
+  boot_once();  // warm-up: first-use allocations (libraries, thread-local caches)
+  const testing::ProcessCensus before;
+  for (int i = 0; i < 50 && !HasFailure(); ++i) boot_once();
+  testing::ExpectBackToBaseline(before, 50, "Linux boots");
 }
 
 }  // namespace
