@@ -2,69 +2,17 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "api/listeners.h"
+#include "grpcpp/ext/health_check_service_server_builder_option.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "vmm/base/status_macros.h"
-#include "vmm/base/unique_fd.h"
 
 namespace pcivmm::api {
-namespace {
-
-constexpr mode_t kSocketMode = 0600;
-
-// Is a server accepting on `path`? connect() answers: ECONNREFUSED means a stale file.
-absl::StatusOr<bool> SomeoneListens(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--api-socket %s: longer than %d bytes", path, sizeof(addr.sun_path) - 1));
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
-  // sockaddr_un is the sockaddr for AF_UNIX; connect reads only sizeof(addr) bytes.
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
-    return true;
-  }
-  if (errno == ECONNREFUSED || errno == ENOENT) return false;
-  return absl::ErrnoToStatus(errno, absl::StrFormat("--api-socket %s: connect", path));
-}
-
-}  // namespace
-
-absl::Status ClaimUnixSocketPath(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return absl::OkStatus();
-    return absl::ErrnoToStatus(errno, absl::StrFormat("--api-socket %s", path));
-  }
-  if (!S_ISSOCK(st.st_mode)) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("--api-socket %s: exists and is not a socket; not replacing it", path));
-  }
-  PCIVMM_ASSIGN_OR_RETURN(const bool live, SomeoneListens(path));
-  if (live) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "--api-socket %s: a live server is listening there (another pcivmm?)", path));
-  }
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-    return absl::ErrnoToStatus(errno,
-                               absl::StrFormat("--api-socket %s: remove stale socket", path));
-  }
-  return absl::OkStatus();
-}
-
 namespace {
 
 // A numeric host: "a.b.c.d" or "[v6]". Sets *loopback.
@@ -82,6 +30,16 @@ bool NumericHost(const std::string& host, bool* loopback) {
   }
   return false;
 }
+
+// Server reflection for one server (InitProtoReflectionServerBuilderPlugin would add it to
+// every server of the process, the refusal server too).
+class ReflectionOption : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->push_back(std::make_unique<grpc::reflection::ProtoServerReflectionPlugin>());
+  }
+};
 
 }  // namespace
 
@@ -114,39 +72,40 @@ absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp, bool allow_
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(grpc::Service* service,
                                                             const ApiServerOptions& options) {
-  std::unique_ptr<ApiServer> s(new ApiServer());
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
-  builder.SetMaxSendMessageSize(options.max_send_bytes);
-  // No SO_REUSEPORT clones of the listener: with them gRPC opens one listener per CPU, and
-  // for port 0 the clones get ports of their own that nobody is told about.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.RegisterService(service);
+  if (options.max_connections < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--api-max-connections: %d; want at least 1", options.max_connections));
+  }
+  std::unique_ptr<ApiServer> s(new ApiServer(options.max_connections));
+  std::vector<base::UniqueFd> listeners;
   if (!options.unix_socket.empty()) {
-    PCIVMM_RETURN_IF_ERROR(ClaimUnixSocketPath(options.unix_socket));
-    builder.AddListeningPort("unix:" + options.unix_socket, grpc::InsecureServerCredentials());
+    PCIVMM_ASSIGN_OR_RETURN(listeners.emplace_back(), ListenUnix(options.unix_socket));
     s->unix_socket_ = options.unix_socket;
   }
   if (!options.tcp.empty()) {
     PCIVMM_ASSIGN_OR_RETURN(std::string address,
                             TcpListenAddress(options.tcp, options.tcp_allow_remote));
-    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &s->tcp_port_);
+    PCIVMM_ASSIGN_OR_RETURN(listeners.emplace_back(), ListenTcp(address, &s->tcp_port_));
   }
-  // The socket file is created by bind() inside BuildAndStart: a umask of 0177 makes it 0600
-  // from the start (no window in which others could connect); chmod below is belt and braces.
-  const mode_t old_umask = ::umask(0177);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;  // no listening ports: the gate hands it each connection
+  builder.SetOption(std::make_unique<ReflectionOption>());
+  builder.SetMaxReceiveMessageSize(options.max_receive_bytes);
+  builder.SetMaxSendMessageSize(options.max_send_bytes);
+  builder.RegisterService(service);
   s->server_ = builder.BuildAndStart();
-  ::umask(old_umask);
-  if (!s->server_) {
+  grpc::ServerBuilder refusal_builder;  // no health, no reflection: it refuses everything
+  refusal_builder.SetOption(std::make_unique<grpc::HealthCheckServiceServerBuilderOption>(nullptr));
+  refusal_builder.RegisterCallbackGenericService(&s->refusal_service_);
+  s->refusal_server_ = refusal_builder.BuildAndStart();
+  if (!s->server_ || !s->refusal_server_) {
     return absl::UnavailableError(absl::StrFormat("cannot start the API server (unix %s, tcp %s)",
                                                   options.unix_socket,
                                                   options.tcp.empty() ? "off" : options.tcp));
   }
-  if (!s->unix_socket_.empty() && ::chmod(s->unix_socket_.c_str(), kSocketMode) != 0) {
-    return absl::ErrnoToStatus(errno, "chmod 0600 " + s->unix_socket_);
-  }
+  PCIVMM_ASSIGN_OR_RETURN(s->gate_,
+                          ConnectionGate::Start(std::move(listeners), s->server_.get(),
+                                                s->refusal_server_.get(), options.max_connections));
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   return s;
 }
@@ -156,9 +115,13 @@ ApiServer::~ApiServer() { Shutdown(absl::ZeroDuration()); }
 void ApiServer::Shutdown(absl::Duration grace) {
   if (shut_down_ || !server_) return;
   shut_down_ = true;
+  gate_.reset();  // no new connections
   server_->GetHealthCheckService()->SetServingStatus(false);
-  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace);
+  server_->Shutdown(deadline);
+  refusal_server_->Shutdown(deadline);
   server_->Wait();
+  refusal_server_->Wait();
   if (!unix_socket_.empty()) ::unlink(unix_socket_.c_str());
 }
 

@@ -1,6 +1,6 @@
 // The gRPC server of the daemon: a Unix socket (mode 0600) and, when asked, TCP (loopback
 // unless an address says otherwise); server reflection and the standard health service on;
-// bounded message sizes.
+// bounded message sizes; at most max_connections connections open (api/connection_gate.h).
 #ifndef PCIVMM_API_API_SERVER_H_
 #define PCIVMM_API_API_SERVER_H_
 
@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "api/connection_gate.h"
 #include "grpcpp/grpcpp.h"
 
 namespace pcivmm::api {
@@ -19,11 +20,8 @@ struct ApiServerOptions {
   bool tcp_allow_remote = false;     // a non-loopback HOST is refused unless set
   int max_receive_bytes = 64 << 10;  // requests are small
   int max_send_bytes = 16 << 20;     // a full GetStats of a busy VM fits easily
+  int max_connections = 32;          // open at once, Unix and TCP together
 };
-
-// Prepares `path` for a new server: a live server there is FailedPrecondition naming the
-// path; a stale socket file is removed; anything that is not a socket is refused.
-absl::Status ClaimUnixSocketPath(const std::string& path);
 
 // "PORT" and "localhost:PORT" -> "127.0.0.1:PORT"; "HOST:PORT" with a numeric HOST unchanged
 // (IPv6 in brackets). One address, so one listener, also for port 0. A HOST outside loopback
@@ -45,10 +43,14 @@ class ApiServer {
   const std::string& unix_socket() const { return unix_socket_; }
   // An in-process channel (tests).
   std::shared_ptr<grpc::Channel> InProcessChannel();
+  const ConnectionGate& gate() const { return *gate_; }
 
  private:
-  ApiServer() = default;
+  explicit ApiServer(int max_connections) : refusal_service_(max_connections) {}
+  RefusalService refusal_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> refusal_server_;
+  std::unique_ptr<ConnectionGate> gate_;  // destroyed first: stops handing out connections
   std::string unix_socket_;
   int tcp_port_ = 0;
   bool shut_down_ = false;

@@ -172,6 +172,59 @@ TEST_F(ApiServerTest, AFileThatIsNotASocketIsLeftAlone) {
   EXPECT_EQ(content, "precious");
 }
 
+std::shared_ptr<grpc::Channel> OwnConnection(const std::string& socket, int i) {
+  grpc::ChannelArguments args;
+  args.SetInt("pcivmm.test.client", i);  // distinct arguments: a connection of its own
+  return grpc::CreateCustomChannel("unix:" + socket, grpc::InsecureChannelCredentials(), args);
+}
+
+grpc::Status VmInfo(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::GetVmInfoResponse info;
+  return v1::VmService::NewStub(channel)->GetVmInfo(&ctx, v1::GetVmInfoRequest(), &info);
+}
+
+// Within the cap, calls are served; past it, every call of every service fails with
+// RESOURCE_EXHAUSTED naming the flag; once a client goes, its place is free again; past the
+// refusals too, connections are closed at once.
+TEST_F(ApiServerTest, ConnectionsPastTheCapAreRefusedNamingTheFlag) {
+  ApiServerOptions o = UnixOptions(socket_);
+  o.max_connections = 2;
+  auto server = ApiServer::Start(&service_, o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const ConnectionGate& gate = (*server)->gate();
+  auto first = OwnConnection(socket_, 1);
+  auto second = OwnConnection(socket_, 2);
+  auto third = OwnConnection(socket_, 3);
+  ASSERT_TRUE(Ok(first));
+  ASSERT_TRUE(Ok(second));
+  const grpc::Status refused = VmInfo(third);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("2 API connections are open"), std::string::npos)
+      << refused.error_message();
+  EXPECT_NE(refused.error_message().find("--api-max-connections"), std::string::npos);
+  std::string response;
+  EXPECT_EQ(RawUnary(third, "/grpc.health.v1.Health/Check", "", &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(gate.open(), 2);
+  EXPECT_EQ(gate.refused(), 1u);
+
+  first.reset();  // its connection closes; the gate sees the hang-up
+  for (int i = 0; i < 500 && gate.open() > 1; ++i) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(gate.open(), 1);
+  EXPECT_TRUE(Ok(OwnConnection(socket_, 4)));
+
+  std::vector<std::shared_ptr<grpc::Channel>> more;
+  for (int i = 0; i < ConnectionGate::kMaxRefused; ++i) {
+    more.push_back(OwnConnection(socket_, 100 + i));
+    (void)VmInfo(more.back());
+  }
+  EXPECT_EQ(VmInfo(OwnConnection(socket_, 99)).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_GE(gate.dropped(), 1u);
+  (*server)->Shutdown(absl::Seconds(1));
+}
+
 TEST_F(ApiServerTest, TcpListensOnLoopbackUnlessAHostIsGiven) {
   EXPECT_EQ(*TcpListenAddress("0"), "127.0.0.1:0");
   EXPECT_EQ(*TcpListenAddress("8080"), "127.0.0.1:8080");

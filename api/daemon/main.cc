@@ -21,6 +21,7 @@
 #include "api/daemon/daemon_exit.h"
 #include "api/daemon/sandbox.h"
 #include "api/flag_names.h"
+#include "api/listeners.h"
 #include "api/metrics.h"
 #include "api/vm_host.h"
 #include "api/vm_service.h"
@@ -69,6 +70,9 @@ ABSL_FLAG(bool, api_tcp_allow_remote, false,
           "who reaches the port controls the VM");
 ABSL_FLAG(std::string, api_tcp, "",
           "also serve the API on TCP: PORT (127.0.0.1) or HOST:PORT; unauthenticated");
+ABSL_FLAG(int, api_max_connections, 32,
+          "API connections open at once (Unix and TCP together); past the cap a client's calls "
+          "fail with RESOURCE_EXHAUSTED naming this flag");
 ABSL_FLAG(bool, paused, false, "start with every vCPU parked; ResumeVm starts the guest");
 ABSL_FLAG(bool, pause_on_boot_marker, false,
           "park every vCPU right after the guest's first boot-marker write");
@@ -139,8 +143,8 @@ const FlagGroup kFlagGroups[] = {
     {"PCI config paths", {"pci_pio", "ecam_fast_path", "ecam_buses"}},
     {"vBAR mapper", {"memory_decode", "bar_policy", "bar_cost_ns_per_gib"}},
     {"API",
-     {"api_socket", "api_tcp", "api_tcp_allow_remote", "paused", "pause_on_boot_marker",
-      "exit_with_guest"}},
+     {"api_socket", "api_tcp", "api_tcp_allow_remote", "api_max_connections", "paused",
+      "pause_on_boot_marker", "exit_with_guest"}},
     {"Diagnostics", {"stats", "boot_timeout", "metrics_file", "metrics_interval"}},
     {"Sandbox", {"seccomp", "seccomp_test_probe"}},
 };
@@ -308,6 +312,7 @@ absl::StatusOr<std::unique_ptr<ApiServer>> StartApi(VmServiceImpl* service) {
   o.unix_socket = absl::GetFlag(FLAGS_api_socket);
   o.tcp = absl::GetFlag(FLAGS_api_tcp);
   o.tcp_allow_remote = absl::GetFlag(FLAGS_api_tcp_allow_remote);
+  o.max_connections = absl::GetFlag(FLAGS_api_max_connections);
   if (o.unix_socket.empty() && o.tcp.empty()) return nullptr;
   PCIVMM_ASSIGN_OR_RETURN(auto server, ApiServer::Start(service, o));
   if (!o.unix_socket.empty())
@@ -381,6 +386,11 @@ int RunMain() {
   if (const std::string tcp = absl::GetFlag(FLAGS_api_tcp); !tcp.empty()) {  // before the VM
     auto address = TcpListenAddress(tcp, absl::GetFlag(FLAGS_api_tcp_allow_remote));
     if (!address.ok()) return Fail(address.status(), kExitUsage);
+  }
+  if (const int n = absl::GetFlag(FLAGS_api_max_connections); n < 1 || n > 4096) {
+    return Fail(absl::InvalidArgumentError(
+                    absl::StrFormat("--api-max-connections: %d is outside 1..4096", n)),
+                kExitUsage);
   }
   DaemonExit daemon_exit;
   VmHost::Options options{absl::GetFlag(FLAGS_paused), absl::GetFlag(FLAGS_pause_on_boot_marker),

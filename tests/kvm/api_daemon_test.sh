@@ -105,4 +105,21 @@ fi
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null
 
+# 8. --api-max-connections: a watching client holds the only connection; another client is
+# refused with RESOURCE_EXHAUSTED (exit 6) naming the flag, and served once the watch ends.
+check "a daemon with one connection allowed" start "$dir/d4.log" --guest-arg=1 --paused \
+	--api-max-connections=1
+"$ctl" --socket="$sock" watch >"$dir/watch.out" 2>&1 &
+watcher=$!
+check "the watch is connected" wait_for "$dir/watch.out" "state PAUSED"
+expect_status 6 "a second client past the cap" ctl info
+check "the refusal names the flag" grep -q "1 API connections are open, the most --api-max-connections allows" "$dir/last.err"
+kill "$watcher"
+wait "$watcher" 2>/dev/null
+check "served again once the watch is gone" wait_state PAUSED
+expect_status 0 "shutdown the fourth" ctl shutdown
+expect_status 2 "--api-max-connections=0 is refused" "$pcivmm" --guest-image="$guest" \
+	--api-socket="$sock" --api-max-connections=0
+check "naming the flag" grep -q -- "--api-max-connections: 0 is outside 1..4096" "$dir/last.err"
+
 finish_checks api_daemon_test

@@ -27,6 +27,8 @@ class UniqueFd {
     if (fd_ >= 0) ::close(fd_);
     fd_ = fd;
   }
+  // Gives the fd up to the caller (who closes it).
+  int Release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_ = -1;
