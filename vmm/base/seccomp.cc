@@ -73,7 +73,7 @@ absl::StatusOr<std::vector<sock_filter>> ExportBpf(void* ctx) {
 }
 
 // Async-signal-safe: digits into the buffer, no allocation.
-char* PutNumber(char* p, long v) {
+char* PutNumber(char* p, int64_t v) {
   char digits[24];
   int n = 0;
   do {
@@ -89,7 +89,7 @@ char* PutText(char* p, const char* s) {
   return p;
 }
 
-size_t FormatViolation(char* buf, long tid, const char* thread, int nr) {
+size_t FormatViolation(char* buf, int64_t tid, const char* thread, int nr) {
   char* p = PutText(buf, "pcivmm: seccomp: thread ");
   p = PutNumber(p, tid);
   p = PutText(PutText(PutText(p, " ("), thread), ")");
@@ -106,10 +106,11 @@ size_t FormatViolation(char* buf, long tid, const char* thread, int nr) {
 // stays pending while the handler runs (SIGSYS is blocked in it) and kills on return.
 void OnSigsys(int /*sig*/, siginfo_t* info, void* /*ctx*/) {
   char buf[256];
-  const long tid = syscall(SYS_gettid);
+  const int64_t tid = syscall(SYS_gettid);
   if (t_thread_name[0] == '\0') prctl(PR_GET_NAME, t_thread_name);  // in the process list
   const size_t n = FormatViolation(buf, tid, t_thread_name, info->si_syscall);
-  (void)!write(STDERR_FILENO, buf, n);
+  const ssize_t written = write(STDERR_FILENO, buf, n);  // a dying thread: nothing to retry
+  (void)written;
   struct sigaction dfl = {};
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGSYS, &dfl, nullptr);
@@ -153,9 +154,9 @@ absl::Status SeccompProgram::Apply(bool all_threads) const {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return absl::ErrnoToStatus(errno, "seccomp: PR_SET_NO_NEW_PRIVS");
   }
-  sock_fprog prog{static_cast<unsigned short>(code_.size()),
+  sock_fprog prog{static_cast<uint16_t>(code_.size()),
                   const_cast<sock_filter*>(code_.data())};
-  const long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+  const int64_t rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                           all_threads ? SECCOMP_FILTER_FLAG_TSYNC : 0, &prog);
   if (rc < 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("seccomp: ", SeccompRoleName(role_), " filter"));
@@ -183,9 +184,9 @@ absl::Status InstallSeccompReporter() {
   return absl::OkStatus();
 }
 
-std::string SeccompViolationLine(long tid, const char* thread, int nr) {
+std::string SeccompViolationLine(int64_t tid, const char* thread, int nr) {
   char buf[256];
-  return std::string(buf, FormatViolation(buf, tid, thread, nr));
+  return {buf, FormatViolation(buf, tid, thread, nr)};
 }
 
 absl::StatusOr<std::vector<int>> SeccompStateOfThreads(int pid) {

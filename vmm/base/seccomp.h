@@ -10,6 +10,7 @@
 
 #include <linux/filter.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,7 @@ class SeccompProgram {
 absl::Status InstallSeccompReporter();
 
 // The SIGSYS line (what the handler writes; for tests).
-std::string SeccompViolationLine(long tid, const char* thread, int nr);
+std::string SeccompViolationLine(int64_t tid, const char* thread, int nr);
 
 // "Seccomp:" of /proc/self/task/TID/status for every thread (0 off, 2 filter): for tests.
 absl::StatusOr<std::vector<int>> SeccompStateOfThreads(int pid);
