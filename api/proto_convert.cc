@@ -154,4 +154,17 @@ void ToProto(const platform::BootTimeoutReport& r, v1::BootTimeoutEvent* out) {
   }
 }
 
+void ToProto(const base::BootProfile& p, v1::BootProfile* out) {
+  for (int i = 0; i < base::kBootPhaseCount; ++i) {
+    const auto phase = static_cast<base::BootPhase>(i);
+    if (const std::optional<int64_t> ns = p.ns(phase)) {
+      v1::BootProfile::Phase* ph = out->add_phases();
+      ph->set_name(std::string(base::BootPhaseName(phase)));
+      ph->set_ns(*ns);
+    }
+  }
+  if (const std::optional<int64_t> up = p.guest_uptime_ns()) out->set_guest_uptime_ns(*up);
+  out->set_start_from_kernel(p.start_from_kernel());
+}
+
 }  // namespace pcivmm::api

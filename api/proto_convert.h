@@ -5,6 +5,7 @@
 #include "api/event_hub.h"
 #include "api/kvm_stats.h"
 #include "api/vm_state.h"
+#include "vmm/base/boot_profile.h"
 #include "pci/bar_mapper.h"
 #include "pci/bdf.h"
 #include "pci/latency_histogram.h"
@@ -24,6 +25,7 @@ void ToProto(const pci::LatencyHistogram& h, v1::LatencyHistogram* out);
 // Everything but a boot timeout's report, which the hub keeps (EventHub::boot_timeout_report).
 void ToProto(const EventRecord& r, v1::Event* out);
 void ToProto(const platform::BootTimeoutReport& r, v1::BootTimeoutEvent* out);
+void ToProto(const base::BootProfile& p, v1::BootProfile* out);
 
 }  // namespace pcivmm::api
 

@@ -62,6 +62,7 @@ absl::StatusOr<std::unique_ptr<VmHost>> VmHost::Create(const VmSpec& spec, Optio
 absl::Status VmHost::Build() {
   platform::MachineConfig mc = spec_.machine;
   mc.console_echo = options_.echo_console ? stdout : nullptr;
+  mc.profile = options_.profile;
   if (!spec_.console_path.empty()) {
     console_.reset(std::fopen(spec_.console_path.c_str(), "w"));
     if (!console_) return absl::ErrnoToStatus(errno, "console_path " + spec_.console_path);
@@ -288,6 +289,7 @@ v1::GetVmInfoResponse VmHost::Info() const {
   r.set_bar_policy(ToProto(pci_->mapper().policy()));
   r.set_bar_cost_ns_per_gib(pci_->mapper().cost_model().ns_per_gib);
   DescribeMemory(r.mutable_memory());
+  ToProto(machine_->profile(), r.mutable_boot_profile());
   v1::EcamFastPathInfo* fast = r.mutable_ecam_fast_path();
   fast->set_enabled(pci_->fast_path().enabled());
   fast->set_slots(fast->enabled() ? static_cast<uint32_t>(pci_->fast_path().slot_ranges().size())

@@ -38,6 +38,9 @@ class VmHost : public VmBackend {
     // kExitStatusBootTimeout, or, if !stop_on_boot_timeout (the daemon), runs on.
     absl::Duration boot_timeout = absl::ZeroDuration();
     bool stop_on_boot_timeout = true;
+    // The process's boot profile (the daemon marks its own phases in it); nullptr: the
+    // machine's own.
+    std::shared_ptr<base::BootProfile> profile;
   };
 
   static absl::StatusOr<std::unique_ptr<VmHost>> Create(const VmSpec& spec, Options options);

@@ -10,6 +10,7 @@
 #include "pci/bdf.h"
 #include "pci/config_stats.h"
 #include "pci/pci_function.h"
+#include "vmm/base/boot_profile.h"
 #include "vmm/base/host_mapping.h"
 
 namespace pcivmm::pci {
@@ -53,6 +54,8 @@ class PciBus {
   ConfigStats& stats() { return stats_; }
   const ConfigStats& stats() const { return stats_; }
   void SetTracer(ConfigTracer* tracer) { tracer_.store(tracer, std::memory_order_release); }
+  // Marks the first and the latest config access in `profile`; before the vCPUs run.
+  void SetBootProfile(base::BootProfile* profile) { profile_ = profile; }
   // The backing pages of bus 0's config spaces (one per devfn), for the ECAM fast path.
   const base::HostMapping& config_pages() const { return pages_; }
 
@@ -67,6 +70,7 @@ class PciBus {
   std::array<std::unique_ptr<PciFunction>, ConfigStats::kFunctions> bus0_{};
   ConfigStats stats_;
   std::atomic<ConfigTracer*> tracer_{nullptr};
+  base::BootProfile* profile_ = nullptr;
 };
 
 inline constexpr uint32_t AllOnes(uint8_t width) {

@@ -291,6 +291,7 @@ void PrintReport(VmHost& host, const kvm::StopReason& reason) {
   }
   if (!absl::GetFlag(FLAGS_stats)) return;
   platform::Machine& m = host.machine();
+  std::fputs(m.profile().Format().c_str(), stdout);
   std::fputs(kvm::FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
   absl::PrintF("config exits: %d\n", platform::ConfigExitCount(m.stats(), host.pci()));
   std::fputs(platform::FormatConfigStats(host.pci().bus().stats()).c_str(), stdout);
@@ -339,6 +340,7 @@ int Serve(VmHost& host, DaemonExit& daemon_exit, const Sandbox& sandbox) {
     metrics = std::move(*w);
   }
   const bool api = *server != nullptr;
+  if (api) host.machine().profile().Mark(base::BootPhase::kApiReady);
   if (absl::Status st = sandbox.Confine(host.machine(), absl::GetFlag(FLAGS_seccomp_test_probe));
       !st.ok()) {
     return Fail(st);
@@ -361,7 +363,7 @@ int Serve(VmHost& host, DaemonExit& daemon_exit, const Sandbox& sandbox) {
   return reason.exit_code;
 }
 
-int RunMain() {
+int RunMain(std::shared_ptr<base::BootProfile> profile) {
   const kvm::KvmClass kvm = kvm::ClassifyHostKvm();
   std::fprintf(stderr, "pcivmm: KVM: %s (%s); where: %s\n",
                std::string(kvm::FlavourTitle(kvm.flavour)).c_str(), kvm.reason.c_str(),
@@ -393,8 +395,12 @@ int RunMain() {
                 kExitUsage);
   }
   DaemonExit daemon_exit;
-  VmHost::Options options{absl::GetFlag(FLAGS_paused), absl::GetFlag(FLAGS_pause_on_boot_marker),
-                          /*echo_console=*/true, [&daemon_exit] { daemon_exit.VmStopped(); }};
+  profile->Mark(base::BootPhase::kFlagsParsed);
+  VmHost::Options options;
+  options.start_paused = absl::GetFlag(FLAGS_paused);
+  options.pause_on_boot_marker = absl::GetFlag(FLAGS_pause_on_boot_marker);
+  options.on_stopped = [&daemon_exit] { daemon_exit.VmStopped(); };
+  options.profile = std::move(profile);
   options.boot_timeout = *boot_timeout;
   options.stop_on_boot_timeout =
       (absl::GetFlag(FLAGS_api_socket).empty() && absl::GetFlag(FLAGS_api_tcp).empty()) ||
@@ -410,6 +416,8 @@ int RunMain() {
 }  // namespace pcivmm::api
 
 int main(int argc, char** argv) {
+  auto profile = std::make_shared<pcivmm::base::BootProfile>();
+  profile->Mark(pcivmm::base::BootPhase::kMain);
   absl::SetProgramUsageMessage(pcivmm::api::kUsage);
   std::vector<std::string> args =
       pcivmm::api::JoinRepeatedFlag(pcivmm::api::NormalizeFlagNames(argc, argv), "vfio");
@@ -423,5 +431,5 @@ int main(int argc, char** argv) {
   sigset_t set = pcivmm::api::SignalWatcher::Signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  return pcivmm::api::RunMain();
+  return pcivmm::api::RunMain(std::move(profile));
 }

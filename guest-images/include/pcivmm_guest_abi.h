@@ -19,6 +19,9 @@
  * vmm/base/platform_layout.h takes kBootMarkerPort from here. */
 #define PCIVMM_BOOT_MARKER_PORT 0x610
 #define PCIVMM_BOOT_MARKER_VALUE 123
+/* Before the marker, the guest may write its uptime (CLOCK_BOOTTIME) in microseconds here as
+ * one dword: the VMM's boot profile then says how much of the boot was the guest's own. */
+#define PCIVMM_BOOT_UPTIME_PORT (PCIVMM_BOOT_MARKER_PORT + 4)
 
 /* Test devices that the KVM tests and benchmarks attach (not part of a normal VM). */
 #define PCIVMM_TEST_PIO_PORT 0x510          /* 8 ports: echo register file */

@@ -36,14 +36,26 @@ absl::StatusOr<HostMapping> HostMapping::CreateMemfd(const std::string& name, ui
 
 absl::StatusOr<HostMapping> HostMapping::CreateAnonymous(const std::string& name, uint64_t size) {
   if (absl::Status st = CheckSize(name, size); !st.ok()) return st;
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+  // 2 MiB aligned: a transparent huge page needs an aligned 2 MiB of virtual addresses, and
+  // KVM maps a guest 2 MiB page with one large nested page only when the host address and
+  // the guest physical address agree modulo 2 MiB (guest RAM starts at GPA 0). Kernels
+  // before 6.7 do not align large anonymous mappings themselves: map 2 MiB more, trim.
+  constexpr uint64_t kHuge = 2ull << 20;
+  const uint64_t padded = size + kHuge;
+  void* p = ::mmap(nullptr, padded, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrFormat("mmap %s", name));
+  const auto start = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t aligned = (start + kHuge - 1) & ~(kHuge - 1);
+  if (aligned > start) ::munmap(p, aligned - start);
+  if (const uintptr_t end = start + padded; end > aligned + size) {
+    ::munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
+  }
   // Transparent huge pages where the host allows them ("madvise" or "always"): KVM then maps
   // guest RAM with 2 MiB pages and the guest takes one nested page fault per 2 MiB, not per
   // 4 KiB. Advice only: a host with THP off still works.
-  ::madvise(p, size, MADV_HUGEPAGE);
-  return HostMapping(UniqueFd(), static_cast<uint8_t*>(p), size);
+  ::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);
+  return HostMapping(UniqueFd(), reinterpret_cast<uint8_t*>(aligned), size);
 }
 
 HostMapping::HostMapping(HostMapping&& o) noexcept

@@ -3,11 +3,15 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "vmm/base/log.h"
 #include "vmm/base/platform_layout.h"
 
 namespace pcivmm::devices {
+namespace {
+constexpr uint64_t kUptimeOffset = 4;
+}  // namespace
 
 uint64_t MonotonicNowNs() {
   timespec ts{};
@@ -22,6 +26,12 @@ void BootMarker::Read(uint64_t /*offset*/, absl::Span<uint8_t> data, int /*vcpu*
 }
 
 void BootMarker::Write(uint64_t offset, absl::Span<const uint8_t> data, int vcpu) {
+  if (offset == kUptimeOffset && data.size() == 4) {
+    uint32_t us = 0;
+    std::memcpy(&us, data.data(), 4);  // x86: little-endian, as the guest wrote it
+    if (profile_ != nullptr) profile_->SetGuestUptimeNs(int64_t{us} * 1000);
+    return;
+  }
   if (offset != 0 || data.size() != 1 || data[0] != base::layout::kBootMarkerValue) {
     bad_writes_.fetch_add(1, std::memory_order_relaxed);
     PCIVMM_LOG_GUEST("boot marker: ignored write of %d bytes at +%d (want one byte %d)",
@@ -32,6 +42,7 @@ void BootMarker::Write(uint64_t offset, absl::Span<const uint8_t> data, int vcpu
   marks_.fetch_add(1, std::memory_order_relaxed);
   uint64_t expected = kNotYet;
   first_ns_.compare_exchange_strong(expected, boot_ns, std::memory_order_relaxed);
+  if (profile_ != nullptr) profile_->Mark(base::BootPhase::kBootMarker);
   if (listener_) listener_(boot_ns, vcpu);
 }
 

@@ -1,6 +1,8 @@
 // The boot-done marker (in the manner of Firecracker's boot timer): the guest's init writes
 // layout::kBootMarkerValue to layout::kBootMarkerPort; the VMM records the time since the VM
-// started and tells whoever listens (the exit report, the API's event feed).
+// started and tells whoever listens (the exit report, the API's event feed). Before it, the
+// guest may write its own uptime in microseconds as a dword at port + 4 (the guest ABI's
+// PCIVMM_BOOT_UPTIME_PORT), which goes into the boot profile.
 #ifndef PCIVMM_VMM_DEVICES_BOOT_MARKER_H_
 #define PCIVMM_VMM_DEVICES_BOOT_MARKER_H_
 
@@ -10,6 +12,7 @@
 #include <optional>
 
 #include "mmio/io_device.h"
+#include "vmm/base/boot_profile.h"
 
 namespace pcivmm::devices {
 
@@ -19,8 +22,12 @@ class BootMarker : public mmio::IoDevice {
   // CLOCK_MONOTONIC time, see MonotonicNowNs()); must not block.
   using Listener = std::function<void(uint64_t boot_ns, int vcpu)>;
 
-  explicit BootMarker(uint64_t start_ns, Listener listener = nullptr)
-      : start_ns_(start_ns), listener_(std::move(listener)) {}
+  static constexpr uint64_t kPortCount = 8;  // the marker at +0, the guest's uptime at +4
+
+  // `profile` (may be null) gets the marker's phase and the guest's uptime.
+  explicit BootMarker(uint64_t start_ns, Listener listener = nullptr,
+                      base::BootProfile* profile = nullptr)
+      : start_ns_(start_ns), listener_(std::move(listener)), profile_(profile) {}
   // Replaces the listener; only before the vCPUs run (vCPU threads read it without a lock).
   void SetListener(Listener listener) { listener_ = std::move(listener); }
   std::string_view Name() const override { return "boot-marker"; }
@@ -36,6 +43,7 @@ class BootMarker : public mmio::IoDevice {
   static constexpr uint64_t kNotYet = ~0ull;
   const uint64_t start_ns_;
   Listener listener_;
+  base::BootProfile* const profile_;
   std::atomic<uint64_t> first_ns_{kNotYet};
   std::atomic<uint64_t> marks_{0};
   std::atomic<uint64_t> bad_writes_{0};

@@ -48,16 +48,19 @@ absl::Status LoadLinuxGuest(Machine& machine, const PciPlatform& pci,
                             const LinuxBootConfig& config) {
   PCIVMM_RETURN_IF_ERROR(RequireLinuxCapableKvm(machine.kvm().kind(), config));
   PCIVMM_ASSIGN_OR_RETURN(boot::LinuxImages images, ReadImages(config, machine.memory().size()));
-  PCIVMM_RETURN_IF_ERROR(WriteAcpiTables(machine, pci));
   const std::vector<boot::E820Entry> e820 =
       boot::BuildE820(machine.memory(), PlatformReserved(pci.bus().bus_count()));
   PCIVMM_ASSIGN_OR_RETURN(boot::LinuxEntry entry,
                           boot::LoadLinux(machine.memory(), images, e820, base::layout::kAcpiBase));
+  machine.profile().Mark(base::BootPhase::kImagesLoaded);
+  PCIVMM_RETURN_IF_ERROR(WriteAcpiTables(machine, pci));
   PCIVMM_RETURN_IF_ERROR(kvm::WriteBootTables(machine.memory()));
   // boot.rst, 64-bit protocol: paging on, the kernel and zero page identity-mapped,
   // interrupts off, "%rsi must hold the base address of the struct boot_params".
   kvm::LongModeEntry boot{entry.rip, base::layout::kBootStackTop, 0, entry.zero_page};
-  return kvm::EnterLongMode(machine.vcpu(0).fd(), boot);
+  PCIVMM_RETURN_IF_ERROR(kvm::EnterLongMode(machine.vcpu(0).fd(), boot));
+  machine.profile().Mark(base::BootPhase::kFirmwareBuilt);
+  return absl::OkStatus();
 }
 
 }  // namespace pcivmm::platform

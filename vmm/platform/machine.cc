@@ -33,18 +33,23 @@ absl::StatusOr<std::unique_ptr<Machine>> Machine::Create(const MachineConfig& co
     return absl::FailedPreconditionError(
         absl::StrFormat("KVM_CAP_NR_MEMSLOTS is %d; pcivmm needs at least 8", max_slots));
   }
+  std::shared_ptr<base::BootProfile> profile =
+      config.profile ? config.profile : std::make_shared<base::BootProfile>();
   PCIVMM_ASSIGN_OR_RETURN(auto vm, kvm::Vm::Create(*kvm));
+  profile->Mark(base::BootPhase::kVmCreated);
   PCIVMM_ASSIGN_OR_RETURN(kvm::GuestMemory memory, kvm::GuestMemory::Create(config.ram_bytes));
   std::unique_ptr<Machine> m(new Machine(std::move(kvm), std::move(vm), std::move(memory),
-                                         static_cast<uint32_t>(max_slots), config, start_ns));
+                                         static_cast<uint32_t>(max_slots), config, start_ns,
+                                         std::move(profile)));
   PCIVMM_RETURN_IF_ERROR(m->Init(config));
   return m;
 }
 
 Machine::Machine(std::unique_ptr<kvm::Kvm> kvm, std::unique_ptr<kvm::Vm> vm,
                  kvm::GuestMemory memory, uint32_t max_slots, const MachineConfig& config,
-                 uint64_t start_ns)
-    : kvm_(std::move(kvm)),
+                 uint64_t start_ns, std::shared_ptr<base::BootProfile> profile)
+    : profile_(std::move(profile)),
+      kvm_(std::move(kvm)),
       vm_(std::move(vm)),
       memory_(std::move(memory)),
       memslots_(vm_.get(), max_slots),
@@ -52,14 +57,17 @@ Machine::Machine(std::unique_ptr<kvm::Kvm> kvm, std::unique_ptr<kvm::Vm> vm,
       mmio_("mmio", UINT64_MAX),
       stats_(config.vcpus),
       console_(std::make_shared<devices::DebugConsole>(config.console_echo)),
-      boot_marker_(std::make_shared<devices::BootMarker>(start_ns)) {}
+      boot_marker_(std::make_shared<devices::BootMarker>(start_ns, nullptr, profile_.get())) {}
 
 Machine::~Machine() = default;
 
 absl::Status Machine::Init(const MachineConfig& config) {
   PCIVMM_RETURN_IF_ERROR(memory_.InstallSlots(memslots_));
+  profile_->Mark(base::BootPhase::kRamMapped);
   PCIVMM_RETURN_IF_ERROR(pio_.Register(PCIVMM_DEBUG_CONSOLE_PORT, 1, console_).status());
-  PCIVMM_RETURN_IF_ERROR(pio_.Register(base::layout::kBootMarkerPort, 1, boot_marker_).status());
+  PCIVMM_RETURN_IF_ERROR(
+      pio_.Register(base::layout::kBootMarkerPort, devices::BootMarker::kPortCount, boot_marker_)
+          .status());
   PCIVMM_RETURN_IF_ERROR(
       pio_.Register(PCIVMM_EXIT_PORT, 4, std::make_shared<devices::ExitPort>(&control_)).status());
   if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(CreateInKernelIrqchip(*vm_));
@@ -70,6 +78,7 @@ absl::Status Machine::Init(const MachineConfig& config) {
     if (config.pc_platform) PCIVMM_RETURN_IF_ERROR(SetupBootVcpuState(vcpu->fd()));
     vcpus_.push_back(std::move(vcpu));
   }
+  profile_->Mark(base::BootPhase::kVcpusCreated);
   control_.SetKicker([this] {
     for (auto& v : vcpus_) v->Kick();
   });
@@ -119,6 +128,7 @@ kvm::StopReason Machine::RunVcpu(int index) {
   }
   kvm::Vcpu& v = vcpu(index);
   kvm::ExitDispatcher dispatcher(&pio_, &mmio_, &stats_.vcpu(index), index, v.run_size());
+  if (index == 0) profile_->Mark(base::BootPhase::kFirstKvmRun);
   kvm::StopReason reason = v.Run(dispatcher, control_);
   control_.LeaveRun();
   // A vCPU that fails takes the VM down; one that halts leaves the others running.
@@ -134,6 +144,7 @@ kvm::StopReason Machine::Run() {
     threads.emplace_back([this, i, &reasons] { reasons[i] = RunVcpu(static_cast<int>(i)); });
   }
   for (auto& t : threads) t.join();
+  profile_->Mark(base::BootPhase::kExit);
   if (auto r = control_.reason()) return *r;
   return reasons.front();
 }

@@ -10,6 +10,7 @@
 #include "guest-images/include/pcivmm_guest_abi.h"
 #include "mmio/bus.h"
 #include "mmio/memslot_table.h"
+#include "vmm/base/boot_profile.h"
 #include "vmm/base/seccomp.h"
 #include "vmm/devices/boot_marker.h"
 #include "vmm/devices/debug_ports.h"
@@ -30,6 +31,8 @@ struct MachineConfig {
   // The PC platform for Linux: in-kernel PIC/IOAPIC/LAPIC and PIT, and BIOS-like vCPU state
   // (MSRs, LAPIC LINT0/1). Off for freestanding test guests.
   bool pc_platform = false;
+  // Where the boot's phases are marked; nullptr: the machine makes its own.
+  std::shared_ptr<base::BootProfile> profile;
 };
 
 // One VM: KVM fds, guest RAM, memslots, the port and MMIO buses, vCPUs and their counters.
@@ -76,14 +79,18 @@ class Machine {
   int vcpu_count() const { return static_cast<int>(vcpus_.size()); }
   // The in-kernel irqchip and PC vCPU state are present (MachineConfig::pc_platform).
   bool pc_platform() const { return pc_platform_; }
+  base::BootProfile& profile() { return *profile_; }
+  const base::BootProfile& profile() const { return *profile_; }
 
  private:
   Machine(std::unique_ptr<kvm::Kvm> kvm, std::unique_ptr<kvm::Vm> vm, kvm::GuestMemory memory,
-          uint32_t max_slots, const MachineConfig& config, uint64_t start_ns);
+          uint32_t max_slots, const MachineConfig& config, uint64_t start_ns,
+          std::shared_ptr<base::BootProfile> profile);
   absl::Status Init(const MachineConfig& config);
   kvm::StopReason RunVcpu(int index);
 
   std::shared_ptr<const base::SeccompProgram> vcpu_seccomp_;
+  std::shared_ptr<base::BootProfile> profile_;
   std::unique_ptr<kvm::Kvm> kvm_;
   std::unique_ptr<kvm::Vm> vm_;
   kvm::GuestMemory memory_;

@@ -31,7 +31,12 @@ absl::StatusOr<std::unique_ptr<PcDevices>> PcDevices::Attach(Machine& machine,
 
 absl::Status PcDevices::Register(PcDevicesConfig config) {
   mmio::Bus& pio = machine_.pio();
-  uart_ = std::make_shared<devices::SerialUart>(&com1_irq_, std::move(config.console));
+  devices::SerialUart::Sink sink = [profile = &machine_.profile(),
+                                    next = std::move(config.console)](std::string_view bytes) {
+    profile->Mark(base::BootPhase::kFirstConsoleByte);
+    if (next) next(bytes);
+  };
+  uart_ = std::make_shared<devices::SerialUart>(&com1_irq_, std::move(sink));
   PCIVMM_RETURN_IF_ERROR(
       pio.Register(base::layout::kCom1Port, devices::SerialUart::kPortCount, uart_).status());
   PCIVMM_RETURN_IF_ERROR(pio.Register(base::layout::kCmosPort, devices::CmosRtc::kPortCount,

@@ -51,6 +51,8 @@ absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machin
   PCIVMM_ASSIGN_OR_RETURN(p->fast_path_,
                           pci::EcamFastPath::Create(*p->bus_, machine.memslots(), pci::kEcamBase));
   if (config.ecam_fast_path) PCIVMM_RETURN_IF_ERROR(p->fast_path_->Enable());
+  p->bus_->SetBootProfile(&machine.profile());
+  machine.profile().Mark(base::BootPhase::kDevicesAttached);
   return p;
 }
 
