@@ -5,11 +5,11 @@
 #include "api/event_hub.h"
 #include "api/kvm_stats.h"
 #include "api/vm_state.h"
-#include "vmm/base/boot_profile.h"
 #include "pci/bar_mapper.h"
 #include "pci/bdf.h"
 #include "pci/latency_histogram.h"
 #include "pcivmm/v1/vm_service.pb.h"
+#include "vmm/base/boot_profile.h"
 
 namespace pcivmm::api {
 

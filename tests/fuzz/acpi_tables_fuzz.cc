@@ -32,8 +32,8 @@ uint64_t Le(const Bytes& b, uint64_t off, int n) {
 
 bool SumsToZero(const Bytes& b, uint64_t off, uint64_t len) {
   const auto first = b.begin() + static_cast<std::ptrdiff_t>(off);
-  return static_cast<uint8_t>(std::accumulate(first, first + static_cast<std::ptrdiff_t>(len),
-                                              0u)) == 0;
+  return static_cast<uint8_t>(
+             std::accumulate(first, first + static_cast<std::ptrdiff_t>(len), 0u)) == 0;
 }
 
 // The table at guest physical address `gpa`: checked to lie inside the blob with a length

@@ -43,11 +43,11 @@ Rpc MakeRpc(Method<Req, Resp> method) {
 
 const std::vector<Rpc>& Rpcs() {
   static const auto* rpcs = new std::vector<Rpc>{
-      MakeRpc(&VmServiceImpl::GetVmInfo),   MakeRpc(&VmServiceImpl::PauseVm),
-      MakeRpc(&VmServiceImpl::ResumeVm),    MakeRpc(&VmServiceImpl::ShutdownVm),
-      MakeRpc(&VmServiceImpl::ListDevices), MakeRpc(&VmServiceImpl::ReadConfig),
-      MakeRpc(&VmServiceImpl::WriteConfig), MakeRpc(&VmServiceImpl::GetStats),
-      MakeRpc(&VmServiceImpl::ResetStats),  MakeRpc(&VmServiceImpl::GetMappingStats),
+      MakeRpc(&VmServiceImpl::GetVmInfo),    MakeRpc(&VmServiceImpl::PauseVm),
+      MakeRpc(&VmServiceImpl::ResumeVm),     MakeRpc(&VmServiceImpl::ShutdownVm),
+      MakeRpc(&VmServiceImpl::ListDevices),  MakeRpc(&VmServiceImpl::ReadConfig),
+      MakeRpc(&VmServiceImpl::WriteConfig),  MakeRpc(&VmServiceImpl::GetStats),
+      MakeRpc(&VmServiceImpl::ResetStats),   MakeRpc(&VmServiceImpl::GetMappingStats),
       MakeRpc(&VmServiceImpl::SetBarPolicy), MakeRpc(&VmServiceImpl::SetConfigMode),
       MakeRpc(&VmServiceImpl::GetMetrics)};
   return *rpcs;

@@ -31,7 +31,8 @@ std::optional<int64_t> ProcessStartBoottimeNs() {
     if (i < 22) continue;
     const long ticks = sysconf(_SC_CLK_TCK);  // NOLINT(google-runtime-int): sysconf's type
     if (ticks <= 0) return std::nullopt;
-    return static_cast<int64_t>(std::stoull(field) * (1'000'000'000ull / static_cast<uint64_t>(ticks)));
+    return static_cast<int64_t>(std::stoull(field) *
+                                (1'000'000'000ull / static_cast<uint64_t>(ticks)));
   }
   return std::nullopt;
 }
@@ -39,11 +40,21 @@ std::optional<int64_t> ProcessStartBoottimeNs() {
 }  // namespace
 
 absl::string_view BootPhaseName(BootPhase phase) {
-  static constexpr absl::string_view kNames[kBootPhaseCount] = {
-      "main",           "flags_parsed",       "vm_created",         "ram_mapped",
-      "vcpus_created",  "devices_attached",   "images_loaded",      "firmware_built",
-      "api_ready",      "first_kvm_run",      "first_console_byte", "first_config_access",
-      "last_config_access", "boot_marker",    "exit"};
+  static constexpr absl::string_view kNames[kBootPhaseCount] = {"main",
+                                                                "flags_parsed",
+                                                                "vm_created",
+                                                                "ram_mapped",
+                                                                "vcpus_created",
+                                                                "devices_attached",
+                                                                "images_loaded",
+                                                                "firmware_built",
+                                                                "api_ready",
+                                                                "first_kvm_run",
+                                                                "first_console_byte",
+                                                                "first_config_access",
+                                                                "last_config_access",
+                                                                "boot_marker",
+                                                                "exit"};
   return kNames[static_cast<int>(phase)];
 }
 
@@ -66,8 +77,7 @@ void BootProfile::Mark(BootPhase phase) {
 }
 
 void BootProfile::MarkLatest(BootPhase phase) {
-  at_[static_cast<int>(phase)].store(NowNs(CLOCK_MONOTONIC) - start_ns_,
-                                     std::memory_order_relaxed);
+  at_[static_cast<int>(phase)].store(NowNs(CLOCK_MONOTONIC) - start_ns_, std::memory_order_relaxed);
 }
 
 std::optional<int64_t> BootProfile::ns(BootPhase phase) const {
@@ -83,12 +93,14 @@ std::optional<int64_t> BootProfile::guest_uptime_ns() const {
 }
 
 std::string BootProfile::Format() const {
-  std::string out = absl::StrFormat("boot profile (ms from process start%s):\n",
-                                    start_from_kernel_ ? "" : ", here: from the profile's creation");
+  std::string out =
+      absl::StrFormat("boot profile (ms from process start%s):\n",
+                      start_from_kernel_ ? "" : ", here: from the profile's creation");
   for (int i = 0; i < kBootPhaseCount; ++i) {
     const auto phase = static_cast<BootPhase>(i);
     if (const std::optional<int64_t> t = ns(phase)) {
-      absl::StrAppendFormat(&out, "  %-20s %10.3f\n", BootPhaseName(phase), static_cast<double>(*t) / 1e6);
+      absl::StrAppendFormat(&out, "  %-20s %10.3f\n", BootPhaseName(phase),
+                            static_cast<double>(*t) / 1e6);
     }
   }
   if (const std::optional<int64_t> up = guest_uptime_ns()) {

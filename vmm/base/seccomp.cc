@@ -154,10 +154,9 @@ absl::Status SeccompProgram::Apply(bool all_threads) const {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     return absl::ErrnoToStatus(errno, "seccomp: PR_SET_NO_NEW_PRIVS");
   }
-  sock_fprog prog{static_cast<uint16_t>(code_.size()),
-                  const_cast<sock_filter*>(code_.data())};
+  sock_fprog prog{static_cast<uint16_t>(code_.size()), const_cast<sock_filter*>(code_.data())};
   const int64_t rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                          all_threads ? SECCOMP_FILTER_FLAG_TSYNC : 0, &prog);
+                             all_threads ? SECCOMP_FILTER_FLAG_TSYNC : 0, &prog);
   if (rc < 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("seccomp: ", SeccompRoleName(role_), " filter"));
   }
