@@ -1,5 +1,6 @@
 #include "api/metrics.h"
 
+#include <algorithm>
 #include <time.h>
 
 #include <cerrno>
@@ -66,6 +67,14 @@ void RenderVm(const v1::GetVmInfoResponse& info, PromText* p) {
   if (info.has_boot_ns()) {
     p->Family("pcivmm_boot_seconds", "gauge", "VM start to the guest's boot marker");
     p->Seconds("pcivmm_boot_seconds", "", info.boot_ns());
+  }
+  if (info.boot_profile().phases_size() > 0) {
+    p->Family("pcivmm_boot_phase_seconds", "gauge",
+              "Process start to each boot phase reached (vmm/base/boot_profile.h)");
+    for (const v1::BootProfile::Phase& ph : info.boot_profile().phases()) {
+      p->Seconds("pcivmm_boot_phase_seconds", Label("phase", ph.name()),
+                 static_cast<uint64_t>(std::max<int64_t>(ph.ns(), 0)));
+    }
   }
   p->Family("pcivmm_memory_bytes", "gauge",
             "Host memory: rss (VmRSS) and its rss_anon/rss_file/rss_shmem parts, guest_ram "

@@ -16,6 +16,9 @@ v1::MetricsSample Sample() {
   s.mutable_info()->mutable_memory()->set_overhead_bytes(12345);
   s.mutable_info()->mutable_kvm()->set_flavour("pvm");
   s.mutable_info()->mutable_kvm()->set_where("direct");
+  v1::BootProfile::Phase* phase = s.mutable_info()->mutable_boot_profile()->add_phases();
+  phase->set_name("first_kvm_run");
+  phase->set_ns(250'000'000);
   v1::ExitStats* e = s.mutable_stats()->mutable_exits();
   v1::ExitReasonCount* io = e->add_by_reason();
   io->set_reason("IO");
@@ -53,6 +56,7 @@ TEST(MetricsTest, PrometheusTextHasTypedFamiliesAndCumulativeBuckets) {
   EXPECT_TRUE(Has(t, "pcivmm_vm_state{state=\"PAUSED\"} 1"));
   EXPECT_TRUE(Has(t, "pcivmm_vm_state{state=\"RUNNING\"} 0"));
   EXPECT_TRUE(Has(t, "pcivmm_uptime_seconds 1.5"));
+  EXPECT_TRUE(Has(t, "pcivmm_boot_phase_seconds{phase=\"first_kvm_run\"} 0.25"));
   EXPECT_TRUE(Has(t, "pcivmm_kvm_info{flavour=\"pvm\",where=\"direct\"} 1"));
   EXPECT_TRUE(Has(t, "pcivmm_memory_bytes{kind=\"overhead\"} 12345"));
   EXPECT_TRUE(Has(t, "pcivmm_pio_exits_total{port=\"0x0cf8\",direction=\"write\"} 487"));

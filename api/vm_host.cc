@@ -306,8 +306,9 @@ v1::GetVmInfoResponse VmHost::Info() const {
   return r;
 }
 
-// The VMM's cost beyond guest RAM: VmRSS counts the guest RAM pages that are resident (the
-// memfd is mapped into this process), so the difference is what pcivmm itself uses.
+// The VMM's cost beyond guest RAM: VmRSS counts the guest RAM pages that are resident
+// (anonymous memory of this process, in RssAnon), so the difference is what pcivmm itself
+// uses.
 void VmHost::DescribeMemory(v1::HostMemory* m) const {
   const ProcessRss rss = ProcessRssBytes().value_or(ProcessRss{});
   m->set_rss_bytes(rss.total);

@@ -292,6 +292,13 @@ void PrintReport(VmHost& host, const kvm::StopReason& reason) {
   if (!absl::GetFlag(FLAGS_stats)) return;
   platform::Machine& m = host.machine();
   std::fputs(m.profile().Format().c_str(), stdout);
+  const v1::HostMemory mem = host.Info().memory();
+  absl::PrintF(
+      "memory: VmRSS %d KiB (anon %d, file %d, shmem %d), guest RAM resident %d KiB, "
+      "overhead %d KiB\n",
+      mem.rss_bytes() >> 10, mem.rss_anon_bytes() >> 10, mem.rss_file_bytes() >> 10,
+      mem.rss_shmem_bytes() >> 10, mem.guest_ram_resident_bytes() >> 10,
+      mem.overhead_bytes() >> 10);
   std::fputs(kvm::FormatExitReport(m.stats(), m.pio(), m.mmio()).c_str(), stdout);
   absl::PrintF("config exits: %d\n", platform::ConfigExitCount(m.stats(), host.pci()));
   std::fputs(platform::FormatConfigStats(host.pci().bus().stats()).c_str(), stdout);
@@ -326,8 +333,6 @@ int Serve(VmHost& host, DaemonExit& daemon_exit, const Sandbox& sandbox) {
   VmServiceImpl::Options options;
   options.on_shutdown = [&daemon_exit] { daemon_exit.ShutdownRequested(); };
   VmServiceImpl service(&host, std::move(options));
-  auto server = StartApi(&service);
-  if (!server.ok()) return Fail(server.status(), kExitUsage);
   std::unique_ptr<MetricsFileWriter> metrics;
   if (const std::string path = absl::GetFlag(FLAGS_metrics_file); !path.empty()) {
     absl::Duration interval;
@@ -339,13 +344,21 @@ int Serve(VmHost& host, DaemonExit& daemon_exit, const Sandbox& sandbox) {
     if (!w.ok()) return Fail(w.status(), kExitUsage);
     metrics = std::move(*w);
   }
-  const bool api = *server != nullptr;
-  if (api) host.machine().profile().Mark(base::BootPhase::kApiReady);
   if (absl::Status st = sandbox.Confine(host.machine(), absl::GetFlag(FLAGS_seccomp_test_probe));
       !st.ok()) {
     return Fail(st);
   }
   host.Start();
+  // The API comes up beside the guest's boot, not before its first KVM_RUN (its threads
+  // inherit the process's seccomp filter). The socket path was claimed before the VM existed.
+  auto server = StartApi(&service);
+  if (!server.ok()) {
+    host.machine().RequestStop({kExitUsage, std::string(server.status().message())});
+    host.Wait();
+    return Fail(server.status(), kExitUsage);
+  }
+  const bool api = *server != nullptr;
+  if (api) host.machine().profile().Mark(base::BootPhase::kApiReady);
   if (daemon_exit.Wait(/*until_vm_stops=*/!api || absl::GetFlag(FLAGS_exit_with_guest))) {
     if (daemon_exit.signal() != 0) {
       host.machine().RequestStop(SignalStop(daemon_exit.signal()));

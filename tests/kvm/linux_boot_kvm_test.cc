@@ -120,6 +120,31 @@ uint64_t PioExits(const platform::LinuxVm& vm, uint16_t first, uint16_t count) {
   return n;
 }
 
+// Every phase of an in-process boot (no API) was reached, in the order the boot passes them;
+// the config accesses fall between the first KVM_RUN and the marker; the guest's own uptime
+// at the marker is shorter than the time its vCPU ran (its clock starts after its first
+// instruction).
+void ExpectAProfileInBootOrder(const base::BootProfile& p) {
+  using base::BootPhase;
+  int64_t last = 0;
+  for (BootPhase phase : {BootPhase::kVmCreated, BootPhase::kRamMapped, BootPhase::kVcpusCreated,
+                          BootPhase::kDevicesAttached, BootPhase::kImagesLoaded,
+                          BootPhase::kFirmwareBuilt, BootPhase::kFirstKvmRun,
+                          BootPhase::kFirstConsoleByte, BootPhase::kBootMarker, BootPhase::kExit}) {
+    ASSERT_TRUE(p.ns(phase).has_value()) << base::BootPhaseName(phase);
+    EXPECT_GE(*p.ns(phase), last) << base::BootPhaseName(phase);
+    last = *p.ns(phase);
+  }
+  EXPECT_FALSE(p.ns(BootPhase::kApiReady).has_value());
+  ASSERT_TRUE(p.ns(BootPhase::kFirstConfigAccess).has_value());
+  EXPECT_GT(*p.ns(BootPhase::kFirstConfigAccess), *p.ns(BootPhase::kFirstKvmRun));
+  EXPECT_GE(*p.ns(BootPhase::kLastConfigAccess), *p.ns(BootPhase::kFirstConfigAccess));
+  EXPECT_LT(*p.ns(BootPhase::kLastConfigAccess), *p.ns(BootPhase::kBootMarker));
+  ASSERT_TRUE(p.guest_uptime_ns().has_value());
+  EXPECT_GT(*p.guest_uptime_ns(), 0);
+  EXPECT_LT(*p.guest_uptime_ns(), *p.ns(BootPhase::kBootMarker) - *p.ns(BootPhase::kFirstKvmRun));
+}
+
 TEST(LinuxBootKvmTest, BootsToInitAndPowersOffWithOneVcpu) {
   auto vm = MakeVm({});
   ASSERT_NE(vm, nullptr);
@@ -130,6 +155,7 @@ TEST(LinuxBootKvmTest, BootsToInitAndPowersOffWithOneVcpu) {
   EXPECT_THAT(vm->devices().uart().output_tail(), HasSubstr("PCIVMM done"));
   ASSERT_TRUE(vm->boot_marker().boot_ns().has_value());
   EXPECT_EQ(vm->boot_marker().marks(), 1u);
+  ExpectAProfileInBootOrder(vm->machine().profile());
 }
 
 TEST(LinuxBootKvmTest, StartsTheSecondVcpuThroughTheLapic) {

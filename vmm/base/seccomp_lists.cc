@@ -51,6 +51,7 @@ constexpr const char* kProcess[] = {
     "ftruncate", "fallocate", "unlink", "unlinkat", "rename", "renameat", "renameat2", "fsync",
     "fdatasync", "getcwd", "access", "chmod", "fchmod", "ioctl", "memfd_create", "eventfd2",
     "pipe2",
+    "umask",  // the API's Unix socket is bound under umask 0177 (it starts beside the guest)
     // memory
     "mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "membarrier",
     "mincore",  // gRPC and absl probe whether an address is mapped

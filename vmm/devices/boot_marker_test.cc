@@ -24,6 +24,19 @@ TEST(BootMarkerTest, FirstMarkerWriteRecordsBootTimeAndNotifies) {
   EXPECT_GE(seen[1], first);
 }
 
+// The guest ABI's uptime dword at +4 and the marker at +0 both land in the boot profile.
+TEST(BootMarkerTest, TheGuestsUptimeAndTheMarkerGoIntoTheBootProfile) {
+  base::BootProfile profile;
+  BootMarker m(MonotonicNowNs(), nullptr, &profile);
+  const uint32_t uptime_us = 1'234'567;
+  m.Write(4, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(&uptime_us), 4), 0);
+  EXPECT_EQ(profile.guest_uptime_ns(), int64_t{1'234'567'000});
+  EXPECT_FALSE(profile.ns(base::BootPhase::kBootMarker).has_value());
+  EXPECT_EQ(m.bad_writes(), 0u);
+  mmio::WriteByte(m, 0, base::layout::kBootMarkerValue);
+  EXPECT_TRUE(profile.ns(base::BootPhase::kBootMarker).has_value());
+}
+
 TEST(BootMarkerTest, ALaterListenerIsTheOneNotified) {
   int first = 0, second = 0;
   BootMarker m(MonotonicNowNs(), [&](uint64_t, int) { ++first; });
