@@ -1,8 +1,8 @@
 #include "api/metrics.h"
 
-#include <algorithm>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/ascii.h"
