@@ -49,7 +49,7 @@ Daemon Spawn() {
       absl::GetFlag(FLAGS_pcivmm),
       "--guest-image=" + absl::GetFlag(FLAGS_guest_dir) + "/cfg_storm.bin",
       "--guest-arg=4294967295",  // PIO reads of 00:01.0 without end
-      "--gpus=1",
+      "--gpus=2",  // two GPU-like devices with 128 GiB BAR1 each
       "--api-socket=" + d.socket,
       "--console=" + d.dir + "/console",
       "--stats=false"};
@@ -160,6 +160,13 @@ int Shutdown(const Daemon& d, v1::VmService::Stub& stub) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Anonymous memory beyond resident guest RAM (guest RAM is anonymous): heap, stacks, counters.
+uint64_t AnonBeyondGuest(const v1::HostMemory& m) {
+  return m.rss_anon_bytes() > m.guest_ram_resident_bytes()
+             ? m.rss_anon_bytes() - m.guest_ram_resident_bytes()
+             : 0;
+}
+
 int Main() {
   Daemon d = Spawn();
   auto stub = v1::VmService::NewStub(Connect(d));
@@ -195,13 +202,15 @@ int Main() {
                       "\"p99_us\": %d, \"max_us\": %d, \"errors\": %d, \"counters_agree\": %s, "
                       "\"overhead_idle_kib\": %d, \"overhead_loaded_kib\": %d, "
                       "\"rss_anon_kib\": %d, \"rss_file_kib\": %d, \"rss_shmem_kib\": %d, "
-                      "\"guest_ram_resident_kib\": %d}\n",
+                      "\"guest_ram_resident_kib\": %d, \"overhead_anon_idle_kib\": %d, "
+                      "\"overhead_anon_loaded_kib\": %d, \"overhead_file_loaded_kib\": %d}\n",
                       absl::GetFlag(FLAGS_clients), absl::GetFlag(FLAGS_calls), load.seconds,
                       load.us[n / 2], load.us[n * 99 / 100], load.us.back(), load.errors,
                       agree ? "true" : "false", idle.overhead_bytes() >> 10,
                       loaded.overhead_bytes() >> 10, loaded.rss_anon_bytes() >> 10,
                       loaded.rss_file_bytes() >> 10, loaded.rss_shmem_bytes() >> 10,
-                      loaded.guest_ram_resident_bytes() >> 10));
+                      loaded.guest_ram_resident_bytes() >> 10, AnonBeyondGuest(idle) >> 10,
+                      AnonBeyondGuest(loaded) >> 10, loaded.rss_file_bytes() >> 10));
   return load.errors == 0 && load.regressions == 0 && agree && status == 0 ? 0 : 1;
 }
 

@@ -70,18 +70,18 @@ BootProfile::BootProfile() {
 }
 
 void BootProfile::Mark(BootPhase phase) {
-  std::atomic<int64_t>& at = at_[static_cast<int>(phase)];
+  std::atomic<int64_t>& at = at_[static_cast<size_t>(phase)];
   if (at.load(std::memory_order_relaxed) != kUnset) return;  // the common case: no clock read
   int64_t unset = kUnset;
   at.compare_exchange_strong(unset, NowNs(CLOCK_MONOTONIC) - start_ns_, std::memory_order_relaxed);
 }
 
 void BootProfile::MarkLatest(BootPhase phase) {
-  at_[static_cast<int>(phase)].store(NowNs(CLOCK_MONOTONIC) - start_ns_, std::memory_order_relaxed);
+  at_[static_cast<size_t>(phase)].store(NowNs(CLOCK_MONOTONIC) - start_ns_, std::memory_order_relaxed);
 }
 
 std::optional<int64_t> BootProfile::ns(BootPhase phase) const {
-  const int64_t v = at_[static_cast<int>(phase)].load(std::memory_order_relaxed);
+  const int64_t v = at_[static_cast<size_t>(phase)].load(std::memory_order_relaxed);
   if (v == kUnset) return std::nullopt;
   return v;
 }
