@@ -49,7 +49,7 @@ Daemon Spawn() {
       absl::GetFlag(FLAGS_pcivmm),
       "--guest-image=" + absl::GetFlag(FLAGS_guest_dir) + "/cfg_storm.bin",
       "--guest-arg=4294967295",  // PIO reads of 00:01.0 without end
-      "--gpus=2",  // two GPU-like devices with 128 GiB BAR1 each
+      "--gpus=2",                // two GPU-like devices with 128 GiB BAR1 each
       "--api-socket=" + d.socket,
       "--console=" + d.dir + "/console",
       "--stats=false"};

@@ -77,7 +77,8 @@ void BootProfile::Mark(BootPhase phase) {
 }
 
 void BootProfile::MarkLatest(BootPhase phase) {
-  at_[static_cast<size_t>(phase)].store(NowNs(CLOCK_MONOTONIC) - start_ns_, std::memory_order_relaxed);
+  at_[static_cast<size_t>(phase)].store(NowNs(CLOCK_MONOTONIC) - start_ns_,
+                                        std::memory_order_relaxed);
 }
 
 std::optional<int64_t> BootProfile::ns(BootPhase phase) const {
