@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
@@ -354,7 +355,7 @@ int Serve(VmHost& host, DaemonExit& daemon_exit, const Sandbox& sandbox) {
   // inherit the process's seccomp filter). The socket path was claimed before the VM existed.
   auto server = StartApi(&service);
   if (!server.ok()) {
-    host.machine().RequestStop({kExitUsage, std::string(server.status().message())});
+    host.machine().RequestStop({kExitUsage, absl::StrCat(server.status().message())});
     host.Wait();
     return Fail(server.status(), kExitUsage);
   }

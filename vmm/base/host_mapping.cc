@@ -45,17 +45,16 @@ absl::StatusOr<HostMapping> HostMapping::CreateAnonymous(const std::string& name
   void* p = ::mmap(nullptr, padded, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return absl::ErrnoToStatus(errno, absl::StrFormat("mmap %s", name));
-  const auto start = reinterpret_cast<uintptr_t>(p);
-  const uintptr_t aligned = (start + kHuge - 1) & ~(kHuge - 1);
-  if (aligned > start) ::munmap(p, aligned - start);
-  if (const uintptr_t end = start + padded; end > aligned + size) {
-    ::munmap(reinterpret_cast<void*>(aligned + size), end - (aligned + size));
-  }
+  auto* const base = static_cast<uint8_t*>(p);
+  const uint64_t head = (kHuge - reinterpret_cast<uintptr_t>(p) % kHuge) % kHuge;
+  uint8_t* const aligned = base + head;
+  if (head > 0) ::munmap(base, head);
+  if (const uint64_t tail = padded - head - size; tail > 0) ::munmap(aligned + size, tail);
   // Transparent huge pages where the host allows them ("madvise" or "always"): KVM then maps
   // guest RAM with 2 MiB pages and the guest takes one nested page fault per 2 MiB, not per
   // 4 KiB. Advice only: a host with THP off still works.
-  ::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);
-  return HostMapping(UniqueFd(), reinterpret_cast<uint8_t*>(aligned), size);
+  ::madvise(aligned, size, MADV_HUGEPAGE);
+  return HostMapping(UniqueFd(), aligned, size);
 }
 
 HostMapping::HostMapping(HostMapping&& o) noexcept
