@@ -81,7 +81,7 @@ void ConnectionGate::Loop() {
     }
     Reap(gone);
     for (size_t i = 1; i <= listeners_.size(); ++i) {
-      if (fds[i].revents & POLLIN) Accept(fds[i].fd);
+      if ((fds[i].revents & POLLIN) != 0) Accept(fds[i].fd);
     }
   }
 }
@@ -100,7 +100,15 @@ void ConnectionGate::Reap(const std::vector<int>& gone) {
 
 void ConnectionGate::Accept(int listener) {
   base::UniqueFd conn(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-  if (!conn.valid()) return;  // EAGAIN (another thread's), or the peer already gone
+  if (!conn.valid()) {
+    // Out of fds or memory: the connection stays queued and the listener readable, so back
+    // off instead of spinning; EAGAIN or a peer already gone need nothing.
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      PCIVMM_LOG_GUEST("api: accept: %s; retrying in 10 ms", std::strerror(errno));
+      ::usleep(10'000);
+    }
+    return;
+  }
   const bool within = open() < max_connections_;
   if (!within && refused_open_ >= kMaxRefused) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
