@@ -1,10 +1,5 @@
 #include "api/api_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "api/listeners.h"
 #include "grpcpp/ext/health_check_service_server_builder_option.h"
@@ -14,22 +9,6 @@
 
 namespace pcivmm::api {
 namespace {
-
-// A numeric host: "a.b.c.d" or "[v6]". Sets *loopback.
-bool NumericHost(const std::string& host, bool* loopback) {
-  in_addr v4{};
-  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-    *loopback = (ntohl(v4.s_addr) >> 24) == 127;
-    return true;
-  }
-  in6_addr v6{};
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']' &&
-      ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) == 1) {
-    *loopback = IN6_IS_ADDR_LOOPBACK(&v6);
-    return true;
-  }
-  return false;
-}
 
 // Server reflection for one server (InitProtoReflectionServerBuilderPlugin would add it to
 // every server of the process, the refusal server too).
@@ -43,39 +22,18 @@ class ReflectionOption : public grpc::ServerBuilderOption {
 
 }  // namespace
 
-absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp, bool allow_remote) {
-  const size_t colon = tcp.rfind(':');
-  const std::string port_text = colon == std::string::npos ? tcp : tcp.substr(colon + 1);
-  int port = 0;
-  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--api-tcp %s: want PORT or HOST:PORT (port 0..65535)", tcp));
+absl::Status CheckApiServerOptions(const ApiServerOptions& options) {
+  if (options.max_connections < 1 || options.max_connections > kMaxApiConnections) {
+    return absl::InvalidArgumentError(absl::StrFormat("--api-max-connections: %d is outside 1..%d",
+                                                      options.max_connections, kMaxApiConnections));
   }
-  std::string host = colon == std::string::npos ? "127.0.0.1" : tcp.substr(0, colon);
-  if (host.empty()) return absl::InvalidArgumentError("--api-tcp " + tcp + ": empty host");
-  if (host == "localhost") host = "127.0.0.1";  // one listener, not one per address family
-  bool loopback = false;
-  if (!NumericHost(host, &loopback)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--api-tcp %s: give a numeric address (127.0.0.1, [::1]); a host name may resolve to "
-        "several, each its own listener",
-        tcp));
-  }
-  if (!loopback && !allow_remote) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "--api-tcp %s: not a loopback address. The API has no authentication: anyone who "
-        "reaches the port controls the VM. Pass --api-tcp-allow-remote to serve it there anyway",
-        tcp));
-  }
-  return absl::StrFormat("%s:%d", host, port);
+  if (options.tcp.empty()) return absl::OkStatus();
+  return TcpListenAddress(options.tcp, options.tcp_allow_remote).status();
 }
 
 absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(grpc::Service* service,
                                                             const ApiServerOptions& options) {
-  if (options.max_connections < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("--api-max-connections: %d; want at least 1", options.max_connections));
-  }
+  PCIVMM_RETURN_IF_ERROR(CheckApiServerOptions(options));
   std::unique_ptr<ApiServer> s(new ApiServer(options.max_connections));
   std::vector<base::UniqueFd> listeners;
   if (!options.unix_socket.empty()) {
@@ -83,9 +41,8 @@ absl::StatusOr<std::unique_ptr<ApiServer>> ApiServer::Start(grpc::Service* servi
     s->unix_socket_ = options.unix_socket;
   }
   if (!options.tcp.empty()) {
-    PCIVMM_ASSIGN_OR_RETURN(std::string address,
-                            TcpListenAddress(options.tcp, options.tcp_allow_remote));
-    PCIVMM_ASSIGN_OR_RETURN(listeners.emplace_back(), ListenTcp(address, &s->tcp_port_));
+    PCIVMM_ASSIGN_OR_RETURN(listeners.emplace_back(),
+                            ListenTcp(options.tcp, options.tcp_allow_remote, &s->tcp_port_));
   }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;  // no listening ports: the gate hands it each connection

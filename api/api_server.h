@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "api/connection_gate.h"
+#include "api/listeners.h"
 #include "grpcpp/grpcpp.h"
 
 namespace pcivmm::api {
@@ -23,11 +24,11 @@ struct ApiServerOptions {
   int max_connections = 32;          // open at once, Unix and TCP together
 };
 
-// "PORT" and "localhost:PORT" -> "127.0.0.1:PORT"; "HOST:PORT" with a numeric HOST unchanged
-// (IPv6 in brackets). One address, so one listener, also for port 0. A HOST outside loopback
-// (127.0.0.0/8, [::1]) serves the unauthenticated API to whoever reaches it: refused unless
-// `allow_remote`. InvalidArgument naming --api-tcp for anything else.
-absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp, bool allow_remote = false);
+inline constexpr int kMaxApiConnections = 4096;
+
+// What Start() would refuse in `options` without touching the system (a bad TCP address,
+// the connection cap outside 1..kMaxApiConnections): InvalidArgument naming the flag.
+absl::Status CheckApiServerOptions(const ApiServerOptions& options);
 
 class ApiServer {
  public:

@@ -75,27 +75,19 @@ void ConnectionGate::Loop() {
       return;
     }
     if (fds[0].revents != 0) return;
-    std::vector<int> gone;
-    for (size_t i = 1 + listeners_.size(); i < fds.size(); ++i) {
-      if (fds[i].revents != 0) gone.push_back(fds[i].fd);
+    // watched_[i] is fds[1 + listeners + i]; from the back, so erasing keeps the rest in place.
+    for (size_t i = watched_.size(); i-- > 0;) {
+      if (fds[1 + listeners_.size() + i].revents != 0) Forget(i);
     }
-    Reap(gone);
     for (size_t i = 1; i <= listeners_.size(); ++i) {
       if ((fds[i].revents & POLLIN) != 0) Accept(fds[i].fd);
     }
   }
 }
 
-void ConnectionGate::Reap(const std::vector<int>& gone) {
-  for (int fd : gone) {
-    for (size_t i = 0; i < watched_.size(); ++i) {
-      if (watched_[i].dup.get() != fd) continue;
-      if (watched_[i].refused) --refused_open_;
-      if (!watched_[i].refused) open_.fetch_sub(1, std::memory_order_relaxed);
-      watched_.erase(watched_.begin() + static_cast<std::ptrdiff_t>(i));
-      break;
-    }
-  }
+void ConnectionGate::Forget(size_t index) {
+  if (!watched_[index].refused) open_.fetch_sub(1, std::memory_order_relaxed);
+  watched_.erase(watched_.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
 void ConnectionGate::Accept(int listener) {
@@ -110,10 +102,11 @@ void ConnectionGate::Accept(int listener) {
     return;
   }
   const bool within = open() < max_connections_;
-  if (!within && refused_open_ >= kMaxRefused) {
+  const int refused_open = static_cast<int>(watched_.size()) - open();
+  if (!within && refused_open >= kMaxRefused) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
     PCIVMM_LOG_GUEST("api: connection closed at once: %d open and %d refused", open(),
-                     refused_open_);
+                     refused_open);
     return;
   }
   base::UniqueFd dup(::fcntl(conn.get(), F_DUPFD_CLOEXEC, 0));
@@ -121,7 +114,6 @@ void ConnectionGate::Accept(int listener) {
   if (within) {
     open_.fetch_add(1, std::memory_order_relaxed);
   } else {
-    ++refused_open_;
     refused_.fetch_add(1, std::memory_order_relaxed);
     PCIVMM_LOG_GUEST("api: connection past --api-max-connections=%d refused", max_connections_);
   }

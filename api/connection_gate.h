@@ -42,15 +42,14 @@ class ConnectionGate {
                  grpc::Server* refusal, int max_connections);
   void Loop();
   void Accept(int listener);
-  void Reap(const std::vector<int>& gone);
+  void Forget(size_t index);  // watched_[index] hung up
 
   std::vector<base::UniqueFd> listeners_;
   base::UniqueFd stop_;  // eventfd
   grpc::Server* const server_;
   grpc::Server* const refusal_;
   const int max_connections_;
-  std::vector<Watched> watched_;  // the accept thread's own
-  int refused_open_ = 0;          // the accept thread's own
+  std::vector<Watched> watched_;  // the accept thread's own; those not refused count in open_
   std::atomic<int> open_{0};
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> dropped_{0};

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -42,6 +43,64 @@ absl::StatusOr<bool> SomeoneListens(const std::string& path) {
   }
   if (errno == ECONNREFUSED || errno == ENOENT) return false;
   return absl::ErrnoToStatus(errno, absl::StrFormat("--api-socket %s: connect", path));
+}
+
+// A numeric TCP address and its socket form.
+struct TcpAddress {
+  std::string text;  // "HOST:PORT", as it is bound and printed
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  bool loopback = false;
+};
+
+// "a.b.c.d" or "[v6]" with `port`; nullopt for anything else (a name, a bad literal).
+std::optional<TcpAddress> NumericAddress(const std::string& host, uint16_t port) {
+  TcpAddress a;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&a.addr);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&a.addr);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    a.len = sizeof(*v4);
+    a.loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+  } else if (host.size() > 2 && host.front() == '[' && host.back() == ']' &&
+             ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    a.len = sizeof(*v6);
+    a.loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+  } else {
+    return std::nullopt;
+  }
+  a.text = absl::StrFormat("%s:%d", host, port);
+  return a;
+}
+
+absl::StatusOr<TcpAddress> ParseTcp(const std::string& tcp, bool allow_remote) {
+  const size_t colon = tcp.rfind(':');
+  const std::string port_text = colon == std::string::npos ? tcp : tcp.substr(colon + 1);
+  int port = 0;
+  if (!absl::SimpleAtoi(port_text, &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("--api-tcp %s: want PORT or HOST:PORT (port 0..65535)", tcp));
+  }
+  std::string host = colon == std::string::npos ? "127.0.0.1" : tcp.substr(0, colon);
+  if (host.empty()) return absl::InvalidArgumentError("--api-tcp " + tcp + ": empty host");
+  if (host == "localhost") host = "127.0.0.1";  // one listener, not one per address family
+  std::optional<TcpAddress> a = NumericAddress(host, static_cast<uint16_t>(port));
+  if (!a) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--api-tcp %s: give a numeric address (127.0.0.1, [::1]); a host name may resolve to "
+        "several, each its own listener",
+        tcp));
+  }
+  if (!a->loopback && !allow_remote) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--api-tcp %s: not a loopback address. The API has no authentication: anyone who "
+        "reaches the port controls the VM. Pass --api-tcp-allow-remote to serve it there anyway",
+        tcp));
+  }
+  return *std::move(a);
 }
 
 absl::Status BindAndListen(int fd, const sockaddr* addr, socklen_t len, const std::string& what) {
@@ -92,40 +151,25 @@ absl::StatusOr<base::UniqueFd> ListenUnix(const std::string& path) {
   return fd;
 }
 
-absl::StatusOr<base::UniqueFd> ListenTcp(const std::string& address, int* port) {
-  const size_t colon = address.rfind(':');
-  int want = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &want)) {
-    return absl::InvalidArgumentError("--api-tcp " + address + ": want HOST:PORT");
-  }
-  std::string host = address.substr(0, colon);
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(want));
-    len = sizeof(*v4);
-  } else if (host.size() > 2 && host.front() == '[' &&
-             ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(want));
-    len = sizeof(*v6);
-  } else {
-    return absl::InvalidArgumentError("--api-tcp " + address + ": not a numeric address");
-  }
-  base::UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp, bool allow_remote) {
+  PCIVMM_ASSIGN_OR_RETURN(const TcpAddress a, ParseTcp(tcp, allow_remote));
+  return a.text;
+}
+
+absl::StatusOr<base::UniqueFd> ListenTcp(const std::string& tcp, bool allow_remote, int* port) {
+  PCIVMM_ASSIGN_OR_RETURN(TcpAddress a, ParseTcp(tcp, allow_remote));
+  base::UniqueFd fd(::socket(a.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(TCP)");
   const int one = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  PCIVMM_RETURN_IF_ERROR(
-      BindAndListen(fd.get(), reinterpret_cast<const sockaddr*>(&ss), len, "--api-tcp " + address));
-  len = sizeof(ss);
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    return absl::ErrnoToStatus(errno, "--api-tcp " + address + ": getsockname");
+  PCIVMM_RETURN_IF_ERROR(BindAndListen(fd.get(), reinterpret_cast<const sockaddr*>(&a.addr), a.len,
+                                       "--api-tcp " + a.text));
+  socklen_t len = sizeof(a.addr);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a.addr), &len) != 0) {
+    return absl::ErrnoToStatus(errno, "--api-tcp " + a.text + ": getsockname");
   }
-  *port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  *port = ntohs(a.addr.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&a.addr)->sin_port
+                                            : reinterpret_cast<sockaddr_in6*>(&a.addr)->sin6_port);
   return fd;
 }
 

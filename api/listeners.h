@@ -17,9 +17,15 @@ absl::Status ClaimUnixSocketPath(const std::string& path);
 // A listening Unix socket at `path` (claimed first), mode 0600 from its creation on.
 absl::StatusOr<base::UniqueFd> ListenUnix(const std::string& path);
 
-// A listening TCP socket at "HOST:PORT" as TcpListenAddress gives it (numeric HOST, IPv6 in
-// brackets); *port is the port bound (the kernel's choice for port 0).
-absl::StatusOr<base::UniqueFd> ListenTcp(const std::string& address, int* port);
+// "PORT" and "localhost:PORT" -> "127.0.0.1:PORT"; "HOST:PORT" with a numeric HOST unchanged
+// (IPv6 in brackets). One address, so one listener, also for port 0. A HOST outside loopback
+// (127.0.0.0/8, [::1]) serves the unauthenticated API to whoever reaches it: refused unless
+// `allow_remote`. InvalidArgument naming --api-tcp for anything else.
+absl::StatusOr<std::string> TcpListenAddress(const std::string& tcp, bool allow_remote = false);
+
+// A listening TCP socket at `tcp` as TcpListenAddress accepts it; *port is the port bound (the
+// kernel's choice for port 0).
+absl::StatusOr<base::UniqueFd> ListenTcp(const std::string& tcp, bool allow_remote, int* port);
 
 }  // namespace pcivmm::api
 

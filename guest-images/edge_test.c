@@ -11,16 +11,6 @@
 
 static uint64_t bar0(void) { return cfg_read(1, 0, 0x10, 4) & ~0xFull; }
 
-static uint32_t type1_read(uint32_t bus, uint32_t dev, uint32_t reg) {
-  outl(0xCF8, 0x80000000u | bus << 16 | dev << 11 | (reg & 0xFC));
-  return inl(0xCFC);
-}
-
-static void type1_write(uint32_t bus, uint32_t dev, uint32_t reg, uint32_t value) {
-  outl(0xCF8, 0x80000000u | bus << 16 | dev << 11 | (reg & 0xFC));
-  outl(0xCFC, value);
-}
-
 static void bar_over_lapic(void) {
   const uint64_t base = bar0();
   report("lapic_before", mmio_read32(LAPIC_BASE + LAPIC_VERSION));
@@ -33,10 +23,10 @@ static void bar_over_lapic(void) {
 
 static void type1_past_ecam(void) {
   const uint32_t bar = cfg_read(1, 0, 0x10, 4);
-  report("bus1_vendor", type1_read(1, 1, 0));
-  report("bus255_vendor", type1_read(255, 1, 0));
-  type1_write(1, 1, 0x10, 0x12345670); /* must not alias bus 0's 00:01.0 */
-  type1_write(255, 31, 0x04, 0xFFFF);
+  report("bus1_vendor", pio_cfg_read(1, 1, 0, 0, 4));
+  report("bus255_vendor", pio_cfg_read(255, 1, 0, 0, 4));
+  pio_cfg_write(1, 1, 0, 0x10, 4, 0x12345670); /* must not alias bus 0's 00:01.0 */
+  pio_cfg_write(255, 31, 0, 0x04, 4, 0xFFFF);
   report("bus0_bar0_unchanged", cfg_read(1, 0, 0x10, 4) == bar);
 }
 

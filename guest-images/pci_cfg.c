@@ -8,8 +8,26 @@ static uint64_t ecam_addr(uint32_t dev, uint32_t fn, uint32_t reg) {
 }
 
 /* Mechanism #1: latch the address in 0xCF8 (one exit), then the data port (one exit). */
-static void latch(uint32_t dev, uint32_t fn, uint32_t reg) {
-  outl(0xCF8, 0x80000000u | dev << 11 | fn << 8 | (reg & 0xFC));
+static uint16_t latch(uint32_t bus, uint32_t dev, uint32_t fn, uint32_t reg) {
+  outl(0xCF8, 0x80000000u | bus << 16 | dev << 11 | fn << 8 | (reg & 0xFC));
+  return (uint16_t)(0xCFC + (reg & 3));
+}
+
+uint32_t pio_cfg_read(uint32_t bus, uint32_t dev, uint32_t fn, uint32_t reg, int width) {
+  const uint16_t port = latch(bus, dev, fn, reg);
+  return width == 1 ? inb(port) : width == 2 ? inw(port) : inl(port);
+}
+
+void pio_cfg_write(uint32_t bus, uint32_t dev, uint32_t fn, uint32_t reg, int width,
+                   uint32_t value) {
+  const uint16_t port = latch(bus, dev, fn, reg);
+  if (width == 1) {
+    outb(port, (uint8_t)value);
+  } else if (width == 2) {
+    outw(port, (uint16_t)value);
+  } else {
+    outl(port, value);
+  }
 }
 
 uint32_t cfg_read(uint32_t dev, uint32_t fn, uint32_t reg, int width) {
@@ -18,9 +36,7 @@ uint32_t cfg_read(uint32_t dev, uint32_t fn, uint32_t reg, int width) {
     const uint64_t a = ecam_addr(dev, fn, reg);
     return width == 1 ? mmio_read8(a) : width == 2 ? mmio_read16(a) : mmio_read32(a);
   }
-  latch(dev, fn, reg);
-  const uint16_t port = (uint16_t)(0xCFC + (reg & 3));
-  return width == 1 ? inb(port) : width == 2 ? inw(port) : inl(port);
+  return pio_cfg_read(0, dev, fn, reg, width);
 }
 
 void cfg_write(uint32_t dev, uint32_t fn, uint32_t reg, int width, uint32_t value) {
@@ -36,13 +52,5 @@ void cfg_write(uint32_t dev, uint32_t fn, uint32_t reg, int width, uint32_t valu
     }
     return;
   }
-  latch(dev, fn, reg);
-  const uint16_t port = (uint16_t)(0xCFC + (reg & 3));
-  if (width == 1) {
-    outb(port, (uint8_t)value);
-  } else if (width == 2) {
-    outw(port, (uint16_t)value);
-  } else {
-    outl(port, value);
-  }
+  pio_cfg_write(0, dev, fn, reg, width, value);
 }

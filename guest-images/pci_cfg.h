@@ -16,6 +16,10 @@ extern enum cfg_path cfg_path;
 extern struct cfg_counts cfg_counts;
 
 uint32_t cfg_read(uint32_t dev, uint32_t fn, uint32_t reg, int width);
+/* Type 1 (0xCF8/0xCFC) to any bus, uncounted: what cfg_read/cfg_write's PIO path does on bus 0. */
+uint32_t pio_cfg_read(uint32_t bus, uint32_t dev, uint32_t fn, uint32_t reg, int width);
+void pio_cfg_write(uint32_t bus, uint32_t dev, uint32_t fn, uint32_t reg, int width,
+                   uint32_t value);
 void cfg_write(uint32_t dev, uint32_t fn, uint32_t reg, int width, uint32_t value);
 
 #endif /* PCIVMM_GUEST_PCI_CFG_H_ */

@@ -55,8 +55,7 @@ void PciBus::Trace(ConfigPath path, mmio::Direction dir, Bdf bdf, uint16_t reg, 
                    uint32_t value, int vcpu) {
   stats_.Count(path, dir, bdf, reg);
   if (profile_ != nullptr) {
-    profile_->Mark(base::BootPhase::kFirstConfigAccess);
-    profile_->MarkLatest(base::BootPhase::kLastConfigAccess);
+    profile_->MarkSpan(base::BootPhase::kFirstConfigAccess, base::BootPhase::kLastConfigAccess);
   }
   if (ConfigTracer* t = tracer_.load(std::memory_order_acquire)) {
     t->OnConfigAccess({path, dir, bdf, reg, width, value, vcpu});

@@ -317,12 +317,17 @@ void PrintDevices(VmHost& host) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<ApiServer>> StartApi(VmServiceImpl* service) {
+ApiServerOptions ApiOptionsFromFlags() {
   ApiServerOptions o;
   o.unix_socket = absl::GetFlag(FLAGS_api_socket);
   o.tcp = absl::GetFlag(FLAGS_api_tcp);
   o.tcp_allow_remote = absl::GetFlag(FLAGS_api_tcp_allow_remote);
   o.max_connections = absl::GetFlag(FLAGS_api_max_connections);
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<ApiServer>> StartApi(VmServiceImpl* service) {
+  const ApiServerOptions o = ApiOptionsFromFlags();
   if (o.unix_socket.empty() && o.tcp.empty()) return nullptr;
   PCIVMM_ASSIGN_OR_RETURN(auto server, ApiServer::Start(service, o));
   if (!o.unix_socket.empty())
@@ -400,14 +405,9 @@ int RunMain(std::shared_ptr<base::BootProfile> profile) {
   if (const std::string path = absl::GetFlag(FLAGS_api_socket); !path.empty()) {
     if (absl::Status st = ClaimUnixSocketPath(path); !st.ok()) return Fail(st, kExitUsage);
   }
-  if (const std::string tcp = absl::GetFlag(FLAGS_api_tcp); !tcp.empty()) {  // before the VM
-    auto address = TcpListenAddress(tcp, absl::GetFlag(FLAGS_api_tcp_allow_remote));
-    if (!address.ok()) return Fail(address.status(), kExitUsage);
-  }
-  if (const int n = absl::GetFlag(FLAGS_api_max_connections); n < 1 || n > 4096) {
-    return Fail(absl::InvalidArgumentError(
-                    absl::StrFormat("--api-max-connections: %d is outside 1..4096", n)),
-                kExitUsage);
+  // Before the VM: a bad address or cap is a usage error, not a stopped guest.
+  if (absl::Status st = CheckApiServerOptions(ApiOptionsFromFlags()); !st.ok()) {
+    return Fail(st, kExitUsage);
   }
   DaemonExit daemon_exit;
   profile->Mark(base::BootPhase::kFlagsParsed);

@@ -76,9 +76,14 @@ void BootProfile::Mark(BootPhase phase) {
   at.compare_exchange_strong(unset, NowNs(CLOCK_MONOTONIC) - start_ns_, std::memory_order_relaxed);
 }
 
-void BootProfile::MarkLatest(BootPhase phase) {
-  at_[static_cast<size_t>(phase)].store(NowNs(CLOCK_MONOTONIC) - start_ns_,
-                                        std::memory_order_relaxed);
+void BootProfile::MarkSpan(BootPhase first, BootPhase latest) {
+  if (at_[static_cast<size_t>(BootPhase::kBootMarker)].load(std::memory_order_relaxed) != kUnset) {
+    return;
+  }
+  const int64_t now = NowNs(CLOCK_MONOTONIC) - start_ns_;
+  int64_t unset = kUnset;
+  at_[static_cast<size_t>(first)].compare_exchange_strong(unset, now, std::memory_order_relaxed);
+  at_[static_cast<size_t>(latest)].store(now, std::memory_order_relaxed);
 }
 
 std::optional<int64_t> BootProfile::ns(BootPhase phase) const {

@@ -43,10 +43,13 @@ class BootProfile {
   // ticks); if that cannot be read, the time of construction (start_from_kernel() is false).
   BootProfile();
 
-  // The time of `phase` now, the first time only; MarkLatest: every time (the last wins).
-  // Lock-free; any thread.
+  // The time of `phase` now, the first time only. Lock-free; any thread; once marked, a call
+  // costs one relaxed load.
   void Mark(BootPhase phase);
-  void MarkLatest(BootPhase phase);
+  // A phase that spans many events (the config accesses of enumeration): `first` the first
+  // time, `latest` every time, until the boot marker. After it nothing more is timed, so a
+  // running VM's exit path pays one relaxed load, not a clock read.
+  void MarkSpan(BootPhase first, BootPhase latest);
   // Nanoseconds from the process's start to `phase`, if it was reached.
   std::optional<int64_t> ns(BootPhase phase) const;
 

@@ -18,16 +18,14 @@ TEST(BootProfileTest, StartsAtTheKernelsRecordOfTheProcessStart) {
   EXPECT_GE(*q.ns(BootPhase::kMain), 0);
 }
 
-TEST(BootProfileTest, MarkKeepsTheFirstAndMarkLatestTheLast) {
+TEST(BootProfileTest, MarkSpanKeepsTheFirstAndTheLatest) {
   BootProfile p;
   EXPECT_FALSE(p.ns(BootPhase::kFirstKvmRun).has_value());
-  p.Mark(BootPhase::kFirstConfigAccess);
-  p.MarkLatest(BootPhase::kLastConfigAccess);
+  p.MarkSpan(BootPhase::kFirstConfigAccess, BootPhase::kLastConfigAccess);
   const int64_t first = *p.ns(BootPhase::kFirstConfigAccess);
   const int64_t last = *p.ns(BootPhase::kLastConfigAccess);
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  p.Mark(BootPhase::kFirstConfigAccess);
-  p.MarkLatest(BootPhase::kLastConfigAccess);
+  p.MarkSpan(BootPhase::kFirstConfigAccess, BootPhase::kLastConfigAccess);
   EXPECT_EQ(*p.ns(BootPhase::kFirstConfigAccess), first);
   EXPECT_GE(*p.ns(BootPhase::kLastConfigAccess), last + 2'000'000);
 }
