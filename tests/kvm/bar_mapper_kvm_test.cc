@@ -1,6 +1,8 @@
 // KVM tier: BAR memory through the vBAR mapper's slots, decode-off behaviour, the 14-GPU
-// Linux-style sizing pass under both policies, and refused placements.
+// Linux-style sizing pass (per BAR as before 6.14, batched as 6.14+) under both policies, and
+// refused placements.
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -14,6 +16,8 @@ namespace {
 using ::pcivmm::testing::GuestVm;
 
 constexpr uint64_t kSeed = 0x1122334455667788ull;
+constexpr uint64_t kEcam = 1;     // pci_enum arg bit 0
+constexpr uint64_t kBatched = 4;  // pci_enum arg bit 2: Linux 6.14+'s batched BAR sizing
 
 class BarMapperKvmTest : public ::testing::Test {
  protected:
@@ -47,6 +51,37 @@ class BarMapperKvmTest : public ::testing::Test {
       t.conflicts += s.conflicts;
     }
     return t;
+  }
+  // Per GPU: the decode off/on pairs the guest reported, and what `policy` paid for them on
+  // top of the hand-off maps.
+  void ExpectSizingCost(pci::MapPolicy policy, uint64_t toggles_per_gpu) {
+    for (const pci::PciFunction* f : vm_->pci().bus().functions()) {
+      if (f->spec().slot == 0) continue;
+      const uint64_t toggles = Report(absl::StrFormat("fn.%02d.0.cmd_writes", f->spec().slot)) / 2;
+      const pci::BarMapStats t = DeviceTotal(*f);
+      const uint64_t bars = 3;  // BAR0, BAR1, BAR3 are memory BARs
+      const uint64_t paid = policy == pci::MapPolicy::kEager ? bars * toggles : 0u;
+      SCOPED_TRACE(absl::StrFormat("%s %s", pci::MapPolicyName(policy), f->spec().name));
+      EXPECT_EQ(toggles, toggles_per_gpu);
+      EXPECT_EQ(t.unmaps, paid);
+      EXPECT_EQ(t.maps, bars + paid);
+      EXPECT_EQ(t.moves, 0u);
+      EXPECT_EQ(t.conflicts, 0u);
+    }
+  }
+  // What the walk found: every GPU's BAR and ROM addresses and sizes by report key.
+  std::map<std::string, uint64_t> SizedBars() {
+    std::map<std::string, uint64_t> found;
+    for (const pci::PciFunction* f : vm_->pci().bus().functions()) {
+      if (f->spec().slot == 0) continue;
+      for (const char* bar : {"bar0", "bar1", "bar3", "rom"}) {
+        for (const char* what : {"addr", "size"}) {
+          const std::string key = absl::StrFormat("fn.%02d.0.%s.%s", f->spec().slot, bar, what);
+          found[key] = Report(key);
+        }
+      }
+    }
+    return found;
   }
   std::unique_ptr<GuestVm> vm_;
   pci::PciFunction* gpu0_ = nullptr;
@@ -100,19 +135,25 @@ TEST_F(BarMapperKvmTest, DeferredKeepsTheSlotWhileDecodeIsOff) {
 TEST_F(BarMapperKvmTest, SizingFourteenGpusCostsEagerEveryToggleAndDeferredNothing) {
   for (pci::MapPolicy policy : {pci::MapPolicy::kEager, pci::MapPolicy::kDeferred}) {
     CreateVm(policy, 14);
-    Run("pci_enum", /*ECAM*/ 1);
-    for (const pci::PciFunction* f : vm_->pci().bus().functions()) {
-      if (f->spec().slot == 0) continue;
-      const uint64_t toggles = Report(absl::StrFormat("fn.%02d.0.cmd_writes", f->spec().slot)) / 2;
-      const pci::BarMapStats t = DeviceTotal(*f);
-      const uint64_t bars = 3;  // BAR0, BAR1, BAR3 are memory BARs
-      SCOPED_TRACE(absl::StrFormat("%s %s", pci::MapPolicyName(policy), f->spec().name));
-      EXPECT_EQ(toggles, 5u);
-      EXPECT_EQ(t.unmaps, policy == pci::MapPolicy::kEager ? bars * toggles : 0u);
-      EXPECT_EQ(t.maps, bars + (policy == pci::MapPolicy::kEager ? bars * toggles : 0u));
-      EXPECT_EQ(t.moves, 0u);
-      EXPECT_EQ(t.conflicts, 0u);
-    }
+    Run("pci_enum", kEcam);
+    EXPECT_EQ(Report("sizing"), 0u);
+    ExpectSizingCost(policy, /*toggles_per_gpu=*/5);  // BAR0, BAR1, BAR3, BAR5 (absent), ROM
+  }
+}
+
+// Linux 6.14+ ("PCI: Batch BAR sizing operations"): one decode off/on pair per function around
+// all its BARs and its ROM, so eager pays one unmap and one map per memory BAR, and the walk
+// finds the same BARs as the per-BAR one.
+TEST_F(BarMapperKvmTest, BatchedSizingCostsEagerOnePairPerGpuAndFindsTheSameBars) {
+  CreateVm(pci::MapPolicy::kDeferred, 14);
+  Run("pci_enum", kEcam);
+  const std::map<std::string, uint64_t> per_bar = SizedBars();
+  for (pci::MapPolicy policy : {pci::MapPolicy::kEager, pci::MapPolicy::kDeferred}) {
+    CreateVm(policy, 14);
+    Run("pci_enum", kEcam | kBatched);
+    EXPECT_EQ(Report("sizing"), 1u);
+    ExpectSizingCost(policy, /*toggles_per_gpu=*/1);
+    EXPECT_EQ(SizedBars(), per_bar);
   }
 }
 
