@@ -2,7 +2,7 @@
 # Builds the pcivmm Linux guest (see README.md):
 #   OUTDIR/vmlinuz            bzImage of Debian 12's linux-image-cloud-amd64 (its versioned package)
 #   OUTDIR/config             that kernel's build configuration, for reference
-#   OUTDIR/initramfs.cpio.gz  busybox-static, /init, /bin/pcivmm-boot-marker
+#   OUTDIR/initramfs.cpio.gz  busybox-static, /init, /bin/pcivmm-boot-marker, /bin/pcivmm-cfg-storm
 # Incremental: each output is rebuilt only when an input is newer (or the kernel package changed).
 # The kernel .deb is kept in $PCIVMM_GUEST_CACHE (default /var/cache/pcivmm-guest)/debs: with it
 # there, no network is needed. The cmake target linux_guest runs this.
@@ -73,14 +73,14 @@ build_kernel() { # OUTDIR WORKDIR
 
 # --- the initramfs ------------------------------------------------------------------------------
 
-build_boot_marker() { # OUT
-	local src=$HERE/boot_marker.cc
-	up_to_date "$1" "$src" "$SRC_ROOT/guest-images/include/pcivmm_guest_abi.h" "$HERE/build.sh" && return 0
-	log "compiling $1"
+build_static_program() { # SRC OUT: a freestanding static program (no libc in the initramfs)
+	local src=$1 out=$2
+	up_to_date "$out" "$src" "$SRC_ROOT/guest-images/include/pcivmm_guest_abi.h" "$HERE/build.sh" && return 0
+	log "compiling $out"
 	"${CXX:-c++}" -std=c++20 -Os -static -nostdlib -ffreestanding -fno-exceptions -fno-rtti \
 		-fno-pie -fno-stack-protector -fcf-protection=none -mgeneral-regs-only \
 		-fno-asynchronous-unwind-tables -Wall -Wextra -Wconversion -Werror -I "$SRC_ROOT" \
-		-Wl,--build-id=none -s -o "$1" "$src"
+		-Wl,--build-id=none -s -o "$out" "$src"
 }
 
 # One entry of a "newc" cpio archive, the format the kernel unpacks
@@ -106,9 +106,10 @@ newc_entry() { # NAME MODE(octal) RDEV_MAJOR RDEV_MINOR [FILE]
 pad4() { head -c $(((4 - $1 % 4) % 4)) /dev/zero; }
 
 build_initramfs() { # OUTDIR
-	local out=$1 marker=$1/pcivmm-boot-marker
-	build_boot_marker "$marker"
-	up_to_date "$out/initramfs.cpio.gz" "$HERE/init" "$BUSYBOX" "$marker" "$HERE/build.sh" &&
+	local out=$1 marker=$1/pcivmm-boot-marker storm=$1/pcivmm-cfg-storm
+	build_static_program "$HERE/boot_marker.cc" "$marker"
+	build_static_program "$HERE/cfg_storm.cc" "$storm"
+	up_to_date "$out/initramfs.cpio.gz" "$HERE/init" "$BUSYBOX" "$marker" "$storm" "$HERE/build.sh" &&
 		return 0
 	log "packing $out/initramfs.cpio.gz"
 	local ino=0
@@ -120,6 +121,7 @@ build_initramfs() { # OUTDIR
 		newc_entry bin 40755 0 0
 		newc_entry bin/busybox 100755 0 0 "$BUSYBOX"
 		newc_entry bin/pcivmm-boot-marker 100755 0 0 "$marker"
+		newc_entry bin/pcivmm-cfg-storm 100755 0 0 "$storm"
 		newc_entry init 100755 0 0 "$HERE/init"
 		newc_entry 'TRAILER!!!' 0 0 0
 	} | gzip -9 -n >"$out/initramfs.cpio.gz.tmp"

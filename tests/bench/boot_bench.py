@@ -9,50 +9,35 @@ wall time, the guest's own uptime at the marker (its marker program prints it on
 console, under any VMM), the VMM's share (wall minus that uptime) and, for pcivmm, its boot
 profile (vmm/base/boot_profile.h, from --stats). Then a size scan (guest RAM, vCPUs, GPU-like
 devices with 128 GiB BARs: boot time and memory beyond guest RAM) and the config-access exits
-of one Linux boot per config mode. Writes --json and prints tables. Needs /dev/kvm (run it
-through ./dev bench boot).
+of one Linux boot per config mode and under QEMU q35 with as many PCIe devices, counted by the
+KVM underneath (kvm_exits.py) and, for pcivmm, by pcivmm too. --parts picks some of the three
+(./dev bench all runs the rounds part once per round). Writes --json and prints tables. Needs
+/dev/kvm (run it through ./dev bench boot).
 """
 import argparse
 import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-CMDLINE = "console=ttyS0 8250.nr_uarts=1 iomem=relaxed panic=-1 quiet pcivmm.bench=1"
-MODES = {  # name -> pcivmm flags
-    "pio_mode": ["--pci-pio=true"],
-    "ecam_only": ["--pci-pio=false"],
-    "ecam_fast": ["--pci-pio=false", "--ecam-fast-path"],
-}
-MICROVM = "microvm,x-option-roms=off,isa-serial=on,rtc=on,pit=on,pic=on"
+import kvm_exits
+from linux_vm import (MICROVM, MODES, PCIVMM_ECAM, Q35_ECAM, add_vm_args, config_exits_line,
+                      kvm_object, pcivmm_cmd, qemu_cmd, run, summary, uptime_ms)
+
 # The size scan: (label, RAM MiB, vCPUs, GPUs); the first is the base the others vary.
 SCAN = [("base", 256, 1, 0), ("ram 4 GiB", 4096, 1, 0), ("ram 64 GiB", 65536, 1, 0),
         ("2 vCPUs", 256, 2, 0), ("4 vCPUs", 256, 4, 0), ("2 GPUs", 256, 1, 2),
         ("14 GPUs", 256, 1, 14)]
 
 
-def run(cmd, console):
-    """One boot: wall ms, the guest's uptime ms at the marker, pcivmm's output."""
-    print(f"boot_bench: {os.path.basename(cmd[0])} {' '.join(cmd[1:3])} ...", file=sys.stderr,
-          flush=True)
-    if os.path.exists(console):
-        os.remove(console)
-    start = time.monotonic()
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=300)
-    wall_ms = (time.monotonic() - start) * 1000.0
-    if proc.returncode != 0:
-        sys.exit(f"boot_bench: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}")
-    with open(console, errors="replace") as f:
-        m = re.search(r"PCIVMM uptime_us (\d+)", f.read())
-    if not m:
-        sys.exit(f"boot_bench: no 'PCIVMM uptime_us' line on the console of {' '.join(cmd)}")
-    return {"wall_ms": round(wall_ms, 1), "guest_uptime_ms": int(m.group(1)) / 1000.0,
-            "vmm_share_ms": round(wall_ms - int(m.group(1)) / 1000.0, 1)}, proc.stdout
+def boot(cmd, console, label):
+    """One boot: wall ms, the guest's uptime ms at the marker, the VMM share; and its output."""
+    wall_ms, text, out = run(cmd, console, label)
+    up = uptime_ms(text, cmd)
+    return {"wall_ms": round(wall_ms, 1), "guest_uptime_ms": up,
+            "vmm_share_ms": round(wall_ms - up, 1)}, out
 
 
 def profile(output):
@@ -79,29 +64,6 @@ def memory(output):
             "file_kib": file_, "shmem_kib": shmem, "guest_ram_resident_kib": guest}
 
 
-def pcivmm_cmd(args, console, ram_mib=None, vcpus=1, gpus=0, extra=()):
-    return [args.pcivmm, f"--kernel={args.guest_dir}/vmlinuz",
-            f"--initrd={args.guest_dir}/initramfs.cpio.gz", f"--cmdline={CMDLINE}",
-            f"--ram-mib={ram_mib or args.ram_mib}", f"--vcpus={vcpus}", f"--gpus={gpus}",
-            f"--console={console}", f"--gpu-bar1-gib={args.gpu_bar1_gib}",
-            "--bar-policy=deferred", "--stats",
-            # A boot that hangs fails in 120 s (generous: TCG in the lab) with the report (the
-            # last console line, each vCPU's RIP) instead of at run()'s 300 s.
-            "--boot-timeout=120s"] + list(extra)
-
-
-def qemu_cmd(args, machine, console):
-    return [args.qemu, "-M", machine, "-accel", "kvm", "-cpu", "host", "-m", str(args.ram_mib),
-            "-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-            "-serial", f"file:{console}", "-kernel", f"{args.guest_dir}/vmlinuz",
-            "-initrd", f"{args.guest_dir}/initramfs.cpio.gz", "-append", CMDLINE]
-
-
-def summary(values):
-    return {"median": round(statistics.median(values), 1), "min": round(min(values), 1),
-            "max": round(max(values), 1)}
-
-
 def rounds(args, tmp):
     sock = os.path.join(tmp, "api.sock")
     console = os.path.join(tmp, "console")
@@ -116,7 +78,7 @@ def rounds(args, tmp):
     runs = {name: [] for name in runners}
     for _ in range(args.rounds):
         for name, cmd in runners.items():
-            r, out = run(cmd(), console)
+            r, out = boot(cmd(), console, f"round {name}")
             if name.startswith("pcivmm"):
                 r["phases_ms"] = profile(out)
             runs[name].append(r)
@@ -127,7 +89,8 @@ def scan(args, tmp):
     console = os.path.join(tmp, "console")
     rows = []
     for label, ram, vcpus, gpus in SCAN:
-        r, out = run(pcivmm_cmd(args, console, ram, vcpus, gpus, MODES["ecam_fast"]), console)
+        r, out = boot(pcivmm_cmd(args, console, ram_mib=ram, vcpus=vcpus, gpus=gpus,
+                                 extra=MODES["ecam_fast"]), console, f"scan {label}")
         r["phases_ms"] = profile(out)
         r.update(memory(out))
         rows.append({"config": label, "ram_mib": ram, "vcpus": vcpus, "gpus": gpus, **r})
@@ -135,18 +98,23 @@ def scan(args, tmp):
 
 
 def config_exits(args, tmp):
+    """Config exits of one Linux boot with args.gpus devices: pcivmm in each mode and QEMU q35,
+    counted by the KVM underneath; pcivmm's own count beside its own."""
     console = os.path.join(tmp, "console")
+    flavour = kvm_object(args.pcivmm)["flavour"]
+    vms = {f"pcivmm_{mode}": (pcivmm_cmd(args, console, gpus=args.gpus, extra=flags), PCIVMM_ECAM)
+           for mode, flags in MODES.items()}
+    vms["qemu_q35"] = (qemu_cmd(args, "q35", console, devices=args.gpus), Q35_ECAM)
     exits = {}
-    for mode, flags in MODES.items():
-        out = run(pcivmm_cmd(args, console, gpus=args.gpus, extra=flags), console)[1]
-        m = re.search(r"^config exits: (\d+)$", out, re.M)
-        if not m:
-            sys.exit(f"boot_bench: no 'config exits' line in pcivmm's report:\n{out[-3000:]}")
-        exits[mode] = int(m.group(1))
+    for name, (cmd, ecam) in vms.items():
+        with kvm_exits.ExitCounter(flavour, *ecam) as counter:
+            out = run(cmd, console, f"exits {name}")[2]
+        exits[name] = counter.result()
+        exits[name]["pcivmm_counted"] = config_exits_line(out) if name != "qemu_q35" else None
     return exits
 
 
-def print_tables(result):
+def print_rounds(result):
     runs, med = result["runs"], result["summary"]
     print(f"\nprocess start to exit (init writes the boot marker, then powers off), "
           f"{result['rounds']} interleaved rounds; ms: median [min, max]")
@@ -165,34 +133,29 @@ def print_tables(result):
     for phase in phases["pcivmm_api"]:
         print(f"{phase:<22}{phases['pcivmm'].get(phase, float('nan')):>10.1f}"
               f"{phases['pcivmm_api'][phase]:>12.1f}")
+
+
+def print_scan(rows):
     print("\nsize scan (pcivmm, one boot each): ms, and KiB beyond guest RAM at exit")
     print(f"{'config':<12}{'wall':>8}{'to KVM_RUN':>12}{'guest':>8}{'share':>8}"
           f"{'overhead':>10}{'anon':>8}{'file':>8}{'shmem':>8}")
-    for row in result["size_scan"]:
+    for row in rows:
         print(f"{row['config']:<12}{row['wall_ms']:>8.0f}"
               f"{row['phases_ms'].get('first_kvm_run', 0):>12.0f}{row['guest_uptime_ms']:>8.0f}"
               f"{row['vmm_share_ms']:>8.0f}{row['overhead_kib']:>10}{row['overhead_anon_kib']:>8}"
               f"{row['file_kib']:>8}{row['shmem_kib']:>8}")
-    print(f"\nconfig-access exits of one Linux boot with {result['gpus']} GPUs: " +
-          ", ".join(f"{k} {v}" for k, v in result["config_exits"].items()))
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--pcivmm", required=True)
-    p.add_argument("--guest-dir", required=True)
-    p.add_argument("--qemu", default="qemu-system-x86_64")
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--ram-mib", type=int, default=256)
-    p.add_argument("--gpus", type=int, default=2)
-    p.add_argument("--gpu-bar1-gib", type=int, default=128)
-    p.add_argument("--json", required=True)
-    args = p.parse_args()
+def print_exits(gpus, exits):
+    print(f"\nconfig-access exits of one Linux boot with {gpus} devices, counted by the KVM "
+          "underneath (pcivmm's own count in brackets):")
+    for name, e in exits.items():
+        own = f" [{e['pcivmm_counted']}]" if e["pcivmm_counted"] is not None else ""
+        print(f"  {name:<18}{e['config_exits']:>8}{own}  (port {e['pio_config_exits']}, ECAM "
+              f"{e['ecam_config_exits']}; all exits {e['all_exits']})")
 
-    with tempfile.TemporaryDirectory(prefix="pcivmm-boot-bench-") as tmp:
-        runs = rounds(args, tmp)
-        size_scan = scan(args, tmp)
-        exits = config_exits(args, tmp)
+
+def rounds_result(args, runs):
     summ = {name: {k: summary([r[k] for r in rs])
                    for k in ("wall_ms", "guest_uptime_ms", "vmm_share_ms")}
             for name, rs in runs.items()}
@@ -200,20 +163,38 @@ def main():
     phase_medians = {name: {ph: round(statistics.median(r["phases_ms"][ph] for r in runs[name]), 1)
                             for ph in runs[name][0]["phases_ms"]}
                      for name in ("pcivmm", "pcivmm_api")}
-    # On which KVM and where this ran (vmm/kvm/kvm_flavour.h, the same object as every bench's).
-    kvm = json.loads(subprocess.run(
-        [os.path.join(os.path.dirname(args.pcivmm), "kvm-flavour"), "--json"],
-        check=True, capture_output=True, text=True).stdout)
-    result = {
-        "kvm": kvm, "rounds": args.rounds, "gpus": args.gpus, "runs": runs, "summary": summ,
-        "ratios_vs_microvm": {name: round(s["wall_ms"]["median"] / micro, 3)
-                              for name, s in summ.items()},
-        "phase_medians_ms": phase_medians, "size_scan": size_scan, "config_exits": exits,
-    }
+    return {"rounds": args.rounds, "runs": runs, "summary": summ,
+            "ratios_vs_microvm": {name: round(s["wall_ms"]["median"] / micro, 3)
+                                  for name, s in summ.items()},
+            "phase_medians_ms": phase_medians}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    add_vm_args(p)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--gpus", type=int, default=2)
+    p.add_argument("--parts", default="rounds,scan,exits",
+                   help="comma-separated: rounds, scan, exits")
+    args = p.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts or parts - {"rounds", "scan", "exits"}:
+        sys.exit(f"boot_bench: --parts={args.parts}: expected rounds, scan and/or exits")
+
+    result = {"kvm": kvm_object(args.pcivmm), "gpus": args.gpus}
+    with tempfile.TemporaryDirectory(prefix="pcivmm-boot-bench-") as tmp:
+        if "rounds" in parts:
+            result.update(rounds_result(args, rounds(args, tmp)))
+            print_rounds(result)
+        if "scan" in parts:
+            result["size_scan"] = scan(args, tmp)
+            print_scan(result["size_scan"])
+        if "exits" in parts:
+            result["config_exits"] = config_exits(args, tmp)
+            print_exits(args.gpus, result["config_exits"])
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
         json.dump(result, f, indent=2)
-    print_tables(result)
     print(f"wrote {args.json}")
 
 

@@ -25,6 +25,7 @@
 #include "vmm/kvm/exit_dispatcher.h"
 #include "vmm/platform/boot_watchdog.h"
 #include "vmm/platform/linux_vm.h"
+#include "vmm/platform/pci_platform.h"
 
 namespace pcivmm {
 namespace {
@@ -261,6 +262,58 @@ TEST(LinuxBootKvmTest, FastPathBootReadsConfigWithoutExits) {
   EXPECT_EQ(vm->machine().stats().mmio(ecam, mmio::Direction::kRead), 0u);
   EXPECT_GT(vm->machine().stats().mmio(ecam, mmio::Direction::kWrite), 0u);  // command, BAR sizing
   EXPECT_EQ(InitLines(*vm, "pci").size(), vm->pci().bus().functions().size());
+}
+
+// The Linux storm (pcivmm.storm=BDF,OFFSET,COUNT; guest-images/linux/cfg_storm.cc): each dword
+// pread of the sysfs config file is one config access, whose exits by path are exact: 2 through
+// PIO (below 0x100 with PIO on), 1 through the trapping ECAM window, 0 through the fast path.
+// Measured as the difference between a boot of 1 + kReads reads and a boot of 1 read.
+struct StormRun {
+  uint64_t config_exits = 0;
+  std::string value;  // the last dword read, as the guest printed it
+};
+
+StormRun Storm(Options o, int offset, int count) {
+  o.cmdline_extra = absl::StrFormat("pcivmm.storm=0000:00:01.0,%d,%d", offset, count);
+  auto vm = MakeVm(o);
+  if (vm == nullptr) return {};
+  Boot(*vm);
+  const std::vector<std::string> lines = InitLines(*vm, "storm");
+  EXPECT_EQ(lines.size(), 2u) << vm->devices().uart().output_tail();  // sysfs, then the floor
+  EXPECT_THAT(InitLines(*vm, "error"), ::testing::IsEmpty());
+  if (lines.empty()) return {};
+  EXPECT_THAT(lines[0], ::testing::StartsWith(absl::StrFormat(
+                            "/sys/bus/pci/devices/0000:00:01.0/config %d %d ", offset, count)));
+  return {platform::ConfigExitCount(vm->machine().stats(), vm->pci()),
+          std::string(lines[0].substr(lines[0].rfind(' ') + 1))};
+}
+
+TEST(LinuxBootKvmTest, StormReadsCostTwoExitsByPioOneByTrappingEcamNoneByTheFastPath) {
+  constexpr int kReads = 200;
+  struct Case {
+    Options o;
+    int offset;
+    uint64_t exits_per_read;
+    const char* value;  // the GPU-like device's IDs at 0; its first extended capability at 0x100
+  };
+  const Case cases[] = {{{.pio = true}, 0, 2, "0x20b510de"},
+                        {{.pio = true}, 0x100, 1, nullptr},
+                        {{.pio = false}, 0, 1, "0x20b510de"},
+                        {{.pio = false, .fast_path = true}, 0, 0, "0x20b510de"},
+                        {{.pio = false, .fast_path = true}, 0x100, 0, nullptr}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(absl::StrFormat("pio %d fast %d offset %#x", c.o.pio, c.o.fast_path, c.offset));
+    const StormRun one = Storm(c.o, c.offset, 1);
+    const StormRun many = Storm(c.o, c.offset, 1 + kReads);
+    EXPECT_EQ(many.config_exits - one.config_exits, c.exits_per_read * kReads);
+    EXPECT_EQ(many.value, one.value);
+    if (c.value != nullptr) {
+      EXPECT_EQ(many.value, c.value);
+    } else {
+      EXPECT_NE(many.value, "0x0");
+      EXPECT_NE(many.value, "0xffffffff");
+    }
+  }
 }
 
 TEST(LinuxBootKvmTest, GuestReadsHostPatternThroughTheMappedBar) {

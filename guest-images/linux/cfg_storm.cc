@@ -1,0 +1,143 @@
+// The Linux guest's config-read storm: pcivmm-cfg-storm FILE OFFSET COUNT preads the dword at
+// OFFSET of FILE COUNT times and prints
+//   PCIVMM storm FILE OFFSET COUNT NS VALUE
+// (NS: CLOCK_MONOTONIC nanoseconds around the loop; VALUE: the last dword read, hex). FILE is a
+// device's sysfs config file (/sys/bus/pci/devices/BDF/config: each 4-byte pread at an aligned
+// offset is one pci_user_read_config_dword, one config access) or, for the floor, a file in
+// tmpfs. The VMware seed's table (100,000 reads through PIO, a trapping ECAM and a read-only
+// ECAM) was measured this way, from inside Linux.
+//
+// Freestanding and static like boot_marker.cc: no libc in the initramfs, a few KiB.
+// Exit status: 0, or 1 with "PCIVMM error storm ..." when an argument or a syscall failed.
+#include <cstdint>
+
+namespace {
+
+// x86-64 Linux system call numbers (arch/x86/entry/syscalls/syscall_64.tbl).
+constexpr long kSysWrite = 1;
+constexpr long kSysOpen = 2;
+constexpr long kSysPread64 = 17;
+constexpr long kSysClockGettime = 228;
+constexpr long kSysExit = 60;
+constexpr long kClockMonotonic = 1;  // <linux/time.h>
+
+long Syscall4(long nr, long a, long b, long c, long d) {
+  long ret;
+  register long r10 asm("r10") = d;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+
+uint64_t NowNs() {
+  struct {
+    long sec;
+    long nsec;
+  } ts{};
+  Syscall4(kSysClockGettime, kClockMonotonic, reinterpret_cast<long>(&ts), 0, 0);
+  return static_cast<uint64_t>(ts.sec) * 1000000000u + static_cast<uint64_t>(ts.nsec);
+}
+
+// A line under construction; Put* append, Print writes it to stdout (the console).
+struct Line {
+  char text[512];
+  int len = 0;
+  void Put(const char* s) {
+    while (*s != '\0' && len < 510) text[len++] = *s++;
+  }
+  void PutNumber(uint64_t v, unsigned base) {
+    char digits[24];
+    int n = 0;
+    do {
+      digits[n++] = "0123456789abcdef"[v % base];
+      v /= base;
+    } while (v != 0);
+    if (base == 16) Put("0x");
+    while (n > 0 && len < 510) text[len++] = digits[--n];
+  }
+  void Print() {
+    text[len++] = '\n';
+    Syscall4(kSysWrite, 1, reinterpret_cast<long>(text), len, 0);
+  }
+};
+
+[[noreturn]] void Exit(long status) {
+  Syscall4(kSysExit, status, 0, 0, 0);
+  __builtin_unreachable();
+}
+
+[[noreturn]] void Fail(const char* what, const char* file) {
+  Line l;
+  l.Put("PCIVMM error storm ");
+  l.Put(file);
+  l.Put(": ");
+  l.Put(what);
+  l.Print();
+  Exit(1);
+}
+
+// Decimal or 0x-prefixed hex; false on anything else.
+bool ParseNumber(const char* s, uint64_t* out) {
+  unsigned base = 10;
+  if (s[0] == '0' && s[1] == 'x') {
+    base = 16;
+    s += 2;
+  }
+  if (*s == '\0') return false;
+  uint64_t v = 0;
+  for (; *s != '\0'; ++s) {
+    const char c = *s;
+    unsigned d = 0;
+    if (c >= '0' && c <= '9') {
+      d = static_cast<unsigned>(c - '0');
+    } else if (base == 16 && c >= 'a' && c <= 'f') {
+      d = static_cast<unsigned>(c - 'a' + 10);
+    } else {
+      return false;
+    }
+    v = v * base + d;
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+// argc, argv[] and envp[] sit on the initial stack (System V x86-64 ABI, 3.4.1).
+extern "C" [[noreturn]] void StormMain(long* sp) {
+  char** argv = reinterpret_cast<char**>(sp + 1);
+  uint64_t offset = 0, count = 0;
+  if (sp[0] != 4 || !ParseNumber(argv[2], &offset) || !ParseNumber(argv[3], &count) || count == 0) {
+    Fail("usage: pcivmm-cfg-storm FILE OFFSET COUNT", sp[0] > 1 ? argv[1] : "-");
+  }
+  const long fd = Syscall4(kSysOpen, reinterpret_cast<long>(argv[1]), 0 /*O_RDONLY*/, 0, 0);
+  if (fd < 0) Fail("open failed", argv[1]);
+  uint32_t value = 0;
+  const uint64_t t0 = NowNs();
+  for (uint64_t i = 0; i < count; ++i) {
+    if (Syscall4(kSysPread64, fd, reinterpret_cast<long>(&value), 4, static_cast<long>(offset)) !=
+        4) {
+      Fail("pread did not return 4 bytes", argv[1]);
+    }
+  }
+  const uint64_t ns = NowNs() - t0;
+  Line l;
+  l.Put("PCIVMM storm ");
+  for (int i = 1; i <= 3; ++i) {
+    l.Put(argv[i]);
+    l.Put(" ");
+  }
+  l.PutNumber(ns, 10);
+  l.Put(" ");
+  l.PutNumber(value, 16);
+  l.Print();
+  Exit(0);
+}
+
+asm(".globl _start\n"
+    "_start:\n"
+    "  mov %rsp, %rdi\n"
+    "  and $-16, %rsp\n"
+    "  call StormMain\n");
