@@ -1,11 +1,13 @@
-// The Linux guest's config-read storm: pcivmm-cfg-storm FILE OFFSET COUNT preads the dword at
-// OFFSET of FILE COUNT times and prints
+// The Linux guest's config-read storm: pcivmm-cfg-storm FILE OFFSET COUNT [eof] preads the
+// dword at OFFSET of FILE COUNT times and prints
 //   PCIVMM storm FILE OFFSET COUNT NS VALUE
 // (NS: CLOCK_MONOTONIC nanoseconds around the loop; VALUE: the last dword read, hex). FILE is a
 // device's sysfs config file (/sys/bus/pci/devices/BDF/config: each 4-byte pread at an aligned
 // offset is one pci_user_read_config_dword, one config access) or, for the floor, a file in
-// tmpfs. The VMware seed's table (100,000 reads through PIO, a trapping ECAM and a read-only
-// ECAM) was measured this way, from inside Linux.
+// tmpfs. With "eof", each pread must return 0 bytes: OFFSET is at the end of the file, so a
+// sysfs config file is read through the kernel's sysfs path without reaching the device's
+// config space (kernfs stops at the attribute's size). The VMware seed's table (100,000 reads
+// through PIO, a trapping ECAM and a read-only ECAM) was measured this way, from inside Linux.
 //
 // Freestanding and static like boot_marker.cc: no libc in the initramfs, a few KiB.
 // Exit status: 0, or 1 with "PCIVMM error storm ..." when an argument or a syscall failed.
@@ -109,17 +111,21 @@ bool ParseNumber(const char* s, uint64_t* out) {
 extern "C" [[noreturn]] void StormMain(long* sp) {
   char** argv = reinterpret_cast<char**>(sp + 1);
   uint64_t offset = 0, count = 0;
-  if (sp[0] != 4 || !ParseNumber(argv[2], &offset) || !ParseNumber(argv[3], &count) || count == 0) {
-    Fail("usage: pcivmm-cfg-storm FILE OFFSET COUNT", sp[0] > 1 ? argv[1] : "-");
+  const bool eof = sp[0] == 5 && argv[4][0] == 'e' && argv[4][1] == 'o' && argv[4][2] == 'f' &&
+                   argv[4][3] == '\0';
+  if ((sp[0] != 4 && !eof) || !ParseNumber(argv[2], &offset) || !ParseNumber(argv[3], &count) ||
+      count == 0) {
+    Fail("usage: pcivmm-cfg-storm FILE OFFSET COUNT [eof]", sp[0] > 1 ? argv[1] : "-");
   }
+  const long want = eof ? 0 : 4;
   const long fd = Syscall4(kSysOpen, reinterpret_cast<long>(argv[1]), 0 /*O_RDONLY*/, 0, 0);
   if (fd < 0) Fail("open failed", argv[1]);
   uint32_t value = 0;
   const uint64_t t0 = NowNs();
   for (uint64_t i = 0; i < count; ++i) {
     if (Syscall4(kSysPread64, fd, reinterpret_cast<long>(&value), 4, static_cast<long>(offset)) !=
-        4) {
-      Fail("pread did not return 4 bytes", argv[1]);
+        want) {
+      Fail(eof ? "pread did not return 0 bytes" : "pread did not return 4 bytes", argv[1]);
     }
   }
   const uint64_t ns = NowNs() - t0;

@@ -3,7 +3,9 @@
 
 Our Linux guest (pcivmm.storm=BDF,OFFSET,COUNT in guest-images/linux/init) preads the dword at
 OFFSET of /sys/bus/pci/devices/0000:00:01.0/config COUNT times (pcivmm-cfg-storm), then the
-same loop over a 4 KiB tmpfs file: the floor, what a read costs with no device behind it.
+same loop over a 4 KiB tmpfs file: the floor, what a read costs with no device behind it; and
+at the config file's end, where sysfs returns 0 bytes before reaching the device: the kernel's
+sysfs path alone.
 Offset 0 is reachable by PIO and ECAM, 0x100 only by ECAM. Runners: pcivmm in its three config
 modes (PIO below 0x100 and ECAM above; ECAM only, trapping; ECAM only with the fast path) with
 one GPU-like device at 00:01.0, and QEMU q35 with an e1000e there, one boot per runner and
@@ -38,12 +40,13 @@ def command(args, runner, console, offset, count):
 
 
 def storm_lines(text, cmd):
-    """{"sysfs": (ns, value), "tmpfs": (ns, value)} from the guest's PCIVMM storm lines."""
+    """{"sysfs"|"tmpfs"|"sysfs_eof": (ns, value)} from the guest's PCIVMM storm lines."""
     found = {}
     for path, ns, value in re.findall(r"^PCIVMM storm (\S+) \S+ \d+ (\d+) (0x[0-9a-f]+)", text,
                                       re.M):
-        found["tmpfs" if path.startswith("/tmp/") else "sysfs"] = (int(ns), int(value, 16))
-    if len(found) != 2:
+        kind = "tmpfs" if path.startswith("/tmp/") else "sysfs_eof" if "sysfs" in found else "sysfs"
+        found[kind] = (int(ns), int(value, 16))
+    if len(found) != 3:
         errors = re.findall(r"^PCIVMM error .*", text, re.M)
         sys.exit(f"linux-storm: no storm result on the console of {' '.join(cmd)}: {errors}")
     return found
@@ -90,6 +93,7 @@ def one_round(args, tmp):
                 "ns": found["sysfs"][0], "value": f"{found['sysfs'][1]:#x}",
                 "config_exits": exits - base[runner][str(offset)]}
             runs[runner][f"tmpfs_{offset}"] = {"ns": found["tmpfs"][0]}
+            runs[runner][f"sysfs_eof_{offset}"] = {"ns": found["sysfs_eof"][0]}
     return runs
 
 
@@ -97,13 +101,15 @@ def print_table(reads, runs):
     q35 = {o: runs["qemu_q35"][f"sysfs_{o}"]["ns"] for o in OFFSETS}
     print(f"\nlinux-storm: {reads} dword preads of {BDF}'s sysfs config file per offset "
           "(guest-timed; exits counted by the KVM underneath)")
-    print(f"{'runner':<18}{'offset':>8}{'s/100k':>10}{'exits':>10}{'vs q35':>9}{'vs floor':>10}")
+    print(f"{'runner':<18}{'offset':>8}{'s/100k':>10}{'exits':>10}{'vs q35':>9}{'vs floor':>10}"
+          f"{'sysfs alone':>13}")
     for runner, r in runs.items():
         for o in OFFSETS:
             s, floor = r[f"sysfs_{o}"], r[f"tmpfs_{o}"]["ns"]
             per100k = s["ns"] / reads * 1e5 / 1e9
+            alone = r[f"sysfs_eof_{o}"]["ns"] / reads * 1e5 / 1e9
             print(f"{runner:<18}{o:>#8x}{per100k:>10.3f}{s['config_exits']:>10}"
-                  f"{q35[o] / s['ns']:>8.1f}x{s['ns'] / floor:>9.2f}x")
+                  f"{q35[o] / s['ns']:>8.1f}x{s['ns'] / floor:>9.2f}x{alone:>12.3f}s")
 
 
 def main():

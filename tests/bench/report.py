@@ -29,7 +29,6 @@ import report_plots  # noqa: E402
 BENCHES = ["exit-loop", "config-reads", "bar-mapping", "boot", "api", "vfio", "linux-storm"]
 BOOT_RUNNERS = ["pcivmm", "pcivmm_api", "qemu_microvm", "qemu_q35"]
 STORM_RUNNERS = ["pcivmm_pio", "pcivmm_ecam_trap", "pcivmm_ecam_fast", "qemu_q35"]
-STORM_PROBES = ["sysfs_0", "sysfs_256", "tmpfs_0", "tmpfs_256"]
 # Leaf names of counts: the same in every round, or the rounds disagree (flagged).
 COUNT_RE = re.compile(r"(^|_)(exits|ops|maps|unmaps|reads|calls|clients|devices|bytes|errors"
                       r"|agree|gpus|value|counted|samples)$|_ops_per_gpu$")

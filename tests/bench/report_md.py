@@ -222,8 +222,8 @@ def vfio_md(c):
 
 def storm_md(c, ratios):
     tables = storm_tables(c, ratios)
-    for name in list(c.figures):  # the tmpfs floor's other forms, shown in the plots
-        if ".tmpfs_" in name and name.endswith(".s_per_100k"):
+    for name in list(c.figures):  # the floors' other forms, shown in the plots
+        if (".tmpfs_" in name or ".sysfs_eof_" in name) and name.endswith(".s_per_100k"):
             c.used.add(name)
     return blocks(tables, c.rest())
 
@@ -240,6 +240,7 @@ def storm_tables(c, ratios):
                      ratio_cell(ratios, f"qemu_q35 / {r}, sysfs offset {label}"),
                      ratio_cell(ratios, f"{r} sysfs / tmpfs floor, offset {label}"),
                      c.get(f"{r}.tmpfs_{offset}.ns_per_read"),
+                     c.get(f"{r}.sysfs_eof_{offset}.ns_per_read"),
                      c.get(f"{r}.sysfs_{offset}.value")]
             if any(cells):
                 rows.append([r] + [x or "–" for x in cells])
@@ -247,7 +248,7 @@ def storm_tables(c, ratios):
             out = blocks(out, table([f"offset {label}", "s per 100k sysfs reads", "per read",
                                      "config exits", "times faster than q35",
                                      "over the tmpfs floor", "tmpfs floor per read",
-                                     "value read"], rows))
+                                     "sysfs path alone (EOF) per read", "value read"], rows))
     return out
 
 
