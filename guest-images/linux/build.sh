@@ -75,7 +75,8 @@ build_kernel() { # OUTDIR WORKDIR
 
 build_static_program() { # SRC OUT: a freestanding static program (no libc in the initramfs)
 	local src=$1 out=$2
-	up_to_date "$out" "$src" "$SRC_ROOT/guest-images/include/pcivmm_guest_abi.h" "$HERE/build.sh" && return 0
+	up_to_date "$out" "$src" "$HERE/freestanding.h" "$SRC_ROOT/guest-images/include/pcivmm_guest_abi.h" \
+		"$HERE/build.sh" && return 0
 	log "compiling $out"
 	"${CXX:-c++}" -std=c++20 -Os -static -nostdlib -ffreestanding -fno-exceptions -fno-rtti \
 		-fno-pie -fno-stack-protector -fcf-protection=none -mgeneral-regs-only \

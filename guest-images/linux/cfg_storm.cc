@@ -9,66 +9,15 @@
 // config space (kernfs stops at the attribute's size). The VMware seed's table (100,000 reads
 // through PIO, a trapping ECAM and a read-only ECAM) was measured this way, from inside Linux.
 //
-// Freestanding and static like boot_marker.cc: no libc in the initramfs, a few KiB.
+// Freestanding and static like boot_marker.cc (freestanding.h): no libc in the initramfs.
 // Exit status: 0, or 1 with "PCIVMM error storm ..." when an argument or a syscall failed.
 #include <cstdint>
 
+#include "guest-images/linux/freestanding.h"
+
 namespace {
 
-// x86-64 Linux system call numbers (arch/x86/entry/syscalls/syscall_64.tbl).
-constexpr long kSysWrite = 1;
-constexpr long kSysOpen = 2;
-constexpr long kSysPread64 = 17;
-constexpr long kSysClockGettime = 228;
-constexpr long kSysExit = 60;
-constexpr long kClockMonotonic = 1;  // <linux/time.h>
-
-long Syscall4(long nr, long a, long b, long c, long d) {
-  long ret;
-  register long r10 asm("r10") = d;
-  asm volatile("syscall"
-               : "=a"(ret)
-               : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
-               : "rcx", "r11", "memory");
-  return ret;
-}
-
-uint64_t NowNs() {
-  struct {
-    long sec;
-    long nsec;
-  } ts{};
-  Syscall4(kSysClockGettime, kClockMonotonic, reinterpret_cast<long>(&ts), 0, 0);
-  return static_cast<uint64_t>(ts.sec) * 1000000000u + static_cast<uint64_t>(ts.nsec);
-}
-
-// A line under construction; Put* append, Print writes it to stdout (the console).
-struct Line {
-  char text[512];
-  int len = 0;
-  void Put(const char* s) {
-    while (*s != '\0' && len < 510) text[len++] = *s++;
-  }
-  void PutNumber(uint64_t v, unsigned base) {
-    char digits[24];
-    int n = 0;
-    do {
-      digits[n++] = "0123456789abcdef"[v % base];
-      v /= base;
-    } while (v != 0);
-    if (base == 16) Put("0x");
-    while (n > 0 && len < 510) text[len++] = digits[--n];
-  }
-  void Print() {
-    text[len++] = '\n';
-    Syscall4(kSysWrite, 1, reinterpret_cast<long>(text), len, 0);
-  }
-};
-
-[[noreturn]] void Exit(long status) {
-  Syscall4(kSysExit, status, 0, 0, 0);
-  __builtin_unreachable();
-}
+using namespace pcivmm_guest;  // NOLINT(google-build-using-namespace): a one-file program
 
 [[noreturn]] void Fail(const char* what, const char* file) {
   Line l;
@@ -118,17 +67,17 @@ extern "C" [[noreturn]] void StormMain(long* sp) {
     Fail("usage: pcivmm-cfg-storm FILE OFFSET COUNT [eof]", sp[0] > 1 ? argv[1] : "-");
   }
   const long want = eof ? 0 : 4;
-  const long fd = Syscall4(kSysOpen, reinterpret_cast<long>(argv[1]), 0 /*O_RDONLY*/, 0, 0);
+  const long fd = Syscall(kSysOpen, reinterpret_cast<long>(argv[1]), 0 /*O_RDONLY*/);
   if (fd < 0) Fail("open failed", argv[1]);
   uint32_t value = 0;
-  const uint64_t t0 = NowNs();
+  const uint64_t t0 = ClockNs(kClockMonotonic);
   for (uint64_t i = 0; i < count; ++i) {
-    if (Syscall4(kSysPread64, fd, reinterpret_cast<long>(&value), 4, static_cast<long>(offset)) !=
+    if (Syscall(kSysPread64, fd, reinterpret_cast<long>(&value), 4, static_cast<long>(offset)) !=
         want) {
       Fail(eof ? "pread did not return 0 bytes" : "pread did not return 4 bytes", argv[1]);
     }
   }
-  const uint64_t ns = NowNs() - t0;
+  const uint64_t ns = ClockNs(kClockMonotonic) - t0;
   Line l;
   l.Put("PCIVMM storm ");
   for (int i = 1; i <= 3; ++i) {

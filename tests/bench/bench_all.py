@@ -21,28 +21,33 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = sys.executable
-# Seconds per step in the lab on 2 cores, until this run has measured them.
-PRIOR_S = {"exit-loop": 15, "config-reads": 40, "bar-mapping": 60, "boot": 20, "api": 45,
-           "vfio": 60, "linux-storm": 120, "boot-scan": 90, "boot-exits": 30}
+BENCHES = ["exit-loop", "config-reads", "bar-mapping", "boot", "api", "vfio", "linux-storm"]
+# Seconds per step in the lab on 2 cores (a run on 2026-12-07), until this run has measured
+# them; the first linux-storm step also measures its baselines.
+PRIOR_S = {"exit-loop": 10, "config-reads": 13, "bar-mapping": 22, "boot": 10, "api": 25,
+           "vfio": 5, "linux-storm": 80, "boot-scan": 25, "boot-exits": 15}
 
 
 def commands(args):
-    """bench -> argv for one round writing JSON to {json}; vfio only with devices."""
+    """bench -> argv for one round writing JSON to {json}; vfio only with devices. With
+    args.only (./dev bench NAME), the boot bench runs whole (its own rounds, scan and exits) and
+    the storm measures its baselines itself."""
     b, g = args.build, os.path.join(args.build, "guest-images")
     vm = ["--pcivmm", f"{b}/vmm/pcivmm", "--guest-dir", f"{g}/linux"]
     cmds = {
         "exit-loop": [f"{b}/tests/exit_loop_bench", f"--guest_dir={g}", "--json={json}"],
         "config-reads": [f"{b}/tests/config_reads_bench", f"--guest_dir={g}", "--json={json}"],
         "bar-mapping": [f"{b}/tests/bar_mapping_bench", f"--guest_dir={g}", "--json={json}"],
-        "boot": [PY, f"{HERE}/boot_bench.py", *vm, "--rounds=1", "--parts=rounds",
-                 "--json={json}"],
+        "boot": [PY, f"{HERE}/boot_bench.py", *vm, "--json={json}"] + (
+            [] if args.only else ["--rounds=1", "--parts=rounds"]),
         "api": [f"{b}/tests/api_load_bench", f"--pcivmm={b}/vmm/pcivmm", f"--guest_dir={g}",
                 "--json={json}"],
         "vfio": [f"{b}/tests/vfio_bench", f"--guest_dir={g}", "--json={json}"],
-        "linux-storm": [PY, f"{HERE}/linux_storm_bench.py", *vm,
-                        f"--baseline={args.raw}/once/linux-storm-baseline.json",
-                        "--json={json}"],
+        "linux-storm": [PY, f"{HERE}/linux_storm_bench.py", *vm, "--json={json}"] + (
+            [] if args.only else [f"--baseline={args.raw}/once/linux-storm-baseline.json"]),
     }
+    if args.only:
+        return {args.only: cmds[args.only]}, {}
     if not os.environ.get("PCIVMM_VFIO_IVSHMEM"):
         del cmds["vfio"]
     once = {
@@ -122,14 +127,28 @@ def machine_facts(args, seconds):
     return facts
 
 
+def run_only(args):
+    """./dev bench NAME: one bench, once, its JSON at --json."""
+    argv = commands(args)[0][args.only]
+    return subprocess.run([a.replace("{json}", args.json) for a in argv]).returncode
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--build", required=True)
-    p.add_argument("--raw", required=True)
+    p.add_argument("--raw", help="where every bench's rounds go (required unless --only)")
+    p.add_argument("--only", choices=BENCHES, help="run this bench once, whole (with --json)")
+    p.add_argument("--json", help="with --only: where its JSON goes")
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--benches", default="exit-loop,config-reads,bar-mapping,boot,api,vfio,"
-                   "linux-storm", help="comma-separated subset of the per-round benches")
+    p.add_argument("--benches", default=",".join(BENCHES),
+                   help="comma-separated subset of the per-round benches")
     args = p.parse_args()
+    if args.only:
+        if not args.json:
+            p.error("--only needs --json")
+        return run_only(args)
+    if not args.raw:
+        p.error("--raw is required")
     args.benches = args.benches.split(",")
     os.makedirs(f"{args.raw}/logs", exist_ok=True)
     os.makedirs(f"{args.raw}/once", exist_ok=True)

@@ -25,10 +25,10 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import report_md  # noqa: E402
 import report_plots  # noqa: E402
+from bench_all import BENCHES  # noqa: E402
+from linux_storm_bench import RUNNERS as STORM_RUNNERS  # noqa: E402
 
-BENCHES = ["exit-loop", "config-reads", "bar-mapping", "boot", "api", "vfio", "linux-storm"]
 BOOT_RUNNERS = ["pcivmm", "pcivmm_api", "qemu_microvm", "qemu_q35"]
-STORM_RUNNERS = ["pcivmm_pio", "pcivmm_ecam_trap", "pcivmm_ecam_fast", "qemu_q35"]
 # Leaf names of counts: the same in every round, or the rounds disagree (flagged).
 COUNT_RE = re.compile(r"(^|_)(exits|ops|maps|unmaps|reads|calls|clients|devices|bytes|errors"
                       r"|agree|gpus|value|counted|samples)$|_ops_per_gpu$")

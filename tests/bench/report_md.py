@@ -4,6 +4,8 @@ import json
 import re
 import sys
 
+from linux_storm_bench import RUNNERS as STORM_RUNNERS
+
 BEGIN = "<!-- bench-report:begin -->"
 END = "<!-- bench-report:end -->"
 SCALES = {"ns": [(1e9, "s"), (1e6, "ms"), (1e3, "us"), (1, "ns")],
@@ -193,7 +195,7 @@ def boot_scan_md(section):
 
 
 def boot_exits_md(c, section):
-    known = ["pcivmm_pio", "pcivmm_ecam_trap", "pcivmm_ecam_fast", "qemu_q35"]
+    known = STORM_RUNNERS  # the boot-exits runners are the storm's
     runners = known + sorted({n.split(".")[0] for n in c.counts} - set(known))
     head = [f"{section.get('gpus')} GPU-like devices; pcivmm_counted is pcivmm's own count.", ""]
     return head + c.matrix("runner", rows_of(runners), [
@@ -229,7 +231,7 @@ def storm_md(c, ratios):
 
 
 def storm_tables(c, ratios):
-    runners = ["pcivmm_pio", "pcivmm_ecam_trap", "pcivmm_ecam_fast", "qemu_q35"]
+    runners = STORM_RUNNERS
     out = []
     for offset, label in (("0", "0"), ("256", "0x100")):
         rows = []
@@ -370,8 +372,12 @@ def readme_block(report):
              "overlap.")
     storm = report["benches"].get("linux-storm", {})
     tables = storm_tables(Cells(storm), report["ratios"]) if storm.get("status") == "ran" else []
+    exits = report["benches"].get("boot-exits", {})
+    exit_table = (boot_exits_md(Cells(exits), exits) if exits.get("status") == "ran" else [])
     others = [r for r in report["ratios"] if r["bench"] != "linux-storm"]
     return "\n" + "\n".join(blocks([intro], goals_md(report["goals"]), tables,
+                                   ["Config-access exits of one Linux boot, counted by the KVM "
+                                    "underneath:", ""] + exit_table if exit_table else [],
                                    ratios_md(others))) + "\n\n"
 
 

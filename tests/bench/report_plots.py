@@ -11,7 +11,7 @@ import subprocess
 COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#e7ba52", "#637939", "#843c39",
           "#7b4173", "#3182bd", "#555555", "#bbbbbb"]
-STORM_RUNNERS = ["pcivmm_pio", "pcivmm_ecam_trap", "pcivmm_ecam_fast", "qemu_q35"]
+from linux_storm_bench import RUNNERS as STORM_RUNNERS  # noqa: E402
 HIST_STYLE = ("set style data histograms\nset style fill solid 0.85 border -1\n"
               "set key top right autotitle columnhead\nset grid ytics\n")
 
@@ -165,7 +165,8 @@ def mapping_latency(report):
             for i in range(len(series))]
     body = ("set title 'BAR map/unmap latency per BAR size, all rounds (log2 buckets: "
             "label <= t < 2x label)'\nset ylabel 'operations'\nset xlabel 'latency'\n"
-            "set xtics rotate by -45\nset style histogram clustered gap 1\n" + HIST_STYLE +
+            "set offsets 0, 0, graph 0.1, 0\nset xtics rotate by -45\n"
+            "set style histogram clustered gap 1\n" + HIST_STYLE +
             "plot " + ", \\\n     ".join(uses) + "\n")
     return data_text(["bucket"] + [s for s, _ in series], rows), body
 
