@@ -16,8 +16,6 @@
 
 namespace {
 
-using namespace pcivmm_guest;  // NOLINT(google-build-using-namespace): a one-file program
-
 void Outb(uint16_t port, uint8_t value) { asm volatile("outb %0, %1" : : "a"(value), "Nd"(port)); }
 void Outl(uint16_t port, uint32_t value) { asm volatile("outl %0, %1" : : "a"(value), "Nd"(port)); }
 

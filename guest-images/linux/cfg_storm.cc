@@ -17,8 +17,6 @@
 
 namespace {
 
-using namespace pcivmm_guest;  // NOLINT(google-build-using-namespace): a one-file program
-
 [[noreturn]] void Fail(const char* what, const char* file) {
   Line l;
   l.Put("PCIVMM error storm ");

@@ -1,12 +1,11 @@
 // What the Linux guest's freestanding static programs (boot_marker.cc, cfg_storm.cc) share:
 // system calls without libc, a clock, console lines and exit. Header-only: each program is one
-// translation unit built by build.sh with -nostdlib.
+// translation unit built by build.sh with -nostdlib (no namespace: the guest-images room has
+// none).
 #ifndef PCIVMM_GUEST_IMAGES_LINUX_FREESTANDING_H_
 #define PCIVMM_GUEST_IMAGES_LINUX_FREESTANDING_H_
 
 #include <cstdint>
-
-namespace pcivmm_guest {
 
 // x86-64 Linux system call numbers (arch/x86/entry/syscalls/syscall_64.tbl).
 constexpr long kSysWrite = 1;
@@ -64,7 +63,5 @@ struct Line {
   Syscall(kSysExit, status);
   __builtin_unreachable();
 }
-
-}  // namespace pcivmm_guest
 
 #endif  // PCIVMM_GUEST_IMAGES_LINUX_FREESTANDING_H_
