@@ -49,6 +49,45 @@ absl::Status ValidateBar(const DeviceSpec& d, size_t i, std::bitset<6>& used) {
   return absl::OkStatus();
 }
 
+absl::Status SpecError(const DeviceSpec& d, const char* field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrFormat("devices[%s].%s: %s", d.name, field, why));
+}
+
+// The placement and link rules of ports and of what sits behind them (the PortKind comments).
+absl::Status ValidatePort(const DeviceSpec& d) {
+  const bool is_port = d.port != PortKind::kNone;
+  if (is_port && (!d.bars.empty() || d.rom_size != 0)) {
+    return SpecError(d, "bars", "a port here has no BARs and no ROM");
+  }
+  if (is_port && !d.pcie) return SpecError(d, "pcie", "a PCIe port has the PCIe capability");
+  if (d.port == PortKind::kRootPort && !d.parent.empty()) {
+    return SpecError(d, "parent", "a root port sits on bus 0");
+  }
+  if (d.port == PortKind::kSwitchDownstream && d.parent.empty()) {
+    return SpecError(d, "parent", "a switch downstream port sits behind its upstream port");
+  }
+  if (d.port == PortKind::kSwitchUpstream && d.parent.empty()) {
+    return SpecError(d, "parent", "a switch upstream port sits behind a root or downstream port");
+  }
+  const bool has_slot = d.port == PortKind::kRootPort || d.port == PortKind::kSwitchDownstream;
+  if (d.physical_slot < 0 || d.physical_slot > 8191 || (!has_slot && d.physical_slot != 0)) {
+    return SpecError(
+        d, "physical_slot",
+        absl::StrFormat("%d: only root and downstream ports have one, 1..8191", d.physical_slot));
+  }
+  if (d.hotplug && d.physical_slot == 0) {
+    return SpecError(d, "hotplug", "needs a slot (physical_slot 1..8191)");
+  }
+  if (d.link_speed < 1 || d.link_speed > 5) {
+    return SpecError(d, "link_speed", absl::StrFormat("%d is outside 1..5", d.link_speed));
+  }
+  if (!PowerOfTwo(d.link_width) || d.link_width > 32) {
+    return SpecError(d, "link_width",
+                     absl::StrFormat("%d is not 1, 2, 4, 8, 16 or 32", d.link_width));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateDeviceSpec(const DeviceSpec& d) {
@@ -73,6 +112,7 @@ absl::Status ValidateDeviceSpec(const DeviceSpec& d) {
   for (size_t i = 0; i < d.bars.size(); ++i) {
     if (absl::Status st = ValidateBar(d, i, used); !st.ok()) return st;
   }
+  if (absl::Status st = ValidatePort(d); !st.ok()) return st;
   if (d.rom_size != 0 &&
       (!PowerOfTwo(d.rom_size) || d.rom_size < 2048 || d.rom_size > (16u << 20))) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -110,6 +150,64 @@ DeviceSpec HostBridgeDevice() {
   d.power_management = false;
   d.msi = false;
   return d;
+}
+
+namespace {
+
+DeviceSpec PortDevice(std::string name, PortKind kind, uint16_t device_id) {
+  DeviceSpec d;
+  d.name = std::move(name);
+  d.port = kind;
+  d.device_id = device_id;
+  d.class_code = 0x060400;  // bridge, PCI-to-PCI, normal decode
+  d.msi = true;
+  return d;
+}
+
+}  // namespace
+
+// IDs as QEMU's ports have them, which Linux and pci.ids know: Red Hat's PCIe root port, and
+// TI's XIO3130 switch (upstream and downstream).
+DeviceSpec RootPortDevice(std::string name, int slot, int physical_slot, bool hotplug) {
+  DeviceSpec d = PortDevice(std::move(name), PortKind::kRootPort, 0x000C);
+  d.vendor_id = 0x1B36;
+  d.slot = slot;
+  d.physical_slot = physical_slot;
+  d.hotplug = hotplug;
+  return d;
+}
+
+DeviceSpec SwitchUpstreamDevice(std::string name, std::string parent) {
+  DeviceSpec d = PortDevice(std::move(name), PortKind::kSwitchUpstream, 0x8232);
+  d.vendor_id = 0x104C;
+  d.parent = std::move(parent);
+  d.slot = 0;
+  return d;
+}
+
+DeviceSpec SwitchDownstreamDevice(std::string name, std::string parent, int device,
+                                  int physical_slot, bool hotplug) {
+  DeviceSpec d = PortDevice(std::move(name), PortKind::kSwitchDownstream, 0x8233);
+  d.vendor_id = 0x104C;
+  d.parent = std::move(parent);
+  d.slot = device;
+  d.physical_slot = physical_slot;
+  d.hotplug = hotplug;
+  return d;
+}
+
+const char* PortKindName(PortKind kind) {
+  switch (kind) {
+    case PortKind::kNone:
+      return "endpoint";
+    case PortKind::kRootPort:
+      return "root port";
+    case PortKind::kSwitchUpstream:
+      return "switch upstream port";
+    case PortKind::kSwitchDownstream:
+      return "switch downstream port";
+  }
+  return "?";
 }
 
 }  // namespace pcivmm::pci

@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "pci/bar_decode.h"
+#include "pci/bridge.h"
 #include "pci/config_space.h"
 #include "pci/device_spec.h"
 
@@ -69,6 +70,13 @@ class PciFunction {
 
   // The registers that decide where the BARs decode, read together (pci/bar_decode.h).
   BarRegisters bar_registers() const;
+  // A port (spec().port != kNone) is a PCI-to-PCI bridge with a type-1 header (pci/bridge.h).
+  bool is_bridge() const { return spec_.port != PortKind::kNone; }
+  // Its bus numbers and windows, read together, lock-free; zeros for an endpoint.
+  BridgeRegisters bridge_registers() const;
+  // Firmware role (before boot): a bridge's bus numbers and windows (closed when nullopt).
+  void ProgramBridgeBuses(const BridgeBuses& buses);
+  void ProgramBridgeWindows(const BridgeWindows& windows);
   // The address a BAR decodes at (as programmed, type bits stripped).
   uint64_t BarAddress(const BarSpec& bar) const;
   uint64_t RomAddress() const;
