@@ -33,10 +33,68 @@ absl::Status MachineFromConfig(const v1::MachineConfig& c, platform::MachineConf
   return absl::OkStatus();
 }
 
+// A port from its config: the kind's placement rules (pci/device_spec.h, PortKind).
+absl::StatusOr<pci::DeviceSpec> PortFromConfig(const v1::PciePort& c, int i) {
+  const std::string field = absl::StrFormat("pci.ports[%d]", i);
+  if (c.name().empty()) return Invalid(field + ".name: must not be empty");
+  const bool root = c.kind() == v1::PORT_KIND_ROOT_PORT;
+  const bool up = c.kind() == v1::PORT_KIND_SWITCH_UPSTREAM;
+  if (!root && !up && c.kind() != v1::PORT_KIND_SWITCH_DOWNSTREAM) {
+    return Invalid(
+        absl::StrFormat("%s.kind: %s is not a port kind", field, v1::PortKind_Name(c.kind())));
+  }
+  const uint32_t low = root ? 1 : 0, high = up ? 0 : 31;
+  if (c.slot() < low || c.slot() > high) {
+    return Invalid(absl::StrFormat("%s.slot: %d is outside %d..%d for a %s", field, c.slot(), low,
+                                   high, v1::PortKind_Name(c.kind())));
+  }
+  if (root == !c.parent().empty()) {
+    return Invalid(field + (root ? ".parent: a root port sits on bus 0"
+                                 : ".parent: a switch port names the port above it"));
+  }
+  if (c.physical_slot() > 8191 || (up && c.physical_slot() != 0)) {
+    return Invalid(absl::StrFormat("%s.physical_slot: %d (root and downstream ports: 1..8191)",
+                                   field, c.physical_slot()));
+  }
+  if (c.hotplug() && c.physical_slot() == 0) {
+    return Invalid(field + ".hotplug: needs a physical_slot");
+  }
+  const int slot = static_cast<int>(c.slot()), phys = static_cast<int>(c.physical_slot());
+  if (root) return pci::RootPortDevice(c.name(), slot, phys, c.hotplug());
+  if (up) return pci::SwitchUpstreamDevice(c.name(), c.parent());
+  return pci::SwitchDownstreamDevice(c.name(), c.parent(), slot, phys, c.hotplug());
+}
+
+// Names are unique across ports and devices; a switch port's parent is listed before it;
+// root ports take bus 0 slots like devices do.
+absl::Status PortsFromConfig(const v1::PciConfig& c, platform::PciConfig* p,
+                             std::set<std::string>& names, std::set<uint32_t>& bus0_slots) {
+  for (int i = 0; i < c.ports_size(); ++i) {
+    const v1::PciePort& port = c.ports(i);
+    PCIVMM_ASSIGN_OR_RETURN(pci::DeviceSpec spec, PortFromConfig(port, i));
+    if (!port.parent().empty() && names.count(port.parent()) == 0) {
+      return Invalid(absl::StrFormat("pci.ports[%d].parent: '%s' is not a port listed before it", i,
+                                     port.parent()));
+    }
+    if (!names.insert(port.name()).second) {
+      return Invalid(absl::StrFormat("pci.ports[%d].name: '%s' is used twice", i, port.name()));
+    }
+    if (port.kind() == v1::PORT_KIND_ROOT_PORT && !bus0_slots.insert(port.slot()).second) {
+      return Invalid(absl::StrFormat("pci.ports[%d].slot: %d is used twice", i, port.slot()));
+    }
+    p->devices.push_back(std::move(spec));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<pci::DeviceSpec> DeviceFromConfig(const v1::PciDevice& d, int i) {
   const std::string field = absl::StrFormat("pci.devices[%d]", i);
   if (d.name().empty()) return Invalid(field + ".name: must not be empty");
-  if (d.slot() < 1 || d.slot() > 31) {
+  if (!d.port().empty() && d.slot() != 0) {
+    return Invalid(absl::StrFormat(
+        "%s.slot: %d: behind a port a device is device 0 (PCIe r5.0, 7.3.1)", field, d.slot()));
+  }
+  if (d.port().empty() && (d.slot() < 1 || d.slot() > 31)) {
     return Invalid(absl::StrFormat("%s.slot: %d is outside 1..31", field, d.slot()));
   }
   if (d.model() != v1::DEVICE_MODEL_GPU_LIKE) {
@@ -50,19 +108,33 @@ absl::StatusOr<pci::DeviceSpec> DeviceFromConfig(const v1::PciDevice& d, int i) 
   }
   pci::DeviceSpec spec = pci::GpuLikeDevice(d.name(), static_cast<int>(d.slot()), gib << 30);
   spec.ecam_fast_path = !d.has_ecam_fast_path() || d.ecam_fast_path();
+  spec.parent = d.port();
   return spec;
 }
 
+// Ports first (pci/pci_bus.h adds a parent before what sits behind it), then the devices: a
+// device's port is one of the ports and holds one device only.
 absl::Status DevicesFromConfig(const v1::PciConfig& c, platform::PciConfig* p) {
   std::set<std::string> names;
   std::set<uint32_t> slots;
+  PCIVMM_RETURN_IF_ERROR(PortsFromConfig(c, p, names, slots));
+  const std::set<std::string> ports = names;
+  std::set<std::string> used_ports;
   for (int i = 0; i < c.devices_size(); ++i) {
     const v1::PciDevice& d = c.devices(i);
     PCIVMM_ASSIGN_OR_RETURN(pci::DeviceSpec spec, DeviceFromConfig(d, i));
     if (!names.insert(d.name()).second) {
       return Invalid(absl::StrFormat("pci.devices[%d].name: '%s' is used twice", i, d.name()));
     }
-    if (!slots.insert(d.slot()).second) {
+    if (!d.port().empty() && ports.count(d.port()) == 0) {
+      return Invalid(
+          absl::StrFormat("pci.devices[%d].port: '%s' is not in pci.ports", i, d.port()));
+    }
+    if (!d.port().empty() && !used_ports.insert(d.port()).second) {
+      return Invalid(
+          absl::StrFormat("pci.devices[%d].port: '%s' already holds a device", i, d.port()));
+    }
+    if (d.port().empty() && !slots.insert(d.slot()).second) {
       return Invalid(absl::StrFormat("pci.devices[%d].slot: %d is used twice", i, d.slot()));
     }
     p->devices.push_back(std::move(spec));
@@ -122,9 +194,16 @@ absl::StatusOr<pci::MapPolicy> PolicyFromConfig(v1::BarPolicy policy, const char
 }
 
 absl::Status PciFromConfig(const v1::PciConfig& c, platform::PciConfig* p) {
-  const uint32_t buses = c.has_ecam_buses() ? c.ecam_buses() : 1;
+  // Bus 0 and one secondary bus per port, unless more are asked for.
+  const uint32_t needed = 1 + static_cast<uint32_t>(c.ports_size());
+  const uint32_t buses = c.has_ecam_buses() ? c.ecam_buses() : needed;
   if (buses < 1 || buses > kMaxEcamBuses) {
     return Invalid(absl::StrFormat("pci.ecam_buses: %d is outside 1..%d", buses, kMaxEcamBuses));
+  }
+  if (buses < needed) {
+    return Invalid(absl::StrFormat(
+        "pci.ecam_buses: %d is fewer than the %d buses of bus 0 and the ports' secondary buses",
+        buses, needed));
   }
   p->bus_count = static_cast<int>(buses);
   p->pio_enabled = !c.has_pio_enabled() || c.pio_enabled();
@@ -189,6 +268,7 @@ absl::StatusOr<v1::VmConfig> ReadVmConfigFile(const std::string& path) {
 void OverlayVmConfig(const v1::VmConfig& overrides, v1::VmConfig* base) {
   v1::VmConfig o = overrides;
   if (o.pci().devices_size() > 0) base->mutable_pci()->clear_devices();
+  if (o.pci().ports_size() > 0) base->mutable_pci()->clear_ports();
   if (o.pci().vfio_devices_size() > 0) base->mutable_pci()->clear_vfio_devices();
   // The same kind of guest merges field by field (--guest-arg alone keeps the file's image).
   if (o.guest_case() != v1::VmConfig::GUEST_NOT_SET && o.guest_case() != base->guest_case()) {
@@ -213,11 +293,39 @@ absl::StatusOr<VmSpec> VmSpecFromConfig(const v1::VmConfig& config) {
 
 namespace {
 
+v1::PortKind PortKindToConfig(pci::PortKind k) {
+  switch (k) {
+    case pci::PortKind::kRootPort:
+      return v1::PORT_KIND_ROOT_PORT;
+    case pci::PortKind::kSwitchUpstream:
+      return v1::PORT_KIND_SWITCH_UPSTREAM;
+    case pci::PortKind::kSwitchDownstream:
+      return v1::PORT_KIND_SWITCH_DOWNSTREAM;
+    case pci::PortKind::kNone:
+      break;
+  }
+  return v1::PORT_KIND_UNSPECIFIED;
+}
+
+void PortToConfig(const pci::DeviceSpec& d, v1::PciePort* out) {
+  out->set_name(d.name);
+  out->set_kind(PortKindToConfig(d.port));
+  out->set_slot(static_cast<uint32_t>(d.slot));
+  out->set_parent(d.parent);
+  out->set_physical_slot(static_cast<uint32_t>(d.physical_slot));
+  out->set_hotplug(d.hotplug);
+}
+
 void DevicesToConfig(const platform::PciConfig& p, v1::PciConfig* c) {
   for (const pci::DeviceSpec& d : p.devices) {
+    if (d.port != pci::PortKind::kNone) {
+      PortToConfig(d, c->add_ports());
+      continue;
+    }
     v1::PciDevice* out = c->add_devices();
     out->set_name(d.name);
     out->set_slot(static_cast<uint32_t>(d.slot));
+    out->set_port(d.parent);
     out->set_model(v1::DEVICE_MODEL_GPU_LIKE);
     for (const pci::BarSpec& b : d.bars) {
       if (b.index == 1) out->set_bar1_gib(b.size >> 30);

@@ -290,7 +290,7 @@ void StatsCollector::ResetConfig() {
     config_.malformed[static_cast<size_t>(p)] = c.malformed(p);
   }
   config_.registers.clear();
-  for (uint16_t devfn = 0; devfn < pci::ConfigStats::kFunctions; ++devfn) {
+  for (uint16_t devfn = 0; devfn < pci::kDevfnsPerBus; ++devfn) {
     const pci::Bdf bdf{0, static_cast<uint8_t>(devfn >> 3), static_cast<uint8_t>(devfn & 7)};
     for (pci::ConfigPath p : kPaths) {
       for (mmio::Direction d : kDirections) {

@@ -63,8 +63,7 @@ class StatsCollector {
   struct ConfigBaseline {
     std::array<uint64_t, size_t{pci::kConfigPathCount} * 2> by_path{};
     std::array<uint64_t, pci::kConfigPathCount> malformed{};
-    std::array<uint64_t, pci::ConfigStats::kFunctions * size_t{pci::kConfigPathCount} * 2>
-        functions{};
+    std::array<uint64_t, pci::kDevfnsPerBus * size_t{pci::kConfigPathCount} * 2> functions{};
     absl::flat_hash_map<uint64_t, uint64_t> registers;  // RegisterKey()
   };
   using KvmBaseline = std::map<std::string, uint64_t>;  // "vm/name", "vcpu3/name"

@@ -54,6 +54,8 @@ const char* BarDecodeName(BarDecode decode) {
       return "high half pending";
     case BarDecode::kSizingProbe:
       return "sizing probe";
+    case BarDecode::kBridgeClosed:
+      return "bridge window closed";
   }
   return "?";
 }

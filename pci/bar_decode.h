@@ -45,6 +45,8 @@ enum class BarDecode : uint8_t {
   kRomDisabled,      // the expansion ROM's enable bit is 0
   kHighHalfPending,  // a 64-bit BAR's low dword was written, its high dword not yet
   kSizingProbe,      // its address bits read back all ones
+  kBridgeClosed,     // a bridge above does not forward it (outside its windows, or the
+                     // bridge's Memory Space bit is 0; PCI-to-PCI Bridge 1.2, 4.3)
 };
 const char* BarDecodeName(BarDecode decode);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_format.h"
 #include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
@@ -47,9 +48,10 @@ BarMapper::~BarMapper() {
   }
 }
 
-absl::Status BarMapper::Attach(PciFunction& f) {
+absl::Status BarMapper::Attach(PciFunction& f, std::vector<const PciFunction*> upstream) {
   {
     absl::MutexLock lock(&mu_);
+    if (!upstream.empty()) upstream_[&f] = std::move(upstream);
     for (const BarSpec& spec : f.spec().bars) {
       if (spec.kind == BarKind::kIo) continue;
       const std::string name = absl::StrFormat("bar-%s-%d", f.spec().name, spec.index);
@@ -119,10 +121,19 @@ std::vector<BarMapper::BarState*> BarMapper::Pieces(const PciFunction& f, int ba
   return out;
 }
 
+void BarMapper::WatchBridge(PciFunction& bridge) { bridge.SetWriteObserver(this); }
+
 void BarMapper::OnConfigWrite(PciFunction& f, uint16_t /*offset*/, uint8_t /*width*/) {
   {
     absl::MutexLock lock(&mu_);
-    Reconcile(f);
+    if (!f.is_bridge()) {
+      Reconcile(f);
+    } else {
+      for (PciFunction* g : functions_) {
+        auto up = upstream_.find(g);
+        if (up != upstream_.end() && absl::c_linear_search(up->second, &f)) Reconcile(*g);
+      }
+    }
   }
   if (owed_sleep_ns > 0) {
     std::this_thread::sleep_for(std::chrono::nanoseconds(owed_sleep_ns));
@@ -133,9 +144,23 @@ void BarMapper::OnConfigWrite(PciFunction& f, uint16_t /*offset*/, uint8_t /*wid
 void BarMapper::Reconcile(PciFunction& f) {
   const BarRegisters regs = f.bar_registers();
   for (const BarSpec& spec : f.spec().bars) {
-    const BarPlacement bar = DecodeBar(spec, regs);
+    BarPlacement bar = DecodeBar(spec, regs);
+    if (bar.decoded() && !Forwarded(f, bar.address, spec.size)) {
+      bar.decode = BarDecode::kBridgeClosed;
+    }
     for (BarState* b : Pieces(f, spec.index)) ReconcileBar(*b, bar);
   }
+}
+
+// PCI-to-PCI Bridge Architecture 1.2, 4.3: a bridge forwards a memory request downstream only
+// inside its memory or prefetchable window, with its Memory Space enable set; below several
+// bridges, every one of them must.
+bool BarMapper::Forwarded(const PciFunction& f, uint64_t address, uint64_t size) const {
+  const auto up = upstream_.find(&f);
+  if (up == upstream_.end()) return true;
+  return absl::c_all_of(up->second, [&](const PciFunction* bridge) {
+    return DecodeBridgeWindows(bridge->bridge_registers()).ForwardsMemory(address, size);
+  });
 }
 
 void BarMapper::ReconcileBar(BarState& b, const BarPlacement& bar) {

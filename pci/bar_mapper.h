@@ -100,8 +100,13 @@ class BarMapper : public ConfigWriteObserver {
   ~BarMapper() override;
 
   // Backs every memory BAR of `f` with host memory (memfd, MAP_NORESERVE) and starts
-  // watching it; maps what is decoded now (the hand-off state).
-  absl::Status Attach(PciFunction& f);
+  // watching it; maps what is decoded now (the hand-off state). `upstream`: the bridges
+  // between the function and bus 0 (watched with WatchBridge); a BAR decodes only through
+  // every one of their windows.
+  absl::Status Attach(PciFunction& f, std::vector<const PciFunction*> upstream = {});
+  // Watches a bridge: a write to its command register or windows re-decides every BAR
+  // below it.
+  void WatchBridge(PciFunction& bridge);
   // The same for a real device's function: each piece becomes a slot of its own. Unlike
   // an emulated BAR, a piece never stays mapped while the guest's memory decode is off,
   // under either policy: the device would stay reachable where the guest expects all-ones.
@@ -148,6 +153,8 @@ class BarMapper : public ConfigWriteObserver {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Reconcile(PciFunction& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Forwarded(const PciFunction& f, uint64_t address, uint64_t size) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReconcileBar(BarState& b, const BarPlacement& bar) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool Placeable(BarState& b, const mmio::AddressRange& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A map or move to gpa the memslot table refused: counted and reported as a conflict.
@@ -166,6 +173,7 @@ class BarMapper : public ConfigWriteObserver {
   MapEventSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::map<Key, std::unique_ptr<BarState>> bars_ ABSL_GUARDED_BY(mu_);
   std::vector<PciFunction*> functions_ ABSL_GUARDED_BY(mu_);
+  std::map<const PciFunction*, std::vector<const PciFunction*>> upstream_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pcivmm::pci

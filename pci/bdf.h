@@ -1,12 +1,16 @@
 #ifndef PCIVMM_PCI_BDF_H_
 #define PCIVMM_PCI_BDF_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "absl/strings/str_format.h"
 
 namespace pcivmm::pci {
+
+// Functions on one bus: 32 devices x 8 functions.
+inline constexpr size_t kDevfnsPerBus = 256;
 
 // Bus, device, function.
 struct Bdf {

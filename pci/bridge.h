@@ -62,13 +62,13 @@ struct BridgeWindows {
 // PciFunction::bridge_registers()).
 struct BridgeRegisters {
   uint16_t command = 0;
-  uint32_t buses = 0;      // dword 0x18: primary, secondary, subordinate, latency
-  uint32_t io = 0;         // dword 0x1C: I/O base, limit (and secondary status)
-  uint32_t memory = 0;     // dword 0x20: memory base, limit
-  uint32_t prefetch = 0;   // dword 0x24: prefetchable base, limit
+  uint32_t buses = 0;     // dword 0x18: primary, secondary, subordinate, latency
+  uint32_t io = 0;        // dword 0x1C: I/O base, limit (and secondary status)
+  uint32_t memory = 0;    // dword 0x20: memory base, limit
+  uint32_t prefetch = 0;  // dword 0x24: prefetchable base, limit
   uint32_t prefetch_base_upper = 0;
   uint32_t prefetch_limit_upper = 0;
-  uint32_t io_upper = 0;   // dword 0x30: I/O base and limit upper 16 bits
+  uint32_t io_upper = 0;  // dword 0x30: I/O base and limit upper 16 bits
 };
 BridgeBuses DecodeBridgeBuses(const BridgeRegisters& r);
 BridgeWindows DecodeBridgeWindows(const BridgeRegisters& r);

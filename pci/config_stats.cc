@@ -5,10 +5,9 @@
 namespace pcivmm::pci {
 namespace {
 
-size_t RegisterIndex(ConfigPath p, mmio::Direction d, Bdf bdf, uint16_t reg) {
+size_t RegisterIndex(ConfigPath p, mmio::Direction d, uint32_t function, uint16_t reg) {
   const size_t slot = static_cast<size_t>(p) * 2 + static_cast<size_t>(d);
-  return (size_t{bdf.devfn()} * ConfigStats::kDwords + (reg >> 2)) *
-             (size_t{kConfigPathCount} * 2) +
+  return (size_t{function} * ConfigStats::kDwords + (reg >> 2)) * (size_t{kConfigPathCount} * 2) +
          slot;
 }
 
@@ -35,27 +34,28 @@ ConfigStats::ConfigStats()
   }
 }
 
-void ConfigStats::Count(ConfigPath path, mmio::Direction dir, Bdf bdf, uint16_t reg) {
+void ConfigStats::Count(ConfigPath path, mmio::Direction dir, uint32_t function, uint16_t reg) {
   Add(by_path_[Slot(path, dir)]);
-  if (bdf.bus == 0 && reg < kDwords * 4) {
-    Add(by_function_[size_t{bdf.devfn()} * kConfigPathCount * 2 + Slot(path, dir)]);
-    Add(by_register_.get()[RegisterIndex(path, dir, bdf, reg)]);
+  if (function < kFunctions && reg < kDwords * 4) {
+    Add(by_function_[size_t{function} * kConfigPathCount * 2 + Slot(path, dir)]);
+    Add(by_register_.get()[RegisterIndex(path, dir, function, reg)]);
   }
 }
 
-uint64_t ConfigStats::function_accesses(ConfigPath path, mmio::Direction dir, Bdf bdf) const {
-  if (bdf.bus != 0) return 0;
-  return Load(by_function_[size_t{bdf.devfn()} * kConfigPathCount * 2 + Slot(path, dir)]);
+uint64_t ConfigStats::function_accesses(ConfigPath path, mmio::Direction dir,
+                                        uint32_t function) const {
+  if (function >= kFunctions) return 0;
+  return Load(by_function_[size_t{function} * kConfigPathCount * 2 + Slot(path, dir)]);
 }
 
 uint64_t ConfigStats::accesses(ConfigPath path, mmio::Direction dir) const {
   return Load(by_path_[Slot(path, dir)]);
 }
 
-uint64_t ConfigStats::register_accesses(ConfigPath path, mmio::Direction dir, Bdf bdf,
+uint64_t ConfigStats::register_accesses(ConfigPath path, mmio::Direction dir, uint32_t function,
                                         uint16_t reg) const {
-  if (bdf.bus != 0 || reg >= kDwords * 4) return 0;
-  return Load(by_register_.get()[RegisterIndex(path, dir, bdf, reg)]);
+  if (function >= kFunctions || reg >= kDwords * 4) return 0;
+  return Load(by_register_.get()[RegisterIndex(path, dir, function, reg)]);
 }
 
 }  // namespace pcivmm::pci

@@ -4,6 +4,8 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,14 +35,17 @@ class ConfigTracer {
   virtual void OnConfigAccess(const ConfigAccess& access) = 0;
 };
 
-// The PCI segment: bus 0 populated with emulated functions, `bus_count` buses decoded.
-// Every access path (PIO, ECAM, host) ends here. Functions are added before the VM runs and
+// The PCI segment: bus 0 and, behind PCIe ports (PCI-to-PCI bridges, pci/bridge.h), the
+// buses the guest numbers; `bus_count` buses are decoded by ECAM. Every access path (PIO,
+// ECAM, host) ends here and is routed by the bridges' bus numbers as the guest programmed them
+// (PCI-to-PCI Bridge Architecture 1.2, 3.2.5.3-5). Functions are added before the VM runs and
 // never removed, so lookups need no lock.
 class PciBus {
  public:
   static absl::StatusOr<std::unique_ptr<PciBus>> Create(int bus_count);
 
-  // Builds a function from `spec` (validated) at its slot/function on bus 0.
+  // Builds a function from `spec` (validated) at its slot/function: on bus 0, or on the
+  // secondary bus of the port `spec.parent` (added before it).
   absl::StatusOr<PciFunction*> AddDevice(const DeviceSpec& spec);
 
   // Width 1, 2 or 4; an access that crosses a dword or leaves config space reads all-ones
@@ -48,26 +53,57 @@ class PciBus {
   uint32_t Read(ConfigPath path, Bdf bdf, uint16_t reg, uint8_t width, int vcpu);
   void Write(ConfigPath path, Bdf bdf, uint16_t reg, uint8_t width, uint32_t value, int vcpu);
 
+  // The function the address reaches now (bus numbers as programmed), or nullptr.
   PciFunction* Find(Bdf bdf) const;
-  std::vector<PciFunction*> functions() const;
+  std::vector<PciFunction*> functions() const;  // bus 0's in devfn order, then the others
+  bool has_bridges() const { return !segments_.empty(); }
+  // The function's counter index in stats() (ConfigStats) and page in config_pages().
+  uint32_t IndexOf(const PciFunction& f) const;
+  // The port a function sits behind (nullptr: bus 0), and the functions on the secondary bus
+  // of `bridge` (nullptr: bus 0), in devfn order.
+  PciFunction* ParentOf(const PciFunction& f) const;
+  std::vector<PciFunction*> ChildrenOf(const PciFunction* bridge) const;
+  // Where the function answers now, or nullopt when no programmed bus numbers reach it.
+  std::optional<Bdf> AddressOf(const PciFunction& f) const;
   int bus_count() const { return bus_count_; }
   ConfigStats& stats() { return stats_; }
   const ConfigStats& stats() const { return stats_; }
   void SetTracer(ConfigTracer* tracer) { tracer_.store(tracer, std::memory_order_release); }
   // Marks the first and the latest config access in `profile`; before the vCPUs run.
   void SetBootProfile(base::BootProfile* profile) { profile_ = profile; }
-  // The backing pages of bus 0's config spaces (one per devfn), for the ECAM fast path.
+  // The backing pages of the functions' config spaces, one per index (IndexOf; bus 0's
+  // devfn d is page d), for the ECAM fast path.
   const base::HostMapping& config_pages() const { return pages_; }
 
  private:
+  // One bus's functions by devfn (with their indices), and the bridges on it.
+  struct Segment {
+    std::array<PciFunction*, 256> functions{};
+    std::array<uint32_t, 256> index{};
+    std::vector<std::pair<PciFunction*, Segment*>> bridges;  // a bridge and its secondary bus
+    PciFunction* parent = nullptr;                           // the bridge above; null: bus 0
+  };
+  struct Routed {
+    PciFunction* function;
+    uint32_t index;  // ConfigStats::kNoFunction for an absent function beyond bus 0
+  };
+
   PciBus(int bus_count, base::HostMapping pages)
       : bus_count_(bus_count), pages_(std::move(pages)) {}
-  void Trace(ConfigPath path, mmio::Direction dir, Bdf bdf, uint16_t reg, uint8_t width,
-             uint32_t value, int vcpu);
+  absl::StatusOr<Segment*> SegmentFor(const DeviceSpec& spec);
+  void Place(Segment& seg, const DeviceSpec& spec, std::unique_ptr<PciFunction> f, uint32_t index);
+  Routed Route(Bdf bdf) const;
+  static Routed RouteBelow(const Segment& seg, Bdf bdf);
+  std::vector<const Segment*> AllSegments() const;
+  void Trace(ConfigPath path, mmio::Direction dir, Bdf bdf, uint32_t index, uint16_t reg,
+             uint8_t width, uint32_t value, int vcpu);
 
   const int bus_count_;
   base::HostMapping pages_;
-  std::array<std::unique_ptr<PciFunction>, ConfigStats::kFunctions> bus0_{};
+  Segment root_;
+  std::vector<std::unique_ptr<Segment>> segments_;   // the secondary buses of the bridges
+  std::vector<std::unique_ptr<PciFunction>> owned_;  // every function, in the order added
+  uint32_t next_index_ = 256;                        // indices 0..255: bus 0's devfns
   ConfigStats stats_;
   std::atomic<ConfigTracer*> tracer_{nullptr};
   base::BootProfile* profile_ = nullptr;

@@ -211,7 +211,8 @@ void PciFunction::Write(uint16_t offset, uint8_t width, uint32_t value) {
   }
   if (passthrough_ != nullptr) passthrough_->OnWrite(offset, width, value);
   const bool command = AccessTouches(offset, width, cfg::kCommand, 2);
-  const bool bar = AccessTouches(offset, width, cfg::kBar0, 6 * 4);
+  // A type-0 header's BARs; a bridge's BARs, bus numbers and windows (0x10..0x33).
+  const bool bar = AccessTouches(offset, width, cfg::kBar0, is_bridge() ? 0x24 : 6 * 4);
   if (observer_ != nullptr && (command || bar)) observer_->OnConfigWrite(*this, offset, width);
 }
 

@@ -23,6 +23,7 @@
 #include "api/daemon/daemon_exit.h"
 #include "api/daemon/sandbox.h"
 #include "api/flag_names.h"
+#include "api/gpu_topology.h"
 #include "api/listeners.h"
 #include "api/metrics.h"
 #include "api/vm_host.h"
@@ -51,6 +52,9 @@ ABSL_FLAG(int, vcpus, 1, "number of vCPUs");
 ABSL_FLAG(bool, stats, true, "print exit counts when the guest stops");
 ABSL_FLAG(int, gpus, 0, "GPU-like emulated passthrough devices at slots 1..N");
 ABSL_FLAG(uint64_t, gpu_bar1_gib, 128, "size of each GPU's 64-bit prefetchable BAR1 in GiB");
+ABSL_FLAG(std::string, topology, "flat",
+          "where --gpus sit: flat (bus 0), root-ports (each behind a PCIe root port) or switch "
+          "(behind one PCIe switch below a root port)");
 ABSL_FLAG(bool, pci_pio, true, "serve PCI config mechanism #1 (0xCF8/0xCFC); off: all-ones");
 ABSL_FLAG(bool, ecam_fast_path, false,
           "serve ECAM reads from read-only shadow memory slots (zero exits; writes trap)");
@@ -141,7 +145,7 @@ const FlagGroup kFlagGroups[] = {
     {"Guest",
      {"guest_image", "guest_arg", "kernel", "initrd", "cmdline", "pvm_guest_kernel", "ram_mib",
       "vcpus", "console", "config_file", "print_config"}},
-    {"Devices", {"gpus", "gpu_bar1_gib", "vfio", "test_devices"}},
+    {"Devices", {"gpus", "gpu_bar1_gib", "topology", "vfio", "test_devices"}},
     {"PCI config paths", {"pci_pio", "ecam_fast_path", "ecam_buses"}},
     {"vBAR mapper", {"memory_decode", "bar_policy", "bar_cost_ns_per_gib"}},
     {"API",
@@ -249,16 +253,13 @@ absl::Status MachineAndPciFlags(v1::VmConfig* c) {
 // the BAR1 of the devices the config file declared.
 absl::Status GpuFlags(v1::VmConfig* merged) {
   v1::PciConfig* p = merged->mutable_pci();
+  if (Given(FLAGS_topology) && !Given(FLAGS_gpus)) {
+    return absl::InvalidArgumentError("--topology: places the --gpus; give --gpus too");
+  }
   if (Given(FLAGS_gpus)) {
     PCIVMM_ASSIGN_OR_RETURN(const uint32_t gpus, Count(FLAGS_gpus));
-    p->clear_devices();
-    for (uint32_t i = 0; i < gpus; ++i) {
-      v1::PciDevice* d = p->add_devices();
-      d->set_name(absl::StrFormat("gpu%d", i));
-      d->set_slot(i + 1);
-      d->set_model(v1::DEVICE_MODEL_GPU_LIKE);
-      d->set_bar1_gib(absl::GetFlag(FLAGS_gpu_bar1_gib));
-    }
+    return SetGpuTopology(gpus, absl::GetFlag(FLAGS_gpu_bar1_gib), absl::GetFlag(FLAGS_topology),
+                          p);
   } else if (Given(FLAGS_gpu_bar1_gib)) {
     for (v1::PciDevice& d : *p->mutable_devices())
       d.set_bar1_gib(absl::GetFlag(FLAGS_gpu_bar1_gib));

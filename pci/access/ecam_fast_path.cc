@@ -60,7 +60,7 @@ absl::Status EcamFastPath::MapWindow(const PciBus& bus) {
   window_ = static_cast<uint8_t*>(p);
   config_pages_ = &bus.config_pages();
   PCIVMM_ASSIGN_OR_RETURN(ones_page_, AllOnes("ecam-absent", kPage));
-  for (uint16_t devfn = 0; devfn < ConfigStats::kFunctions; ++devfn) {
+  for (uint16_t devfn = 0; devfn < kDevfnsPerBus; ++devfn) {
     const Bdf bdf{0, static_cast<uint8_t>(devfn >> 3), static_cast<uint8_t>(devfn & 7)};
     const bool present = bus.Find(bdf) != nullptr;
     PCIVMM_RETURN_IF_ERROR(MapAt(devfn * kPage, kPage,
@@ -79,7 +79,7 @@ absl::Status EcamFastPath::MapWindow(const PciBus& bus) {
 
 void EcamFastPath::ComputeRuns(const PciBus& bus) {
   uint64_t run_start = 0;
-  for (uint16_t devfn = 0; devfn < ConfigStats::kFunctions; ++devfn) {
+  for (uint16_t devfn = 0; devfn < kDevfnsPerBus; ++devfn) {
     const PciFunction* f =
         bus.Find({0, static_cast<uint8_t>(devfn >> 3), static_cast<uint8_t>(devfn & 7)});
     if (f == nullptr || f->spec().ecam_fast_path) continue;
@@ -88,9 +88,11 @@ void EcamFastPath::ComputeRuns(const PciBus& bus) {
       runs_.push_back(*mmio::AddressRange::Make(base_ + run_start, hole - run_start));
     run_start = hole + kPage;
   }
-  if (window_size_ > run_start) {
-    runs_.push_back(*mmio::AddressRange::Make(base_ + run_start, window_size_ - run_start));
-  }
+  // Behind bridges, which functions a bus's pages show depends on the bus numbers the guest
+  // programs: those buses trap (EcamConfigAccess routes them) rather than show stale pages.
+  const uint64_t end = bus.has_bridges() ? kEcamBytesPerBus : window_size_;
+  if (end > run_start)
+    runs_.push_back(*mmio::AddressRange::Make(base_ + run_start, end - run_start));
 }
 
 absl::Status EcamFastPath::Enable() {

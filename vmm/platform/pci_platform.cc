@@ -21,6 +21,15 @@ absl::Status CheckSlotCost(Machine& machine, const pci::PciBus& bus) {
   return CheckSlotBudget(bytes, machine.kvm().kind().flavour, available);
 }
 
+// The bridges between `f` and bus 0, nearest first.
+std::vector<const pci::PciFunction*> Upstream(const pci::PciBus& bus, const pci::PciFunction& f) {
+  std::vector<const pci::PciFunction*> out;
+  for (const pci::PciFunction* p = bus.ParentOf(f); p != nullptr; p = bus.ParentOf(*p)) {
+    out.push_back(p);
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machine,
@@ -45,7 +54,10 @@ absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machin
                              ReservedForBars(machine.memory(), config.bus_count), phys_bits};
   p->mapper_ = std::make_unique<pci::BarMapper>(machine.memslots(), std::move(mo));
   for (pci::PciFunction* f : p->bus_->functions()) {
-    if (!f->spec().passthrough) PCIVMM_RETURN_IF_ERROR(p->mapper_->Attach(*f));
+    if (f->is_bridge()) p->mapper_->WatchBridge(*f);
+    if (!f->spec().passthrough) {
+      PCIVMM_RETURN_IF_ERROR(p->mapper_->Attach(*f, Upstream(*p->bus_, *f)));
+    }
   }
   PCIVMM_RETURN_IF_ERROR(p->vfio_->Activate(machine, *p->mapper_));
   PCIVMM_ASSIGN_OR_RETURN(p->fast_path_,
@@ -76,9 +88,15 @@ std::string FormatPciDevices(const pci::PciBus& bus) {
   std::string out;
   for (const pci::PciFunction* f : bus.functions()) {
     const pci::DeviceSpec& s = f->spec();
-    const pci::Bdf bdf{0, static_cast<uint8_t>(s.slot), static_cast<uint8_t>(s.function)};
-    absl::StrAppendFormat(&out, "%s %04x:%04x class %06x %s\n", bdf.ToString(), s.vendor_id,
-                          s.device_id, s.class_code, s.name);
+    const std::optional<pci::Bdf> bdf = bus.AddressOf(*f);
+    absl::StrAppendFormat(
+        &out, "%s %04x:%04x class %06x %s%s\n", bdf ? bdf->ToString() : "--:--.-", s.vendor_id,
+        s.device_id, s.class_code, s.name,
+        s.port != pci::PortKind::kNone ? absl::StrFormat(" (%s)", pci::PortKindName(s.port)) : "");
+    if (f->is_bridge()) {
+      const pci::BridgeBuses b = pci::DecodeBridgeBuses(f->bridge_registers());
+      absl::StrAppendFormat(&out, "    buses %02x..%02x\n", b.secondary, b.subordinate);
+    }
     for (const pci::BarSpec& b : s.bars) {
       absl::StrAppendFormat(&out, "    BAR%d %-5s%s %#14x size %#x\n", b.index, KindName(b.kind),
                             b.prefetchable ? " pref" : "     ", f->BarAddress(b), b.size);
