@@ -24,19 +24,17 @@ size_t PathSlot(pci::ConfigPath p, mmio::Direction d) {
   return static_cast<size_t>(p) * 2 + static_cast<size_t>(d);
 }
 
-size_t FunctionSlot(pci::Bdf bdf, pci::ConfigPath p, mmio::Direction d) {
-  return size_t{bdf.devfn()} * pci::kConfigPathCount * 2 + PathSlot(p, d);
-}
-
-pci::Bdf BdfOf(const pci::PciFunction& f) {
-  return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
+// Functions are counted by their index in the bus (pci/config_stats.h): bus 0's devfns, then
+// the functions behind ports.
+size_t FunctionSlot(uint32_t index, pci::ConfigPath p, mmio::Direction d) {
+  return size_t{index} * pci::kConfigPathCount * 2 + PathSlot(p, d);
 }
 
 }  // namespace
 
-uint64_t StatsCollector::RegisterKey(pci::ConfigPath p, mmio::Direction d, uint16_t devfn,
+uint64_t StatsCollector::RegisterKey(pci::ConfigPath p, mmio::Direction d, uint32_t index,
                                      uint16_t dword) {
-  return ((uint64_t{devfn} * kDwords + dword) * pci::kConfigPathCount + static_cast<uint64_t>(p)) *
+  return ((uint64_t{index} * kDwords + dword) * pci::kConfigPathCount + static_cast<uint64_t>(p)) *
              2 +
          static_cast<uint64_t>(d);
 }
@@ -59,12 +57,20 @@ uint64_t StatsCollector::Mmio(int region, mmio::Direction d) const {
   return Sub(now, slot < exits_.mmio.size() ? exits_.mmio[slot] : 0);
 }
 
-uint64_t StatsCollector::Register(pci::ConfigPath p, mmio::Direction d, pci::Bdf bdf,
+uint64_t StatsCollector::Register(pci::ConfigPath p, mmio::Direction d, uint32_t index,
                                   uint16_t dword) const {
   const uint64_t now =
-      src_.pci->stats().register_accesses(p, d, bdf, static_cast<uint16_t>(dword * 4));
+      src_.pci->stats().register_accesses(p, d, index, static_cast<uint16_t>(dword * 4));
   if (now == 0) return 0;
-  return Sub(now, Lookup(config_.registers, RegisterKey(p, d, bdf.devfn(), dword)));
+  return Sub(now, Lookup(config_.registers, RegisterKey(p, d, index, dword)));
+}
+
+// The counters of what answers at `bdf` now: on bus 0 its devfn (present or not), beyond it
+// the function the bridges route to.
+uint32_t StatsCollector::IndexAt(pci::Bdf bdf) const {
+  if (bdf.bus == 0) return bdf.devfn();
+  const pci::PciFunction* f = src_.pci->Find(bdf);
+  return f != nullptr ? src_.pci->IndexOf(*f) : pci::ConfigStats::kNoFunction;
 }
 
 void StatsCollector::CollectExits(v1::ExitStats* out) const {
@@ -143,30 +149,33 @@ void StatsCollector::CollectConfig(bool registers, std::optional<pci::Bdf> only,
     return;
   }
   for (const pci::PciFunction* f : src_.pci->functions())
-    CollectFunction(BdfOf(*f), registers, out);
+    CollectFunction(f->address(), registers, out);
 }
 
 void StatsCollector::CollectFunction(pci::Bdf bdf, bool registers, v1::ConfigStats* out) const {
   const pci::ConfigStats& c = src_.pci->stats();
+  const uint32_t index = IndexAt(bdf);
+  if (index >= pci::ConfigStats::kFunctions) return;
   for (pci::ConfigPath p : kPaths) {
-    const uint64_t reads = Sub(c.function_accesses(p, mmio::Direction::kRead, bdf),
-                               config_.functions[FunctionSlot(bdf, p, mmio::Direction::kRead)]);
-    const uint64_t writes = Sub(c.function_accesses(p, mmio::Direction::kWrite, bdf),
-                                config_.functions[FunctionSlot(bdf, p, mmio::Direction::kWrite)]);
+    const uint64_t reads = Sub(c.function_accesses(p, mmio::Direction::kRead, index),
+                               config_.functions[FunctionSlot(index, p, mmio::Direction::kRead)]);
+    const uint64_t writes = Sub(c.function_accesses(p, mmio::Direction::kWrite, index),
+                                config_.functions[FunctionSlot(index, p, mmio::Direction::kWrite)]);
     if (reads + writes == 0) continue;
     v1::ConfigFunctionCount* fc = out->add_by_function();
     *fc->mutable_bdf() = ToProto(bdf);
     fc->set_path(ToProto(p));
     fc->set_reads(reads);
     fc->set_writes(writes);
-    if (registers) CollectRegisters(bdf, p, out);
+    if (registers) CollectRegisters(bdf, index, p, out);
   }
 }
 
-void StatsCollector::CollectRegisters(pci::Bdf bdf, pci::ConfigPath p, v1::ConfigStats* out) const {
+void StatsCollector::CollectRegisters(pci::Bdf bdf, uint32_t index, pci::ConfigPath p,
+                                      v1::ConfigStats* out) const {
   for (uint16_t dw = 0; dw < kDwords; ++dw) {
-    const uint64_t rd = Register(p, mmio::Direction::kRead, bdf, dw);
-    const uint64_t wr = Register(p, mmio::Direction::kWrite, bdf, dw);
+    const uint64_t rd = Register(p, mmio::Direction::kRead, index, dw);
+    const uint64_t wr = Register(p, mmio::Direction::kWrite, index, dw);
     if (rd + wr == 0) continue;
     v1::ConfigRegisterCount* rc = out->add_by_register();
     *rc->mutable_bdf() = ToProto(bdf);
@@ -218,7 +227,7 @@ void AddBar(const pci::PciFunction& f, const pci::BarSpec& b, const pci::BarMapp
             v1::MappingStats* out) {
   const pci::BarMapStats s = mapper.stats(f, b.index);
   v1::BarMappingStats* o = out->add_bars();
-  *o->mutable_bdf() = ToProto(BdfOf(f));
+  *o->mutable_bdf() = ToProto(f.address());
   o->set_device(f.spec().name);
   o->set_bar(static_cast<uint32_t>(b.index));
   o->set_size(b.size);
@@ -248,7 +257,7 @@ void StatsCollector::CollectMapping(std::optional<pci::Bdf> only, v1::MappingSta
   out->set_cost_ns_per_gib(src_.mapper->cost_model().ns_per_gib);
   out->mutable_totals();
   for (const pci::PciFunction* f : src_.pci->functions()) {
-    if (only && !(BdfOf(*f) == *only)) continue;
+    if (only && !(f->address() == *only)) continue;
     for (const pci::BarSpec& b : f->spec().bars) {
       if (b.kind != pci::BarKind::kIo) AddBar(*f, b, *src_.mapper, out);
     }
@@ -290,18 +299,17 @@ void StatsCollector::ResetConfig() {
     config_.malformed[static_cast<size_t>(p)] = c.malformed(p);
   }
   config_.registers.clear();
-  for (uint16_t devfn = 0; devfn < pci::kDevfnsPerBus; ++devfn) {
-    const pci::Bdf bdf{0, static_cast<uint8_t>(devfn >> 3), static_cast<uint8_t>(devfn & 7)};
+  for (uint32_t index = 0; index < pci::ConfigStats::kFunctions; ++index) {
     for (pci::ConfigPath p : kPaths) {
       for (mmio::Direction d : kDirections) {
-        config_.functions[FunctionSlot(bdf, p, d)] = c.function_accesses(p, d, bdf);
+        config_.functions[FunctionSlot(index, p, d)] = c.function_accesses(p, d, index);
       }
     }
     for (uint16_t dw = 0; dw < kDwords; ++dw) {
       for (pci::ConfigPath p : kPaths) {
         for (mmio::Direction d : kDirections) {
-          const uint64_t n = c.register_accesses(p, d, bdf, static_cast<uint16_t>(dw * 4));
-          if (n != 0) config_.registers[RegisterKey(p, d, devfn, dw)] = n;
+          const uint64_t n = c.register_accesses(p, d, index, static_cast<uint16_t>(dw * 4));
+          if (n != 0) config_.registers[RegisterKey(p, d, index, dw)] = n;
         }
       }
     }

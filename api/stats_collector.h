@@ -63,21 +63,23 @@ class StatsCollector {
   struct ConfigBaseline {
     std::array<uint64_t, size_t{pci::kConfigPathCount} * 2> by_path{};
     std::array<uint64_t, pci::kConfigPathCount> malformed{};
-    std::array<uint64_t, pci::kDevfnsPerBus * size_t{pci::kConfigPathCount} * 2> functions{};
+    std::array<uint64_t, pci::ConfigStats::kFunctions * size_t{pci::kConfigPathCount} * 2>
+        functions{};
     absl::flat_hash_map<uint64_t, uint64_t> registers;  // RegisterKey()
   };
   using KvmBaseline = std::map<std::string, uint64_t>;  // "vm/name", "vcpu3/name"
 
-  static uint64_t RegisterKey(pci::ConfigPath p, mmio::Direction d, uint16_t devfn, uint16_t dword);
+  static uint64_t RegisterKey(pci::ConfigPath p, mmio::Direction d, uint32_t index, uint16_t dword);
   uint64_t Reason(int vcpu, uint32_t reason) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t Port(uint16_t port, mmio::Direction d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t Mmio(int region, mmio::Direction d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  uint64_t Register(pci::ConfigPath p, mmio::Direction d, pci::Bdf bdf, uint16_t dword) const
+  uint64_t Register(pci::ConfigPath p, mmio::Direction d, uint32_t index, uint16_t dword) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  uint32_t IndexAt(pci::Bdf bdf) const;
   void CollectVcpus(v1::ExitStats* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CollectFunction(pci::Bdf bdf, bool registers, v1::ConfigStats* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void CollectRegisters(pci::Bdf bdf, pci::ConfigPath p, v1::ConfigStats* out) const
+  void CollectRegisters(pci::Bdf bdf, uint32_t index, pci::ConfigPath p, v1::ConfigStats* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CollectKvmFile(const KvmStatsReader& r, const std::string& prefix,
                       google::protobuf::RepeatedPtrField<v1::KvmStat>* out) const

@@ -20,10 +20,6 @@ constexpr absl::Duration kPauseTimeout = absl::Seconds(30);
 // unknown (a vCPU stuck in the VMM, not in the guest, never parks).
 constexpr absl::Duration kSnapshotTimeout = absl::Seconds(2);
 
-pci::Bdf BdfOf(const pci::PciFunction& f) {
-  return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
-}
-
 v1::BarKind KindOf(pci::BarKind k) {
   switch (k) {
     case pci::BarKind::kIo:
@@ -324,7 +320,7 @@ void VmHost::DescribeMemory(v1::HostMemory* m) const {
 
 void VmHost::DescribeFunction(const pci::PciFunction& f, v1::PciFunctionInfo* o) const {
   const pci::DeviceSpec& s = f.spec();
-  *o->mutable_bdf() = ToProto(BdfOf(f));
+  *o->mutable_bdf() = ToProto(f.address());
   o->set_name(s.name);
   o->set_vendor_id(s.vendor_id);
   o->set_device_id(s.device_id);

@@ -19,10 +19,6 @@ uint64_t NowNs() {
                                    .count());
 }
 
-Bdf BdfOf(const PciFunction& f) {
-  return {0, static_cast<uint8_t>(f.spec().slot), static_cast<uint8_t>(f.spec().function)};
-}
-
 // Sleep still owed to the cost model by this thread, paid once the mapper lock is released.
 thread_local uint64_t owed_sleep_ns = 0;
 
@@ -214,7 +210,7 @@ bool BarMapper::Placeable(BarState& b, const mmio::AddressRange& r) {
     ++b.stats.conflicts;
     Emit(b, MapEventKind::kConflict, r.base(), 0);
     PCIVMM_LOG_GUEST("pci %s BAR%d at [%#x, %#x): conflict, not mapped",
-                     BdfOf(*b.function).ToString(), b.spec.index, r.base(), r.end());
+                     b.function->address().ToString(), b.spec.index, r.base(), r.end());
     return false;
   }
   for (BarState* s : stale) Unmap(*s, MapEventKind::kEvict);
@@ -249,7 +245,7 @@ class BarMapper::SlotRelocator : public BarRelocator {
 void BarMapper::Refused(BarState& b, uint64_t gpa, uint64_t ns, const absl::Status& why) {
   ++b.stats.conflicts;
   Emit(b, MapEventKind::kConflict, gpa, ns);
-  PCIVMM_LOG_GUEST("pci %s BAR%d: map at %#x failed: %s", BdfOf(*b.function).ToString(),
+  PCIVMM_LOG_GUEST("pci %s BAR%d: map at %#x failed: %s", b.function->address().ToString(),
                    b.spec.index, gpa, why.ToString());
 }
 
@@ -306,7 +302,7 @@ void BarMapper::Charge(BarState& b, uint64_t ioctl_ns, int operations) {
 
 void BarMapper::Emit(const BarState& b, MapEventKind kind, uint64_t gpa, uint64_t ns) {
   if (sink_ != nullptr)
-    sink_->OnMapEvent({kind, BdfOf(*b.function), b.spec.index, gpa, b.length, ns});
+    sink_->OnMapEvent({kind, b.function->address(), b.spec.index, gpa, b.length, ns});
 }
 
 void BarMapper::SetPolicy(MapPolicy policy) {
@@ -340,12 +336,13 @@ absl::StatusOr<absl::Span<uint8_t>> BarMapper::Backing(const PciFunction& f, int
   absl::MutexLock lock(&mu_);
   const std::vector<BarState*> pieces = Pieces(f, bar);
   if (pieces.empty()) {
-    return absl::NotFoundError(absl::StrFormat("%s has no memory BAR%d", BdfOf(f).ToString(), bar));
+    return absl::NotFoundError(
+        absl::StrFormat("%s has no memory BAR%d", f.address().ToString(), bar));
   }
   const BarState& b = *pieces.front();
   if (pieces.size() != 1 || b.offset != 0 || b.length != b.spec.size) {
-    return absl::FailedPreconditionError(absl::StrFormat("%s BAR%d is backed by %d pieces, not one",
-                                                         BdfOf(f).ToString(), bar, pieces.size()));
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s BAR%d is backed by %d pieces, not one", f.address().ToString(), bar, pieces.size()));
   }
   return absl::Span<uint8_t>(b.host, b.length);
 }

@@ -76,6 +76,7 @@ void PciBus::Place(Segment& seg, const DeviceSpec& spec, std::unique_ptr<PciFunc
   const uint16_t devfn =
       Bdf{0, static_cast<uint8_t>(spec.slot), static_cast<uint8_t>(spec.function)}.devfn();
   PciFunction* raw = f.get();
+  raw->SetParent(seg.parent);
   seg.functions[devfn] = raw;
   seg.index[devfn] = index;
   owned_.push_back(std::move(f));
@@ -162,12 +163,8 @@ std::vector<PciFunction*> PciBus::ChildrenOf(const PciFunction* bridge) const {
 }
 
 std::optional<Bdf> PciBus::AddressOf(const PciFunction& f) const {
-  const PciFunction* parent = ParentOf(f);
-  const uint8_t slot = static_cast<uint8_t>(f.spec().slot);
-  const uint8_t fn = static_cast<uint8_t>(f.spec().function);
-  if (parent == nullptr) return Bdf{0, slot, fn};
-  const Bdf at{static_cast<uint8_t>(parent->Read(bridge::kSecondaryBus, 1)), slot, fn};
-  if (at.bus == 0 || Find(at) != &f) return std::nullopt;
+  const Bdf at = f.address();
+  if (Find(at) != &f) return std::nullopt;  // unnumbered, or a bridge above does not forward
   return at;
 }
 

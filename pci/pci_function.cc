@@ -198,6 +198,12 @@ uint32_t PciFunction::Read(uint16_t offset, uint8_t width) const {
   return (emulated & ~mask) | (passthrough_->ReadDevice(offset, width) & mask);
 }
 
+Bdf PciFunction::address() const {
+  const auto bus =
+      static_cast<uint8_t>(parent_ != nullptr ? parent_->Read(bridge::kSecondaryBus, 1) : 0);
+  return {bus, static_cast<uint8_t>(spec_.slot), static_cast<uint8_t>(spec_.function)};
+}
+
 uint32_t PciFunction::ReadEmulated(uint16_t offset, uint8_t width) const {
   return config_.Read(offset, width);
 }

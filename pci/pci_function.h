@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "pci/bar_decode.h"
+#include "pci/bdf.h"
 #include "pci/bridge.h"
 #include "pci/config_space.h"
 #include "pci/device_spec.h"
@@ -70,6 +71,11 @@ class PciFunction {
 
   // The registers that decide where the BARs decode, read together (pci/bar_decode.h).
   BarRegisters bar_registers() const;
+  // Where the function answers: bus 0, or the secondary bus its parent bridge has now (0
+  // while unnumbered; PciBus::AddressOf also checks the bridges above forward it).
+  Bdf address() const;
+  // Set by PciBus when it places the function behind a bridge (before the VM runs).
+  void SetParent(const PciFunction* bridge) { parent_ = bridge; }
   // A port (spec().port != kNone) is a PCI-to-PCI bridge with a type-1 header (pci/bridge.h).
   bool is_bridge() const { return spec_.port != PortKind::kNone; }
   // Its bus numbers and windows, read together, lock-free; zeros for an endpoint.
@@ -94,6 +100,7 @@ class PciFunction {
   ConfigSpace config_ ABSL_GUARDED_BY(mu_);
   uint8_t bar_high_pending_ ABSL_GUARDED_BY(mu_) = 0;  // see NoteBarWrite
   ConfigPassthrough* passthrough_ = nullptr;           // set before the VM runs
+  const PciFunction* parent_ = nullptr;                // the bridge above; set before the VM runs
 };
 
 }  // namespace pcivmm::pci
