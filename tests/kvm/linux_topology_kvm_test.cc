@@ -32,7 +32,8 @@ std::vector<pci::DeviceSpec> RootPorts() {
 // Root port 00:01.0 -> switch upstream port (bus 1) -> downstream ports 02:00.0, 02:01.0 ->
 // a GPU behind each (buses 3 and 4).
 std::vector<pci::DeviceSpec> Switch() {
-  return {pci::RootPortDevice("rp0", 1, 0, false), pci::SwitchUpstreamDevice("up", "rp0"),
+  return {pci::RootPortDevice("rp0", 1, 0, false),
+          pci::SwitchUpstreamDevice("up", "rp0"),
           pci::SwitchDownstreamDevice("down0", "up", 0, 1, false),
           pci::SwitchDownstreamDevice("down1", "up", 1, 2, false),
           Behind(pci::GpuLikeDevice("gpu0", 0, kGpuBar1), "down0"),
