@@ -210,7 +210,12 @@ void PciBus::Write(ConfigPath path, Bdf bdf, uint16_t reg, uint8_t width, uint32
   // Traced first: the write's event precedes the mapping events that applying it causes.
   const Routed to = Route(bdf);
   Trace(path, mmio::Direction::kWrite, bdf, to.index, reg, width, value, vcpu);
-  if (to.function != nullptr) to.function->Write(reg, width, value);
+  if (to.function == nullptr) return;
+  to.function->Write(reg, width, value);
+  if (routing_ != nullptr && to.function->is_bridge() &&
+      AccessTouches(reg, width, bridge::kPrimaryBus, 3)) {
+    routing_->OnRoutingChanged();
+  }
 }
 
 }  // namespace pcivmm::pci

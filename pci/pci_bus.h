@@ -35,6 +35,14 @@ class ConfigTracer {
   virtual void OnConfigAccess(const ConfigAccess& access) = 0;
 };
 
+// Told when a bridge's bus numbers change (which function answers at which address), after
+// the write took effect, on the writing thread. Must not call back into PciBus::Write.
+class RoutingObserver {
+ public:
+  virtual ~RoutingObserver() = default;
+  virtual void OnRoutingChanged() = 0;
+};
+
 // The PCI segment: bus 0 and, behind PCIe ports (PCI-to-PCI bridges, pci/bridge.h), the
 // buses the guest numbers; `bus_count` buses are decoded by ECAM. Every access path (PIO,
 // ECAM, host) ends here and is routed by the bridges' bus numbers as the guest programmed them
@@ -69,6 +77,8 @@ class PciBus {
   ConfigStats& stats() { return stats_; }
   const ConfigStats& stats() const { return stats_; }
   void SetTracer(ConfigTracer* tracer) { tracer_.store(tracer, std::memory_order_release); }
+  // Before the VM runs (the ECAM fast path).
+  void SetRoutingObserver(RoutingObserver* observer) { routing_ = observer; }
   // Marks the first and the latest config access in `profile`; before the vCPUs run.
   void SetBootProfile(base::BootProfile* profile) { profile_ = profile; }
   // The backing pages of the functions' config spaces, one per index (IndexOf; bus 0's
@@ -107,6 +117,7 @@ class PciBus {
   ConfigStats stats_;
   std::atomic<ConfigTracer*> tracer_{nullptr};
   base::BootProfile* profile_ = nullptr;
+  RoutingObserver* routing_ = nullptr;
 };
 
 inline constexpr uint32_t AllOnes(uint8_t width) {

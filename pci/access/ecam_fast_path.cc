@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_format.h"
 #include "pci/access/ecam_trap.h"
+#include "vmm/base/log.h"
 #include "vmm/base/status_macros.h"
 
 namespace pcivmm::pci {
@@ -35,10 +37,12 @@ absl::StatusOr<std::unique_ptr<EcamFastPath>> EcamFastPath::Create(PciBus& bus,
   std::unique_ptr<EcamFastPath> f(new EcamFastPath(slots, window_base, size));
   PCIVMM_RETURN_IF_ERROR(f->MapWindow(bus));
   f->ComputeRuns(bus);
+  bus.SetRoutingObserver(f.get());
   return f;
 }
 
 EcamFastPath::~EcamFastPath() {
+  if (bus_ != nullptr) bus_->SetRoutingObserver(nullptr);
   Disable().IgnoreError();
   if (window_ != nullptr) ::munmap(window_, window_size_);
 }
@@ -52,7 +56,7 @@ absl::Status EcamFastPath::MapAt(uint64_t offset, uint64_t size, int fd, uint64_
   return absl::OkStatus();
 }
 
-absl::Status EcamFastPath::MapWindow(const PciBus& bus) {
+absl::Status EcamFastPath::MapWindow(PciBus& bus) {
   // Reserve the whole window first so the fixed mappings below land in our own range.
   void* p =
       ::mmap(nullptr, window_size_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -67,14 +71,55 @@ absl::Status EcamFastPath::MapWindow(const PciBus& bus) {
                                  present ? config_pages_->fd() : ones_page_->fd(),
                                  present ? devfn * kPage : 0));
   }
-  if (bus.bus_count() > 1) {
-    PCIVMM_ASSIGN_OR_RETURN(ones_bus_, AllOnes("ecam-absent-bus", kEcamBytesPerBus));
-    for (int b = 1; b < bus.bus_count(); ++b) {
-      PCIVMM_RETURN_IF_ERROR(
-          MapAt(static_cast<uint64_t>(b) * kEcamBytesPerBus, kEcamBytesPerBus, ones_bus_->fd(), 0));
+  bus_ = &bus;
+  if (bus.bus_count() == 1) return absl::OkStatus();
+  PCIVMM_ASSIGN_OR_RETURN(ones_bus_, AllOnes("ecam-absent-bus", kEcamBytesPerBus));
+  absl::MutexLock lock(&mu_);
+  shown_.assign(static_cast<size_t>(bus.bus_count()), {});
+  for (auto& pages : shown_) pages.fill(0);  // nothing mapped yet: differs from every state
+  return MapBuses();
+}
+
+// Each bus beyond 0 shows the pages of the functions the bridges route it to now; only the
+// buses whose functions changed are remapped.
+absl::Status EcamFastPath::MapBuses() {
+  for (int b = 1; b < bus_->bus_count(); ++b) {
+    std::array<uint32_t, kDevfnsPerBus> pages;
+    for (uint16_t devfn = 0; devfn < kDevfnsPerBus; ++devfn) {
+      const PciFunction* f = bus_->Find({static_cast<uint8_t>(b), static_cast<uint8_t>(devfn >> 3),
+                                         static_cast<uint8_t>(devfn & 7)});
+      pages[devfn] = f != nullptr ? bus_->IndexOf(*f) : ConfigStats::kNoFunction;
     }
+    if (pages != shown_[static_cast<size_t>(b)]) PCIVMM_RETURN_IF_ERROR(MapBus(b, pages));
   }
   return absl::OkStatus();
+}
+
+absl::Status EcamFastPath::MapBus(int b, const std::array<uint32_t, kDevfnsPerBus>& pages) {
+  const uint64_t at = static_cast<uint64_t>(b) * kEcamBytesPerBus;
+  const bool empty =
+      absl::c_all_of(pages, [](uint32_t p) { return p == ConfigStats::kNoFunction; });
+  if (empty) {
+    PCIVMM_RETURN_IF_ERROR(MapAt(at, kEcamBytesPerBus, ones_bus_->fd(), 0));
+  } else {
+    for (uint16_t devfn = 0; devfn < kDevfnsPerBus; ++devfn) {
+      const uint32_t page = pages[devfn];
+      const bool present = page != ConfigStats::kNoFunction;
+      PCIVMM_RETURN_IF_ERROR(MapAt(at + devfn * kPage, kPage,
+                                   present ? config_pages_->fd() : ones_page_->fd(),
+                                   present ? uint64_t{page} * kPage : 0));
+    }
+  }
+  shown_[static_cast<size_t>(b)] = pages;
+  return absl::OkStatus();
+}
+
+void EcamFastPath::OnRoutingChanged() {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status st = MapBuses(); !st.ok()) {
+    PCIVMM_LOG_GUEST("ecam fast path: remapping after a bus-number write failed: %s",
+                     st.ToString());
+  }
 }
 
 void EcamFastPath::ComputeRuns(const PciBus& bus) {
@@ -88,9 +133,13 @@ void EcamFastPath::ComputeRuns(const PciBus& bus) {
       runs_.push_back(*mmio::AddressRange::Make(base_ + run_start, hole - run_start));
     run_start = hole + kPage;
   }
-  // Behind bridges, which functions a bus's pages show depends on the bus numbers the guest
-  // programs: those buses trap (EcamConfigAccess routes them) rather than show stale pages.
-  const uint64_t end = bus.has_bridges() ? kEcamBytesPerBus : window_size_;
+  // A function behind a bridge that opts out would need its hole to follow the bus numbers:
+  // then the buses beyond 0 trap (EcamConfigAccess routes them) instead.
+  bool opt_out_below = false;
+  for (const PciFunction* f : bus.functions()) {
+    opt_out_below |= bus.ParentOf(*f) != nullptr && !f->spec().ecam_fast_path;
+  }
+  const uint64_t end = opt_out_below ? kEcamBytesPerBus : window_size_;
   if (end > run_start)
     runs_.push_back(*mmio::AddressRange::Make(base_ + run_start, end - run_start));
 }

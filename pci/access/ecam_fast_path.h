@@ -3,6 +3,7 @@
 #ifndef PCIVMM_PCI_ACCESS_ECAM_FAST_PATH_H_
 #define PCIVMM_PCI_ACCESS_ECAM_FAST_PATH_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -23,20 +24,22 @@ namespace pcivmm::pci {
 // host window the size of the ECAM window and maps into it, read-only:
 //   - a present function's page: its memfd page (the same physical page the VMM writes);
 //   - an absent function on bus 0: one shared all-ones page (a single page of host memory);
-//   - buses 1..N (nothing behind them): one shared 1 MiB all-ones region, one mapping per bus
-//     (one page per function there would need 256 VMAs per bus).
+//   - buses 1..N: as bus 0 where the bridges' bus numbers (as the guest programs them) put
+//     functions; a bus with none, one shared 1 MiB all-ones region (one mapping per bus). A
+//     write to a bridge's bus numbers traps like every write and remaps what moved
+//     (PciBus's RoutingObserver), before the vCPU re-enters.
 // KVM_MEM_READONLY slots then cover the window, except the pages of functions that opted
 // out (DeviceSpec::ecam_fast_path = false), which stay holes and trap like the trap path.
 //
 // Writes: a guest write to a read-only slot exits as KVM_EXIT_MMIO and reaches PciBus
 // through EcamConfigAccess on the MMIO bus, which stores the new dword into the page before
 // the vCPU re-enters, so the next read from any vCPU sees it.
-class EcamFastPath {
+class EcamFastPath : public RoutingObserver {
  public:
   static absl::StatusOr<std::unique_ptr<EcamFastPath>> Create(PciBus& bus,
                                                               mmio::MemslotTable& slots,
                                                               uint64_t window_base);
-  ~EcamFastPath();
+  ~EcamFastPath() override;
   EcamFastPath(const EcamFastPath&) = delete;
   EcamFastPath& operator=(const EcamFastPath&) = delete;
 
@@ -52,10 +55,16 @@ class EcamFastPath {
   // The guest-visible bytes of the window (tests compare them with the trap path).
   absl::Span<const uint8_t> window() const { return {window_, window_size_}; }
 
+  // Remaps buses 1..N to the functions that answer there now.
+  void OnRoutingChanged() override;
+
  private:
   EcamFastPath(mmio::MemslotTable& slots, uint64_t base, uint64_t size)
       : slots_(slots), base_(base), window_size_(size) {}
-  absl::Status MapWindow(const PciBus& bus);
+  absl::Status MapWindow(PciBus& bus);
+  absl::Status MapBuses() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status MapBus(int b, const std::array<uint32_t, kDevfnsPerBus>& pages)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status MapAt(uint64_t offset, uint64_t size, int fd, uint64_t fd_offset);
   void ComputeRuns(const PciBus& bus);
 
@@ -67,8 +76,11 @@ class EcamFastPath {
   std::optional<base::HostMapping> ones_bus_;
   const base::HostMapping* config_pages_ = nullptr;
   std::vector<mmio::AddressRange> runs_;
+  PciBus* bus_ = nullptr;
   mutable absl::Mutex mu_;
   std::vector<uint32_t> installed_ ABSL_GUARDED_BY(mu_);
+  // Per bus 1..N, the config page (function index) each devfn shows; kNoFunction: all-ones.
+  std::vector<std::array<uint32_t, kDevfnsPerBus>> shown_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace pcivmm::pci

@@ -112,5 +112,45 @@ TEST_F(EcamFastPathTest, ShadowCostsAPagePerPresentFunctionPlusOne) {
   EXPECT_EQ(fast_->shadow_bytes(), (bus_->functions().size() + 1) * 4096 + kEcamBytesPerBus);
 }
 
+// Behind a root port: the shadow shows the GPU on whichever bus the port's secondary bus
+// number says, and follows a renumbering the guest writes through ECAM (trapped).
+class EcamFastPathTopologyTest : public EcamFastPathTest {
+ protected:
+  void BuildPort() {
+    bus_ = *PciBus::Create(4);
+    ASSERT_TRUE(bus_->AddDevice(RootPortDevice("rp", 2, 1, false)).ok());
+    DeviceSpec gpu = GpuLikeDevice("gpu", 0, 1ull << 30);
+    gpu.parent = "rp";
+    ASSERT_TRUE(bus_->AddDevice(gpu).ok());
+    ASSERT_TRUE(AssignPciResources(*bus_, *DefaultPciWindows(1 << 30, 48), {}).ok());
+    fast_ = *EcamFastPath::Create(*bus_, slots_, kEcamBase);
+    ecam_ = std::make_unique<EcamConfigAccess>(bus_.get());
+  }
+  uint32_t Shadow(uint64_t offset) const { return LoadLe(fast_->window().subspan(offset, 4)); }
+  static uint64_t At(int bus, int device, int reg = 0) {
+    return static_cast<uint64_t>(bus) << 20 | static_cast<uint64_t>(device) << 15 |
+           static_cast<uint64_t>(reg);
+  }
+};
+
+TEST_F(EcamFastPathTopologyTest, TheShadowFollowsTheBusNumbersTheGuestWrites) {
+  BuildPort();
+  EXPECT_EQ(Shadow(At(1, 0)), 0x20B510DEu);  // firmware numbered the port's bus 1
+  EXPECT_EQ(Shadow(At(1, 1)), 0xFFFFFFFFu);  // a link has device 0 only
+  EXPECT_EQ(Shadow(At(3, 0)), 0xFFFFFFFFu);
+  TrapWrite(At(0, 2, bridge::kSecondaryBus), 2, 0x0303);  // secondary 3, subordinate 3
+  EXPECT_EQ(Shadow(At(3, 0)), 0x20B510DEu);
+  EXPECT_EQ(Shadow(At(1, 0)), 0xFFFFFFFFu);
+  EXPECT_EQ(TrapRead(At(3, 0), 4), Shadow(At(3, 0)));
+  TrapWrite(At(3, 0, cfg::kCommand), 2, 0);  // a write through the trap shows in the shadow
+  EXPECT_EQ(Shadow(At(3, 0, cfg::kCommand)) & 0xFFFF, 0u);
+}
+
+TEST_F(EcamFastPathTopologyTest, OneSlotCoversEveryBus) {
+  BuildPort();
+  ASSERT_EQ(fast_->slot_ranges().size(), 1u);
+  EXPECT_EQ(fast_->slot_ranges()[0].size(), 4u << 20);
+}
+
 }  // namespace
 }  // namespace pcivmm::pci

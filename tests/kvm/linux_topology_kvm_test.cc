@@ -78,6 +78,10 @@ TEST(LinuxTopologyKvmTest, LinuxFindsGpusBehindASwitchWithEcamOnlyAndTheFastPath
   ExpectLinuxSeesEveryFunctionWhereTheBusPutIt(*vm);
   EXPECT_THAT(Seen(*vm), Contains(HasSubstr("0000:02:01.0 vendor=0x104c device=0x8233")));
   EXPECT_THAT(Seen(*vm), Contains(HasSubstr("0000:04:00.0 vendor=0x10de")));
+  // The shadow covers every bus the switch numbers: no ECAM read exited.
+  const int ecam = vm->pci().ecam_region();
+  EXPECT_EQ(vm->machine().stats().mmio(ecam, mmio::Direction::kRead), 0u);
+  EXPECT_GT(vm->machine().stats().mmio(ecam, mmio::Direction::kWrite), 0u);
 }
 
 // The guest reads and writes the BAR of a GPU behind a root port: the BAR is mapped inside
