@@ -2,9 +2,11 @@
 
 enum cfg_path cfg_path;
 struct cfg_counts cfg_counts;
+uint32_t cfg_bus;
 
+/* PCIe r5.0, 7.2.2, Table 7-1: the ECAM address of bus, device, function and register. */
 static uint64_t ecam_addr(uint32_t dev, uint32_t fn, uint32_t reg) {
-  return ECAM_BASE + ((uint64_t)dev << 15 | (uint64_t)fn << 12 | reg);
+  return ECAM_BASE + ((uint64_t)cfg_bus << 20 | (uint64_t)dev << 15 | (uint64_t)fn << 12 | reg);
 }
 
 /* Mechanism #1: latch the address in 0xCF8 (one exit), then the data port (one exit). */
@@ -36,7 +38,7 @@ uint32_t cfg_read(uint32_t dev, uint32_t fn, uint32_t reg, int width) {
     const uint64_t a = ecam_addr(dev, fn, reg);
     return width == 1 ? mmio_read8(a) : width == 2 ? mmio_read16(a) : mmio_read32(a);
   }
-  return pio_cfg_read(0, dev, fn, reg, width);
+  return pio_cfg_read(cfg_bus, dev, fn, reg, width);
 }
 
 void cfg_write(uint32_t dev, uint32_t fn, uint32_t reg, int width, uint32_t value) {
@@ -52,5 +54,5 @@ void cfg_write(uint32_t dev, uint32_t fn, uint32_t reg, int width, uint32_t valu
     }
     return;
   }
-  pio_cfg_write(0, dev, fn, reg, width, value);
+  pio_cfg_write(cfg_bus, dev, fn, reg, width, value);
 }

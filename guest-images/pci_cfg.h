@@ -14,6 +14,7 @@ struct cfg_counts {
 
 extern enum cfg_path cfg_path;
 extern struct cfg_counts cfg_counts;
+extern uint32_t cfg_bus; /* the bus cfg_read and cfg_write address (0 unless set) */
 
 uint32_t cfg_read(uint32_t dev, uint32_t fn, uint32_t reg, int width);
 /* Type 1 (0xCF8/0xCFC) to any bus, uncounted: what cfg_read/cfg_write's PIO path does on bus 0. */

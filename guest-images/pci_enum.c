@@ -1,5 +1,6 @@
 /* Enumerates bus 0 the way Linux's probe does, through the path in arg bit 0 (0 = PIO
- * 0xCF8/0xCFC, 1 = ECAM; bit 1: report totals only; bit 2: batched sizing, as Linux 6.14+):
+ * 0xCF8/0xCFC, 1 = ECAM; bit 1: report totals only; bit 2: batched sizing, as Linux 6.14+;
+ * bit 3: number the buses behind bridges depth first from arg bits 8..15 (0: 1) and walk them):
  * vendor ID of all 32 x 8 functions, each present header, the capability lists, and every BAR
  * and the ROM sized. Before 6.14 Linux turned memory and I/O decode off and back on around each
  * BAR and the ROM; since 6.14 ("PCI: Batch BAR sizing operations", pci_read_bases) it turns
@@ -10,19 +11,31 @@
 
 #define CMD_DECODE 0x3 /* PCI_COMMAND_IO | PCI_COMMAND_MEMORY */
 
-static int quiet;   /* arg bit 1: only the totals (benchmarks: console output costs exits) */
-static int batched; /* arg bit 2: one decode off/on pair per function, as Linux 6.14+ */
+static int quiet;         /* arg bit 1: only the totals (benchmarks: console output costs exits) */
+static int batched;       /* arg bit 2: one decode off/on pair per function, as Linux 6.14+ */
+static int bridges;       /* arg bit 3: number the buses behind bridges and walk them too */
+static uint32_t next_bus; /* the next bus number to assign (arg bits 8..15; 0: 1) */
 
+/* Keys "fn.DD.F.what" on bus 0, "bBB.fn.DD.F.what" (BB in hex) beyond it. */
 static void report_fn(uint32_t dev, uint32_t fn, const char* what, uint64_t v) {
   if (quiet) return;
-  char key[32] = "fn.";
-  int i = 3;
+  char key[40] = "";
+  int i = 0;
+  if (cfg_bus != 0) {
+    key[i++] = 'b';
+    key[i++] = "0123456789abcdef"[cfg_bus >> 4];
+    key[i++] = "0123456789abcdef"[cfg_bus & 15];
+    key[i++] = '.';
+  }
+  key[i++] = 'f';
+  key[i++] = 'n';
+  key[i++] = '.';
   key[i++] = (char)('0' + dev / 10);
   key[i++] = (char)('0' + dev % 10);
   key[i++] = '.';
   key[i++] = (char)('0' + fn);
   key[i++] = '.';
-  for (const char* p = what; *p && i < 31; ++p) key[i++] = *p;
+  for (const char* p = what; *p && i < 39; ++p) key[i++] = *p;
   key[i] = 0;
   report(key, v);
 }
@@ -135,21 +148,49 @@ static void probe_function(uint32_t dev, uint32_t fn, uint32_t id) {
   size_function(dev, fn);
 }
 
+static uint64_t found; /* functions, on every bus walked */
+static void scan_bus(uint32_t bus);
+
+/* PCI-to-PCI Bridge Architecture 1.2, 3.2.5.3-5, numbered as Linux's pci_scan_bridge does when
+ * it assigns buses: primary = this bus, secondary = the next free number, subordinate 0xFF
+ * while the buses behind are scanned (so the bridge forwards all of them), then the last number
+ * used behind it. */
+static void scan_bridge(uint32_t bus, uint32_t dev, uint32_t fn) {
+  const uint32_t secondary = next_bus++;
+  const uint32_t latency = cfg_read(dev, fn, 0x18, 4) & 0xFF000000u;
+  cfg_write(dev, fn, 0x18, 4, latency | 0xFFu << 16 | secondary << 8 | bus);
+  scan_bus(secondary);
+  cfg_bus = bus;
+  cfg_write(dev, fn, 0x1A, 1, next_bus - 1);
+  report_fn(dev, fn, "secondary", secondary);
+  report_fn(dev, fn, "subordinate", next_bus - 1);
+}
+
+static void scan_bus(uint32_t bus) {
+  for (uint32_t dev = 0; dev < 32; ++dev) {
+    for (uint32_t fn = 0; fn < 8; ++fn) {
+      cfg_bus = bus;
+      const uint32_t id = cfg_read(dev, fn, 0x00, 4);
+      if ((id & 0xFFFF) == 0xFFFF || (id & 0xFFFF) == 0) continue;
+      probe_function(dev, fn, id);
+      found++;
+      if (bridges && (cfg_read(dev, fn, 0x0E, 1) & 0x7F) == 1) scan_bridge(bus, dev, fn);
+    }
+  }
+}
+
 int guest_main(uint64_t arg, uint64_t cpu) {
   (void)cpu;
   boot_marker();
   cfg_path = (arg & 1) ? CFG_ECAM : CFG_PIO;
   quiet = (arg >> 1) & 1;
   batched = (arg >> 2) & 1;
-  uint64_t found = 0;
-  for (uint32_t dev = 0; dev < 32; ++dev) {
-    for (uint32_t fn = 0; fn < 8; ++fn) {
-      const uint32_t id = cfg_read(dev, fn, 0x00, 4);
-      if ((id & 0xFFFF) == 0xFFFF || (id & 0xFFFF) == 0) continue;
-      probe_function(dev, fn, id);
-      found++;
-    }
-  }
+  bridges = (arg >> 3) & 1;
+  next_bus = (uint32_t)(arg >> 8) & 0xFF;
+  if (next_bus == 0) next_bus = 1;
+  const uint32_t first_bus = next_bus;
+  scan_bus(0);
+  report("buses", next_bus - first_bus);
   report("path", cfg_path);
   report("sizing", (uint64_t)batched);
   report("functions", found);
