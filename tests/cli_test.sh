@@ -43,6 +43,13 @@ truncate -s 2M "$dir/huge.json"
 expect_status 2 "a 2 MiB config file is refused" "$pcivmm" --config-file="$dir/huge.json"
 expect "the limit is named" "$dir/last.err" "2097152 bytes, over the limit of 1048576 bytes"
 
+expect_status 2 "an unknown --topology is refused" "$pcivmm" --guest-image=x --gpus=2 --topology=tree
+expect "the error names --topology and the choices" "$dir/last.err" "--topology: 'tree' is not flat, root-ports or switch"
+expect_status 2 "--topology without --gpus is refused" "$pcivmm" --guest-image=x --topology=switch
+expect "the error says what is missing" "$dir/last.err" "--topology: places the --gpus; give --gpus too"
+expect_status 2 "too many buses for the ECAM window" "$pcivmm" --guest-image=x --gpus=2 --topology=root-ports --ecam-buses=2
+expect "the error names ecam_buses" "$dir/last.err" "pci.ecam_buses: 2 is fewer than the 3 buses"
+
 expect_status 2 "--api-tcp beyond loopback is refused" "$pcivmm" --guest-image=x --api-tcp=0.0.0.0:0
 expect "the risk and the flag are named" "$dir/last.err" "anyone who reaches the port controls the VM. Pass --api-tcp-allow-remote"
 
