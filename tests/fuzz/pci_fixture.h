@@ -31,6 +31,19 @@ class TrackingKvm : public mmio::MemslotBackend {
   std::map<uint32_t, mmio::AddressRange> live;
 };
 
+// With 5 buses or more, also a switch: root port 00:04.0 -> upstream port (bus 1) ->
+// downstream ports at devices 0 and 1 of bus 2 -> a GPU behind the first (bus 3; bus 4 behind
+// the second is empty), numbered by firmware; a fuzzed guest may renumber it.
+inline void AddFuzzSwitch(pci::PciBus& bus) {
+  Check(bus.AddDevice(pci::RootPortDevice("rp", 4, 1, true)).ok(), "root port");
+  Check(bus.AddDevice(pci::SwitchUpstreamDevice("up", "rp")).ok(), "upstream port");
+  Check(bus.AddDevice(pci::SwitchDownstreamDevice("down0", "up", 0, 2, true)).ok(), "down0");
+  Check(bus.AddDevice(pci::SwitchDownstreamDevice("down1", "up", 1, 3, false)).ok(), "down1");
+  pci::DeviceSpec gpu = pci::GpuLikeDevice("gpu2", 0, 1ull << 30);
+  gpu.parent = "down0";
+  Check(bus.AddDevice(gpu).ok(), "gpu2");
+}
+
 inline std::unique_ptr<pci::PciBus> MakeFuzzBus(int buses) {
   auto bus = pci::PciBus::Create(buses);
   Check(bus.ok(), "bus");
@@ -40,6 +53,7 @@ inline std::unique_ptr<pci::PciBus> MakeFuzzBus(int buses) {
   f1.function = 1;
   Check((*bus)->AddDevice(f1).ok(), "gpu0.1");
   Check((*bus)->AddDevice(pci::GpuLikeDevice("gpu1", 2)).ok(), "gpu1");
+  if (buses >= 5) AddFuzzSwitch(**bus);
   Check(pci::AssignPciResources(**bus, *pci::DefaultPciWindows(1 << 30, 48), {}).ok(), "assign");
   return std::move(*bus);
 }
