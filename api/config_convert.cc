@@ -43,7 +43,8 @@ absl::StatusOr<pci::DeviceSpec> PortFromConfig(const v1::PciePort& c, int i) {
     return Invalid(
         absl::StrFormat("%s.kind: %s is not a port kind", field, v1::PortKind_Name(c.kind())));
   }
-  const uint32_t low = root ? 1 : 0, high = up ? 0 : 31;
+  const uint32_t low = root ? 1 : 0;
+  const uint32_t high = up ? 0 : 31;
   if (c.slot() < low || c.slot() > high) {
     return Invalid(absl::StrFormat("%s.slot: %d is outside %d..%d for a %s", field, c.slot(), low,
                                    high, v1::PortKind_Name(c.kind())));
@@ -59,10 +60,11 @@ absl::StatusOr<pci::DeviceSpec> PortFromConfig(const v1::PciePort& c, int i) {
   if (c.hotplug() && c.physical_slot() == 0) {
     return Invalid(field + ".hotplug: needs a physical_slot");
   }
-  const int slot = static_cast<int>(c.slot()), phys = static_cast<int>(c.physical_slot());
-  if (root) return pci::RootPortDevice(c.name(), slot, phys, c.hotplug());
+  const int slot = static_cast<int>(c.slot());
+  const int physical_slot = static_cast<int>(c.physical_slot());
+  if (root) return pci::RootPortDevice(c.name(), slot, physical_slot, c.hotplug());
   if (up) return pci::SwitchUpstreamDevice(c.name(), c.parent());
-  return pci::SwitchDownstreamDevice(c.name(), c.parent(), slot, phys, c.hotplug());
+  return pci::SwitchDownstreamDevice(c.name(), c.parent(), slot, physical_slot, c.hotplug());
 }
 
 // Names are unique across ports and devices; a switch port's parent is listed before it;
@@ -72,7 +74,7 @@ absl::Status PortsFromConfig(const v1::PciConfig& c, platform::PciConfig* p,
   for (int i = 0; i < c.ports_size(); ++i) {
     const v1::PciePort& port = c.ports(i);
     PCIVMM_ASSIGN_OR_RETURN(pci::DeviceSpec spec, PortFromConfig(port, i));
-    if (!port.parent().empty() && names.count(port.parent()) == 0) {
+    if (!port.parent().empty() && !names.contains(port.parent())) {
       return Invalid(absl::StrFormat("pci.ports[%d].parent: '%s' is not a port listed before it", i,
                                      port.parent()));
     }
@@ -126,7 +128,7 @@ absl::Status DevicesFromConfig(const v1::PciConfig& c, platform::PciConfig* p) {
     if (!names.insert(d.name()).second) {
       return Invalid(absl::StrFormat("pci.devices[%d].name: '%s' is used twice", i, d.name()));
     }
-    if (!d.port().empty() && ports.count(d.port()) == 0) {
+    if (!d.port().empty() && !ports.contains(d.port())) {
       return Invalid(
           absl::StrFormat("pci.devices[%d].port: '%s' is not in pci.ports", i, d.port()));
     }
@@ -266,16 +268,16 @@ absl::StatusOr<v1::VmConfig> ReadVmConfigFile(const std::string& path) {
 }
 
 void OverlayVmConfig(const v1::VmConfig& overrides, v1::VmConfig* base) {
-  v1::VmConfig o = overrides;
-  if (o.pci().devices_size() > 0) base->mutable_pci()->clear_devices();
-  if (o.pci().ports_size() > 0) base->mutable_pci()->clear_ports();
-  if (o.pci().vfio_devices_size() > 0) base->mutable_pci()->clear_vfio_devices();
+  if (overrides.pci().devices_size() > 0) base->mutable_pci()->clear_devices();
+  if (overrides.pci().ports_size() > 0) base->mutable_pci()->clear_ports();
+  if (overrides.pci().vfio_devices_size() > 0) base->mutable_pci()->clear_vfio_devices();
   // The same kind of guest merges field by field (--guest-arg alone keeps the file's image).
-  if (o.guest_case() != v1::VmConfig::GUEST_NOT_SET && o.guest_case() != base->guest_case()) {
+  if (overrides.guest_case() != v1::VmConfig::GUEST_NOT_SET &&
+      overrides.guest_case() != base->guest_case()) {
     base->clear_test_guest();
     base->clear_linux_boot();
   }
-  base->MergeFrom(o);
+  base->MergeFrom(overrides);
 }
 
 absl::StatusOr<VmSpec> VmSpecFromConfig(const v1::VmConfig& config) {
