@@ -42,7 +42,6 @@ absl::StatusOr<std::unique_ptr<EcamFastPath>> EcamFastPath::Create(PciBus& bus,
 }
 
 EcamFastPath::~EcamFastPath() {
-  if (bus_ != nullptr) bus_->SetRoutingObserver(nullptr);
   Disable().IgnoreError();
   if (window_ != nullptr) ::munmap(window_, window_size_);
 }

@@ -36,6 +36,8 @@ namespace pcivmm::pci {
 // the vCPU re-enters, so the next read from any vCPU sees it.
 class EcamFastPath : public RoutingObserver {
  public:
+  // Registers as `bus`'s routing observer: no config write may reach the bus once the fast
+  // path is gone (PciPlatform destroys them together, after the vCPUs stopped).
   static absl::StatusOr<std::unique_ptr<EcamFastPath>> Create(PciBus& bus,
                                                               mmio::MemslotTable& slots,
                                                               uint64_t window_base);
