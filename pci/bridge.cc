@@ -1,7 +1,6 @@
 #include "pci/bridge.h"
 
 #include "pci/config_space.h"
-#include "pci/pcie_port.h"
 
 namespace pcivmm::pci {
 namespace {

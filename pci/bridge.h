@@ -32,6 +32,19 @@ inline constexpr uint16_t kBridgeControl = 0x3E;
 inline constexpr uint16_t kControlSecondaryBusReset = 1u << 6;
 }  // namespace bridge
 
+// The type-1 header's window registers (PCI-to-PCI Bridge 1.2, 3.2.5): the address bits of
+// I/O Base/Limit (7:4: address 15:12) and (Prefetchable) Memory Base/Limit (15:4: address
+// 31:20), and the read-only low nibbles a port here has: 1h, 32-bit I/O and 64-bit
+// prefetchable decoding.
+namespace bridge_bits {
+inline constexpr uint32_t kIoAddress = 0xF0;
+inline constexpr uint32_t kMemoryAddress = 0xFFF0;
+inline constexpr uint32_t kIo32 = 0x1;
+inline constexpr uint32_t kPrefetch64 = 0x1;
+inline constexpr uint64_t kIoGranule = 4 << 10;
+inline constexpr uint64_t kMemoryGranule = 1 << 20;
+}  // namespace bridge_bits
+
 // The bus numbers a bridge forwards configuration requests for (3.2.5.3..5): type 1 requests
 // for `secondary` become type 0 on the secondary bus; those for (secondary, subordinate] pass
 // on as type 1; the rest are not the bridge's.

@@ -5,6 +5,14 @@
 #include "vmm/base/status_macros.h"
 
 namespace pcivmm::pci {
+namespace {
+
+// A write to a bridge's primary, secondary or subordinate bus number changes the routing.
+bool TouchesBusNumbers(uint16_t offset, uint8_t width) {
+  return AccessTouches(offset, width, bridge::kPrimaryBus, 3);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<PciBus>> PciBus::Create(int bus_count) {
   if (bus_count < 1 || bus_count > 256) {
@@ -212,8 +220,7 @@ void PciBus::Write(ConfigPath path, Bdf bdf, uint16_t reg, uint8_t width, uint32
   Trace(path, mmio::Direction::kWrite, bdf, to.index, reg, width, value, vcpu);
   if (to.function == nullptr) return;
   to.function->Write(reg, width, value);
-  if (routing_ != nullptr && to.function->is_bridge() &&
-      AccessTouches(reg, width, bridge::kPrimaryBus, 3)) {
+  if (routing_ != nullptr && to.function->is_bridge() && TouchesBusNumbers(reg, width)) {
     routing_->OnRoutingChanged();
   }
 }

@@ -11,19 +11,6 @@
 
 namespace pcivmm::pci {
 
-// The type-1 header's window registers (PCI-to-PCI Bridge 1.2, 3.2.5): the address bits of
-// I/O Base/Limit (7:4: address 15:12) and (Prefetchable) Memory Base/Limit (15:4: address
-// 31:20), and the read-only low nibbles a port here has: 1h, 32-bit I/O and 64-bit
-// prefetchable decoding.
-namespace bridge_bits {
-inline constexpr uint32_t kIoAddress = 0xF0;
-inline constexpr uint32_t kMemoryAddress = 0xFFF0;
-inline constexpr uint32_t kIo32 = 0x1;
-inline constexpr uint32_t kPrefetch64 = 0x1;
-inline constexpr uint64_t kIoGranule = 4 << 10;
-inline constexpr uint64_t kMemoryGranule = 1 << 20;
-}  // namespace bridge_bits
-
 // The PCI Express capability (PCIe r5.0, 7.5.3, figure 7-21): register offsets from the
 // capability's start, and the bits the ports use.
 namespace pcie {

@@ -260,7 +260,8 @@ absl::Status GpuFlags(v1::VmConfig* merged) {
     PCIVMM_ASSIGN_OR_RETURN(const uint32_t gpus, Count(FLAGS_gpus));
     return SetGpuTopology(gpus, absl::GetFlag(FLAGS_gpu_bar1_gib), absl::GetFlag(FLAGS_topology),
                           p);
-  } else if (Given(FLAGS_gpu_bar1_gib)) {
+  }
+  if (Given(FLAGS_gpu_bar1_gib)) {
     for (v1::PciDevice& d : *p->mutable_devices())
       d.set_bar1_gib(absl::GetFlag(FLAGS_gpu_bar1_gib));
   }

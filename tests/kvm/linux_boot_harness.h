@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,7 +18,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/kvm/linux_init_lines.h"
 #include "vmm/platform/boot_watchdog.h"
 #include "vmm/platform/linux_vm.h"
 
@@ -107,6 +110,23 @@ inline kvm::StopReason Boot(platform::LinuxVm& vm) {
   kvm::StopReason r = RunWithWatchdog(vm);
   EXPECT_EQ(r.exit_code, 0) << r.detail << "\nconsole:\n" << vm.devices().uart().output_tail();
   return r;
+}
+
+// Boots `vm` (made with "pcivmm.bar=BDF,1") with a pattern seeded in `gpu`'s BAR1: the
+// guest's init must read the pattern and write 0x600DF00D at +16, seen by the host.
+inline void ExpectGuestReadsAndWritesBar1(platform::LinuxVm& vm, const pci::PciFunction& gpu,
+                                          const std::string& bdf) {
+  auto backing = vm.pci().mapper().Backing(gpu, 1);
+  ASSERT_TRUE(backing.ok()) << backing.status();
+  const uint32_t pattern[4] = {0x11223344, 0xCAFEBABE, 0x0BADC0DE, 0x5A5AA5A5};
+  std::memcpy(backing->data(), pattern, sizeof(pattern));
+  Boot(vm);
+  EXPECT_THAT(InitLines(vm, "barread"),
+              ::testing::ElementsAre(bdf + " 1 0x11223344 0xCAFEBABE 0x0BADC0DE 0x5A5AA5A5"));
+  EXPECT_THAT(InitLines(vm, "barwrite"), ::testing::ElementsAre(bdf + " 1 0x600DF00D"));
+  uint32_t written = 0;
+  std::memcpy(&written, backing->data() + 16, 4);
+  EXPECT_EQ(written, 0x600DF00Du);
 }
 
 }  // namespace pcivmm
