@@ -65,14 +65,6 @@ uint64_t StatsCollector::Register(pci::ConfigPath p, mmio::Direction d, uint32_t
   return Sub(now, Lookup(config_.registers, RegisterKey(p, d, index, dword)));
 }
 
-// The counters of what answers at `bdf` now: on bus 0 its devfn (present or not), beyond it
-// the function the bridges route to.
-uint32_t StatsCollector::IndexAt(pci::Bdf bdf) const {
-  if (bdf.bus == 0) return bdf.devfn();
-  const pci::PciFunction* f = src_.pci->Find(bdf);
-  return f != nullptr ? src_.pci->IndexOf(*f) : pci::ConfigStats::kNoFunction;
-}
-
 void StatsCollector::CollectExits(v1::ExitStats* out) const {
   absl::ReaderMutexLock lock(&mu_);
   const int vcpus = src_.exits->vcpu_count();
@@ -154,7 +146,7 @@ void StatsCollector::CollectConfig(bool registers, std::optional<pci::Bdf> only,
 
 void StatsCollector::CollectFunction(pci::Bdf bdf, bool registers, v1::ConfigStats* out) const {
   const pci::ConfigStats& c = src_.pci->stats();
-  const uint32_t index = IndexAt(bdf);
+  const uint32_t index = src_.pci->IndexAt(bdf);  // where it answers now
   if (index >= pci::ConfigStats::kFunctions) return;
   for (pci::ConfigPath p : kPaths) {
     const uint64_t reads = Sub(c.function_accesses(p, mmio::Direction::kRead, index),

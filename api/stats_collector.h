@@ -75,7 +75,6 @@ class StatsCollector {
   uint64_t Mmio(int region, mmio::Direction d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   uint64_t Register(pci::ConfigPath p, mmio::Direction d, uint32_t index, uint16_t dword) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  uint32_t IndexAt(pci::Bdf bdf) const;
   void CollectVcpus(v1::ExitStats* out) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void CollectFunction(pci::Bdf bdf, bool registers, v1::ConfigStats* out) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -128,7 +128,7 @@ TEST_F(FirmwareTopologyTest, EveryBarSitsInsideEachWindowAboveIt) {
     for (const BarSpec& b : gpu->spec().bars) {
       const uint64_t at = gpu->BarAddress(b);
       EXPECT_EQ(at % b.size, 0u);
-      for (const PciFunction* p = bus_->ParentOf(*gpu); p != nullptr; p = bus_->ParentOf(*p)) {
+      for (const PciFunction* p = gpu->parent(); p != nullptr; p = p->parent()) {
         const BridgeWindows w = Windows(p);
         EXPECT_TRUE(w.ForwardsMemory(at, b.size)) << gpu->spec().name << " BAR" << b.index << " at "
                                                   << std::hex << at << " via " << p->spec().name;

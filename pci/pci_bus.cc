@@ -150,15 +150,6 @@ uint32_t PciBus::IndexOf(const PciFunction& f) const {
   return ConfigStats::kNoFunction;
 }
 
-PciFunction* PciBus::ParentOf(const PciFunction& f) const {
-  for (const auto& seg : segments_) {
-    for (PciFunction* g : seg->functions) {
-      if (g == &f) return seg->parent;
-    }
-  }
-  return nullptr;
-}
-
 std::vector<PciFunction*> PciBus::ChildrenOf(const PciFunction* bridge) const {
   std::vector<PciFunction*> out;
   for (const Segment* seg : AllSegments()) {

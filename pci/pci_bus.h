@@ -67,9 +67,11 @@ class PciBus {
   bool has_bridges() const { return !segments_.empty(); }
   // The function's counter index in stats() (ConfigStats) and page in config_pages().
   uint32_t IndexOf(const PciFunction& f) const;
-  // The port a function sits behind (nullptr: bus 0), and the functions on the secondary bus
-  // of `bridge` (nullptr: bus 0), in devfn order.
-  PciFunction* ParentOf(const PciFunction& f) const;
+  // The index of what answers at `bdf` now: on bus 0 its devfn (present or not), beyond it
+  // the function the bridges route to, or ConfigStats::kNoFunction.
+  uint32_t IndexAt(Bdf bdf) const { return Route(bdf).index; }
+  // The functions on the secondary bus of `bridge` (nullptr: bus 0), in devfn order. (The
+  // bridge a function sits behind: PciFunction::parent().)
   std::vector<PciFunction*> ChildrenOf(const PciFunction* bridge) const;
   // Where the function answers now, or nullopt when no programmed bus numbers reach it.
   std::optional<Bdf> AddressOf(const PciFunction& f) const;

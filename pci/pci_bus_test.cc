@@ -46,7 +46,7 @@ TEST_F(PciBusTest, ADeviceBehindARootPortAnswersOnlyOnceTheBusIsNumbered) {
   EXPECT_EQ(bus_->Find({1, 0, 0}), gpu);
   EXPECT_EQ(VendorDevice({1, 0, 0}), kGpuIds);
   EXPECT_EQ(bus_->AddressOf(*gpu), (Bdf{1, 0, 0}));
-  EXPECT_EQ(bus_->ParentOf(*gpu), bus_->Find({0, 2, 0}));
+  EXPECT_EQ(gpu->parent(), bus_->Find({0, 2, 0}));
 }
 
 TEST_F(PciBusTest, APortForwardsOnlyDeviceZeroOfItsLink) {

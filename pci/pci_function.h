@@ -74,7 +74,9 @@ class PciFunction {
   // Where the function answers: bus 0, or the secondary bus its parent bridge has now (0
   // while unnumbered; PciBus::AddressOf also checks the bridges above forward it).
   Bdf address() const;
-  // Set by PciBus when it places the function behind a bridge (before the VM runs).
+  // The bridge the function sits behind (nullptr: bus 0); set by PciBus when it places the
+  // function (before the VM runs).
+  const PciFunction* parent() const { return parent_; }
   void SetParent(const PciFunction* bridge) { parent_ = bridge; }
   // A port (spec().port != kNone) is a PCI-to-PCI bridge with a type-1 header (pci/bridge.h).
   bool is_bridge() const { return spec_.port != PortKind::kNone; }

@@ -80,14 +80,14 @@ absl::Status EcamFastPath::MapWindow(PciBus& bus) {
 }
 
 // Each bus beyond 0 shows the pages of the functions the bridges route it to now; only the
-// buses whose functions changed are remapped.
+// buses whose functions changed are remapped. Runs on a trapped bus-number write: one route
+// per devfn (PciBus::IndexAt), no search.
 absl::Status EcamFastPath::MapBuses() {
   for (int b = 1; b < bus_->bus_count(); ++b) {
     std::array<uint32_t, kDevfnsPerBus> pages;
     for (uint16_t devfn = 0; devfn < kDevfnsPerBus; ++devfn) {
-      const PciFunction* f = bus_->Find({static_cast<uint8_t>(b), static_cast<uint8_t>(devfn >> 3),
-                                         static_cast<uint8_t>(devfn & 7)});
-      pages[devfn] = f != nullptr ? bus_->IndexOf(*f) : ConfigStats::kNoFunction;
+      pages[devfn] = bus_->IndexAt({static_cast<uint8_t>(b), static_cast<uint8_t>(devfn >> 3),
+                                    static_cast<uint8_t>(devfn & 7)});
     }
     if (pages != shown_[static_cast<size_t>(b)]) PCIVMM_RETURN_IF_ERROR(MapBus(b, pages));
   }
@@ -136,7 +136,7 @@ void EcamFastPath::ComputeRuns(const PciBus& bus) {
   // then the buses beyond 0 trap (EcamConfigAccess routes them) instead.
   bool opt_out_below = false;
   for (const PciFunction* f : bus.functions()) {
-    opt_out_below |= bus.ParentOf(*f) != nullptr && !f->spec().ecam_fast_path;
+    opt_out_below |= f->parent() != nullptr && !f->spec().ecam_fast_path;
   }
   const uint64_t end = opt_out_below ? kEcamBytesPerBus : window_size_;
   if (end > run_start)

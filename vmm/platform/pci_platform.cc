@@ -22,9 +22,9 @@ absl::Status CheckSlotCost(Machine& machine, const pci::PciBus& bus) {
 }
 
 // The bridges between `f` and bus 0, nearest first.
-std::vector<const pci::PciFunction*> Upstream(const pci::PciBus& bus, const pci::PciFunction& f) {
+std::vector<const pci::PciFunction*> Upstream(const pci::PciFunction& f) {
   std::vector<const pci::PciFunction*> out;
-  for (const pci::PciFunction* p = bus.ParentOf(f); p != nullptr; p = bus.ParentOf(*p)) {
+  for (const pci::PciFunction* p = f.parent(); p != nullptr; p = p->parent()) {
     out.push_back(p);
   }
   return out;
@@ -56,7 +56,7 @@ absl::StatusOr<std::unique_ptr<PciPlatform>> PciPlatform::Attach(Machine& machin
   for (pci::PciFunction* f : p->bus_->functions()) {
     if (f->is_bridge()) p->mapper_->WatchBridge(*f);
     if (!f->spec().passthrough) {
-      PCIVMM_RETURN_IF_ERROR(p->mapper_->Attach(*f, Upstream(*p->bus_, *f)));
+      PCIVMM_RETURN_IF_ERROR(p->mapper_->Attach(*f, Upstream(*f)));
     }
   }
   PCIVMM_RETURN_IF_ERROR(p->vfio_->Activate(machine, *p->mapper_));
